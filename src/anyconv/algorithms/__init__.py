@@ -1,0 +1,76 @@
+"""The algorithm registry for the core op (grouped N-d cross-correlation, zero padding).
+
+Each algorithm is one module with:
+
+- ``NAME``: its registry name;
+- ``supports(x, w, spec) -> str | None``: ``None`` if it can serve the call, else the reason;
+- ``forward(x, w, spec) -> Tensor``: the correlation of ``x`` ``(B, C, *spatial)`` with ``w``
+  ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv._spec.CorrSpec`), no bias.
+
+Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
+They never track gradients: the autograd rules in ``functional/_autograd.py`` call them.
+Adding an algorithm is one new file plus one line in ``_MODULES`` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+import torch
+
+from .._spec import CorrSpec
+
+
+class Algorithm(Protocol):
+    """What every algorithm module provides."""
+
+    NAME: str
+
+    def supports(self, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None: ...
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor: ...
+
+
+# name -> module path (relative to this package), in order of preference for documentation.
+_MODULES = {
+    "direct": ".direct",
+    "im2col": ".im2col",
+}
+_LOADED: dict[str, Algorithm] = {}
+
+
+def names() -> tuple[str, ...]:
+    """Registered algorithm names (``"auto"`` is not one of them: it chooses among these)."""
+    return tuple(_MODULES)
+
+
+def get(name: str) -> Algorithm:
+    """The algorithm module registered under ``name``."""
+    if name not in _LOADED:
+        if name not in _MODULES:
+            raise ValueError(
+                f"anyconv: `algorithm` must be one of {('auto', *names())}; got algorithm={name!r}"
+            )
+        _LOADED[name] = importlib.import_module(_MODULES[name], __name__)  # type: ignore[assignment]
+    return _LOADED[name]
+
+
+def run(
+    op: str, name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, strict: bool = True
+) -> torch.Tensor:
+    """Run the core op with algorithm ``name`` ("auto" chooses).
+
+    With ``strict`` an algorithm that cannot serve the call raises ``ValueError`` with its
+    reason; otherwise (derived calls such as backward passes) ``auto`` takes over.
+    """
+    if name != "auto":
+        algo = get(name)
+        reason = algo.supports(x, w, spec)
+        if reason is None:
+            return algo.forward(x, w, spec)
+        if strict:
+            raise ValueError(f"{op}: algorithm={name!r} cannot serve this call: {reason}")
+    from .auto import choose
+
+    return get(choose(x, w, spec).name).forward(x, w, spec)

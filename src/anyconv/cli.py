@@ -1,0 +1,80 @@
+"""The ``anyconv`` command: a thin argparse layer over importable functions.
+
+Each subcommand lives in ``anyconv/commands/<name>.py`` and provides
+``register(subparsers) -> argparse.ArgumentParser`` whose parser has ``func`` set to a
+function taking the parsed namespace and returning an exit code. Subcommand modules import
+their heavy dependencies inside ``func`` only, so ``anyconv --help`` stays fast.
+
+Bad input (``ValueError``, ``TypeError``, ``OSError``, ``KeyError`` from the user's
+arguments) exits with status 2 and a one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+# Subcommands in the order `anyconv --help` lists them; modules that do not exist yet are
+# skipped, so each feature adds its command by adding its module.
+COMMANDS = (
+    "demo",
+    "train",
+    "eval",
+    "predict",
+    "bench",
+    "shape",
+    "summary",
+    "norm",
+    "animate",
+    "plot",
+    "playground",
+)
+
+
+class CommandError(Exception):
+    """An error whose message is shown to the user as is (exit status 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="anyconv",
+        description="anyconv: convolution and pooling, any dimension, on PyTorch tensors.",
+        epilog="Example: anyconv demo",
+    )
+    parser.add_argument("--version", action="version", version=f"anyconv {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"anyconv.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"anyconv.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``anyconv`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("anyconv: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, TypeError, OSError, KeyError, ImportError) as e:
+        text = str(e).strip().splitlines()
+        print(f"anyconv {args.command}: error: {text[0] if text else type(e).__name__}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

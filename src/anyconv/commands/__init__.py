@@ -1,0 +1,1 @@
+"""Subcommands of the ``anyconv`` command line (one module each; see ``anyconv.cli``)."""

@@ -1,0 +1,26 @@
+"""anyconv's functional ops: convolution, transposed convolution, unfold/fold (and pooling)."""
+
+from ._aliases import (
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
+from .conv import conv
+from .conv_transpose import conv_transpose
+from .fold import fold, unfold
+
+__all__ = [
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "fold",
+    "unfold",
+]

@@ -1,0 +1,176 @@
+"""Gradients written once, as rules that call anyconv's own differentiable ops.
+
+Three primitives, each linear in each of its two tensor arguments, close under
+differentiation:
+
+- ``corr(x, w)``: the core op ``y = A_w x`` (grouped cross-correlation, zero padding);
+- ``corr_t(g, w)``: its adjoint in ``x``, ``A_w^T g`` (a transposed convolution);
+- ``corr_w(x, g)``: its adjoint in ``w``, defined by ``<A_w x, g> = <w, corr_w(x, g)>``.
+
+Backward rules (for real tensors; for complex ones the *other* operand is conjugated, which
+is PyTorch's convention for holomorphic functions)::
+
+    corr:   dx = corr_t(gy, w)      dw = corr_w(x, gy)
+    corr_t: dg = corr(G, w)         dw = corr_w(G, g)
+    corr_w: dx = corr_t(g, GW)      dg = corr(x, GW)
+
+Each rule calls the primitives through ``Function.apply``, so second (and higher)
+derivatives are built from the same rules. ``corr_t`` and ``corr_w`` are themselves computed
+as core correlations on rearranged tensors, so every algorithm in the registry serves them
+too, and no forward buffer (im2col columns) is kept for backward: only ``x`` and ``w``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .. import algorithms
+from .._padding import pad
+from .._shapes import effective_kernel
+from .._spec import CorrSpec
+
+
+def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(G*Og, Cg, *k)`` -> ``(G*Cg, Og, *k)`` with the kernel flipped in every spatial dim."""
+    n = w.dim() - 2
+    o, cg = w.shape[:2]
+    wg = w.reshape(groups, o // groups, cg, *w.shape[2:]).transpose(1, 2)
+    return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
+
+
+def corr_raw(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, strict: bool = True) -> torch.Tensor:
+    """The core op, no autograd: ``(B, C, *L), (O, C/G, *k) -> (B, O, *o)``."""
+    return algorithms.run("conv", algo, x, w, spec, strict=strict)
+
+
+def corr_t_raw(
+    g: torch.Tensor,
+    w: torch.Tensor,
+    spec: CorrSpec,
+    in_spatial: Sequence[int],
+    algo: str,
+    strict: bool = False,
+) -> torch.Tensor:
+    """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``.
+
+    Computed as a stride-1 correlation of the zero-stuffed ``g`` (``s - 1`` zeros between
+    elements) with the flipped, group-transposed kernel; the padding of the forward op becomes
+    a crop (negative padding), any uncovered tail of the input a zero extension.
+    """
+    n = spec.n
+    kernel = w.shape[2:]
+    out = g.shape[2:]
+    if any(s > 1 for s in spec.stride):
+        stuffed = g.new_zeros((*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(out, spec.stride))))
+        stuffed[(slice(None), slice(None), *(slice(None, None, s) for s in spec.stride))] = g
+    else:
+        stuffed = g
+    pads = []
+    for i in range(n):
+        eff = effective_kernel(kernel[i], spec.dilation[i])
+        pb, pa = spec.padding[i]
+        padded_len = in_spatial[i] + pb + pa
+        extra = padded_len - ((out[i] - 1) * spec.stride[i] + eff)
+        pads.append((eff - 1 - pb, eff - 1 + extra - pa))
+    z = pad(stuffed, pads)
+    sub = CorrSpec((1,) * n, spec.dilation, ((0, 0),) * n, spec.groups)
+    return algorithms.run("conv_transpose", algo, z, _flip_swap(w, spec.groups), sub, strict=strict)
+
+
+def corr_w_raw(
+    x: torch.Tensor, g: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], algo: str
+) -> torch.Tensor:
+    """Adjoint of the core op in ``w``: ``(B, C, *L), (B, O, *o) -> (O, C/G, *kernel)``.
+
+    A correlation with the roles swapped: channels of ``x`` become the batch, the batch
+    becomes channels, ``g`` is the kernel, stride and dilation trade places.
+    """
+    n = spec.n
+    G = spec.groups
+    b, c = x.shape[:2]
+    o = g.shape[1]
+    out = g.shape[2:]
+    xp = pad(x, spec.padding)
+    need = [(out[i] - 1) * spec.stride[i] + effective_kernel(kernel[i], spec.dilation[i]) for i in range(n)]
+    xp = xp[(slice(None), slice(None), *(slice(0, m) for m in need))]
+    sp = list(range(3, 3 + n))
+    # (B, G, Cg, *L) -> (Cg, G, B, *L) -> (Cg, G*B, *L)
+    x2 = xp.reshape(b, G, c // G, *xp.shape[2:]).permute(2, 1, 0, *sp).reshape(c // G, G * b, *xp.shape[2:])
+    # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
+    g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
+    sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
+    r = algorithms.run("conv", algo, x2, g2, sub, strict=False)  # (Cg, O, *kernel)
+    return r.transpose(0, 1).contiguous()
+
+
+class Corr(torch.autograd.Function):
+    """``corr(x, w)`` with gradients by the rules above."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, strict: bool) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, w)
+        ctx.spec, ctx.algo = spec, algo
+        return corr_raw(x, w, spec, algo, strict)
+
+    @staticmethod
+    def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        x, w = ctx.saved_tensors
+        dx = dw = None
+        if ctx.needs_input_grad[0]:
+            dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, False)
+        if ctx.needs_input_grad[1]:
+            dw = CorrW.apply(x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
+        return dx, dw, None, None, None
+
+
+class CorrT(torch.autograd.Function):
+    """``corr_t(g, w)``: the transposed convolution, with gradients by the rules above."""
+
+    @staticmethod
+    def forward(ctx: Any, g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: tuple[int, ...], algo: str, strict: bool) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(g, w)
+        ctx.spec, ctx.algo = spec, algo
+        return corr_t_raw(g, w, spec, in_spatial, algo, strict)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        g, w = ctx.saved_tensors
+        dg = dw = None
+        if ctx.needs_input_grad[0]:
+            dg = Corr.apply(grad, w.conj(), ctx.spec, ctx.algo, False)
+        if ctx.needs_input_grad[1]:
+            dw = CorrW.apply(grad, g.conj(), ctx.spec, tuple(w.shape[2:]), ctx.algo)
+        return dg, dw, None, None, None, None
+
+
+class CorrW(torch.autograd.Function):
+    """``corr_w(x, g)``: the weight gradient as an op, with gradients by the rules above."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, g: torch.Tensor, spec: CorrSpec, kernel: tuple[int, ...], algo: str) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, g)
+        ctx.spec, ctx.algo = spec, algo
+        return corr_w_raw(x, g, spec, kernel, algo)
+
+    @staticmethod
+    def backward(ctx: Any, gw: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        x, g = ctx.saved_tensors
+        dx = dg = None
+        if ctx.needs_input_grad[0]:
+            dx = CorrT.apply(g.conj(), gw, ctx.spec, tuple(x.shape[2:]), ctx.algo, False)
+        if ctx.needs_input_grad[1]:
+            dg = Corr.apply(x.conj(), gw, ctx.spec, ctx.algo, False)
+        return dx, dg, None, None, None
+
+
+def corr(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str = "auto") -> torch.Tensor:
+    """Differentiable core op (an algorithm named by the user must serve the call)."""
+    return Corr.apply(x, w, spec, algo, True)  # type: ignore[no-any-return]
+
+
+def corr_t(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str = "auto") -> torch.Tensor:
+    """Differentiable adjoint of the core op in ``x`` (a transposed convolution)."""
+    return CorrT.apply(g, w, spec, tuple(in_spatial), algo, True)  # type: ignore[no-any-return]
