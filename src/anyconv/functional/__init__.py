@@ -11,6 +11,8 @@ from ._aliases import (
 from .conv import conv
 from .conv_transpose import conv_transpose
 from .fold import fold, unfold
+from .pooling import *  # noqa: F403
+from .pooling import __all__ as _pool_all
 
 __all__ = [
     "conv",
@@ -23,4 +25,5 @@ __all__ = [
     "conv_transpose3d",
     "fold",
     "unfold",
+    *_pool_all,
 ]

@@ -1,0 +1,3 @@
+"""anyconv's pooling ops (to be filled in)."""
+
+__all__: list[str] = []

@@ -1,0 +1,9 @@
+"""Drop-in replacements for torch.nn's convolution and pooling layers, built on anyconv."""
+
+from .conv import *  # noqa: F403
+from .conv import __all__ as _conv_all
+from .convert import convert
+from .pooling import *  # noqa: F403
+from .pooling import __all__ as _pool_all
+
+__all__ = [*_conv_all, *_pool_all, "convert"]
