@@ -138,6 +138,33 @@ def _resolve_padding(
     )
 
 
+def unit_steps(
+    stride: Sequence[int], dilation: Sequence[int], kernel: Sequence[int], span: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Strides and dilations bounded by what they can change, for inputs of padded size ``span``.
+
+    A stride above ``span - (k - 1) * d`` gives the same single output position as that value,
+    and a one-element kernel ignores its dilation; bounding them keeps the result and avoids
+    overflowing the strided window view with a huge value (``stride=10**30``).
+
+    >>> unit_steps((10**30, 2), (5, 2), (1, 3), (6, 9))
+    ((6, 2), (1, 2))
+    """
+    s = tuple(min(v, n - _shapes.effective_kernel(k, dd) + 1) for v, n, k, dd in zip(stride, span, kernel, dilation))
+    d = tuple(1 if k == 1 else v for v, k in zip(dilation, kernel))
+    return s, d
+
+
+MAX_SIZE = 2**62  # padded and output sizes must stay far from int64 overflow
+
+
+def check_spans(op: str, name: str, value: Any, spans: Sequence[int]) -> None:
+    """Every padded/output size in ``spans`` must stay below ``MAX_SIZE`` (else ``name`` is to blame)."""
+    for i, v in enumerate(spans):
+        if v >= MAX_SIZE:
+            value_error(op, name, value, f"small enough that sizes stay below 2**62 (size {v} in spatial dim {i})")
+
+
 def _weight_and_groups(
     op: str, x: torch.Tensor, weight: torch.Tensor, groups: Any, transposed: bool
 ) -> tuple[int, int]:
@@ -209,8 +236,7 @@ def conv_spec(
     in_spatial = tuple(input.shape[-n:])
     kernel = tuple(weight.shape[2:])
     pairs = _resolve_padding(op, pad, in_spatial, kernel, s, d)
-    core = CorrSpec(s, d, pairs, g)
-    out = core.output_spatial(in_spatial, kernel)
+    out = CorrSpec(s, d, pairs, g).output_spatial(in_spatial, kernel)
     for i, (o, k, dd) in enumerate(zip(out, kernel, d)):
         if o < 1:
             value_error(
@@ -221,6 +247,9 @@ def conv_spec(
                 f"no larger than the padded input ({in_spatial[i] + sum(pairs[i])}) in spatial "
                 f"dim {i}",
             )
+    span = tuple(i + b + a for i, (b, a) in zip(in_spatial, pairs))
+    check_spans(op, "padding", padding, span)
+    core = CorrSpec(*unit_steps(s, d, kernel, span), pairs, g)
     return ConvSpec(core, mode, fl, input.dim() == n + 2, algo, out)
 
 
@@ -294,11 +323,16 @@ def conv_transpose_spec(
         _shapes.conv_transpose_full_size(i, k, ss, dd, o)
         for i, k, ss, dd, o in zip(in_spatial, kernel, s, d, outpad)
     )
+    for i in range(n):  # blame the largest term of (i - 1) * s + (k - 1) * d + 1 + op
+        terms = {"stride": (in_spatial[i] - 1) * s[i], "dilation": (kernel[i] - 1) * d[i], "output_padding": outpad[i]}
+        name = max(terms, key=lambda t: terms[t])
+        value = {"stride": stride, "dilation": dilation, "output_padding": output_padding}[name]
+        check_spans(op, name, value, [full[i]])
     out = tuple(f - b - a for f, (b, a) in zip(full, crop))
     for i, o in enumerate(out):
         if o < 1:
             value_error(
                 op, "padding", padding, f"a crop leaving an output >= 1 in spatial dim {i} (got {o})"
             )
-    core = CorrSpec(s, d, ((0, 0),) * n, g)
+    core = CorrSpec(*unit_steps(s, d, kernel, full), ((0, 0),) * n, g)
     return ConvTransposeSpec(core, full, crop, input.dim() == n + 2, algo, out)

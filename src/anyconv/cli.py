@@ -15,6 +15,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 
@@ -39,8 +40,15 @@ class CommandError(Exception):
     """An error whose message is shown to the user as is (exit status 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``anyconv demo: error: ...`` and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="anyconv",
         description="anyconv: convolution and pooling, any dimension, on PyTorch tensors.",
         epilog="Example: anyconv demo",
@@ -70,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("anyconv: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`: not an error of the command
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CommandError, ValueError, TypeError, OSError, KeyError, ImportError) as e:
         text = str(e).strip().splitlines()
         print(f"anyconv {args.command}: error: {text[0] if text else type(e).__name__}", file=sys.stderr)

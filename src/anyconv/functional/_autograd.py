@@ -41,9 +41,17 @@ def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
     return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
 
 
+def _run(op: str, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, strict: bool) -> torch.Tensor:
+    """``algorithms.run``, except that an empty input or weight (batch 0, or the channels of a
+    weight-gradient correlation over batch 0) gives zeros of the output shape without work."""
+    if x.numel() == 0 or w.numel() == 0:
+        return x.new_zeros((x.shape[0], w.shape[0], *spec.output_spatial(x.shape[2:], w.shape[2:])))
+    return algorithms.run(op, algo, x, w, spec, strict=strict)
+
+
 def corr_raw(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, strict: bool = True) -> torch.Tensor:
     """The core op, no autograd: ``(B, C, *L), (O, C/G, *k) -> (B, O, *o)``."""
-    return algorithms.run("conv", algo, x, w, spec, strict=strict)
+    return _run("conv", algo, x, w, spec, strict)
 
 
 def corr_t_raw(
@@ -65,7 +73,8 @@ def corr_t_raw(
     out = g.shape[2:]
     if any(s > 1 for s in spec.stride):
         stuffed = g.new_zeros((*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(out, spec.stride))))
-        stuffed[(slice(None), slice(None), *(slice(None, None, s) for s in spec.stride))] = g
+        every_s = (slice(None), slice(None), *(slice(None, None, s) for s in spec.stride))
+        stuffed[every_s] = g
     else:
         stuffed = g
     pads = []
@@ -77,7 +86,7 @@ def corr_t_raw(
         pads.append((eff - 1 - pb, eff - 1 + extra - pa))
     z = pad(stuffed, pads)
     sub = CorrSpec((1,) * n, spec.dilation, ((0, 0),) * n, spec.groups)
-    return algorithms.run("conv_transpose", algo, z, _flip_swap(w, spec.groups), sub, strict=strict)
+    return _run("conv_transpose", algo, z, _flip_swap(w, spec.groups), sub, strict)
 
 
 def corr_w_raw(
@@ -95,15 +104,32 @@ def corr_w_raw(
     out = g.shape[2:]
     xp = pad(x, spec.padding)
     need = [(out[i] - 1) * spec.stride[i] + effective_kernel(kernel[i], spec.dilation[i]) for i in range(n)]
-    xp = xp[(slice(None), slice(None), *(slice(0, m) for m in need))]
+    read = (slice(None), slice(None), *(slice(0, m) for m in need))
+    xp = xp[read]
     sp = list(range(3, 3 + n))
     # (B, G, Cg, *L) -> (Cg, G, B, *L) -> (Cg, G*B, *L)
     x2 = xp.reshape(b, G, c // G, *xp.shape[2:]).permute(2, 1, 0, *sp).reshape(c // G, G * b, *xp.shape[2:])
     # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
     sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
-    r = algorithms.run("conv", algo, x2, g2, sub, strict=False)  # (Cg, O, *kernel)
+    r = _run("conv", algo, x2, g2, sub, False)  # (Cg, O, *kernel)
     return r.transpose(0, 1).contiguous()
+
+
+def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:
+    """``t`` without the trailing elements that no window of ``corr(t, w)`` with output ``out`` reads.
+
+    A transposed convolution whose ``output_padding`` is at least the stride (allowed when it is
+    below the dilation) has an output longer than the correlation with that output size reads;
+    the unread tail gets no gradient, and is dropped so that ``corr`` returns ``out`` positions.
+    """
+    index: list[slice] = [slice(None), slice(None)]
+    for i in range(spec.n):
+        pb, pa = spec.padding[i]
+        read = (out[i] - 1) * spec.stride[i] + effective_kernel(kernel[i], spec.dilation[i])
+        extra = t.shape[2 + i] + pb + pa - read
+        index.append(slice(0, t.shape[2 + i] - max(0, extra - pa)))
+    return t[tuple(index)]
 
 
 class Corr(torch.autograd.Function):
@@ -139,6 +165,7 @@ class CorrT(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         g, w = ctx.saved_tensors
         dg = dw = None
+        grad = _drop_unread(grad, ctx.spec, w.shape[2:], g.shape[2:])
         if ctx.needs_input_grad[0]:
             dg = Corr.apply(grad, w.conj(), ctx.spec, ctx.algo, False)
         if ctx.needs_input_grad[1]:

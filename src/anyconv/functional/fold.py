@@ -19,7 +19,7 @@ from .. import _shapes
 from .._args import int_tuple, padding_arg
 from .._errors import value_error
 from .._padding import pad
-from .._spec import FLOAT_DTYPES, COMPLEX_DTYPES, _resolve_padding, check_tensor
+from .._spec import COMPLEX_DTYPES, FLOAT_DTYPES, _resolve_padding, check_spans, check_tensor, unit_steps
 from .._windows import windows
 from .conv import IntOrSeq, PaddingArg
 
@@ -41,6 +41,7 @@ def _spec(op: str, n: int, spatial: Sequence[int], kernel_size: Any, dilation: A
     d = int_tuple(op, "dilation", dilation, n)
     s = int_tuple(op, "stride", stride, n)
     p = _resolve_padding(op, padding_arg(op, padding, n), spatial, k, s, d)
+    check_spans(op, "padding", padding, [i + b + a for i, (b, a) in zip(spatial, p)])
     blocks = tuple(
         _shapes.conv_output_size(i, kk, ss, dd, b, a) for i, kk, ss, dd, (b, a) in zip(spatial, k, s, d, p)
     )
@@ -51,6 +52,7 @@ def _spec(op: str, n: int, spatial: Sequence[int], kernel_size: Any, dilation: A
             kernel_size,
             f"a dilated kernel no larger than the padded input {tuple(i + b + a for i, (b, a) in zip(spatial, p))}",
         )
+    s, d = unit_steps(s, d, k, [i + b + a for i, (b, a) in zip(spatial, p)])
     return FoldSpec(k, s, d, p, tuple(spatial), blocks)
 
 
@@ -75,7 +77,9 @@ def _fold_raw(cols: torch.Tensor, spec: FoldSpec) -> torch.Tensor:
             slice(qi * d, qi * d + (o - 1) * s + 1, s)
             for qi, d, o, s in zip(q, spec.dilation, spec.blocks, spec.stride)
         )
-        out[(slice(None), slice(None), *target)] += cols[(slice(None), slice(None), *q)]
+        dst = (slice(None), slice(None), *target)
+        src: tuple[slice | int, ...] = (slice(None), slice(None), *q)
+        out[dst] += cols[src]
     return pad(out, [(-pb, -pa) for pb, pa in spec.padding]) if n else out
 
 
@@ -127,6 +131,8 @@ def unfold(
     op = "unfold"
     check_tensor(op, "input", input, _DTYPES)
     n = len(kernel_size) if isinstance(kernel_size, Sequence) else input.dim() - 2
+    if isinstance(kernel_size, Sequence) and n < 1:
+        value_error(op, "kernel_size", kernel_size, "a positive int or a non-empty sequence of positive ints")
     if n < 1 or input.dim() not in (n + 1, n + 2):
         value_error(op, "input", input, f"a (B, C, *spatial) or (C, *spatial) tensor for {max(n, 1)} spatial dims")
     if any(v < 1 for v in input.shape[-n:]):
@@ -162,14 +168,15 @@ def fold(
     """
     op = "fold"
     check_tensor(op, "input", input, _DTYPES)
+    n_from: tuple[str, Any] = ("output_size", output_size)
     if isinstance(output_size, Sequence):
         n = len(output_size)
     elif isinstance(kernel_size, Sequence):
-        n = len(kernel_size)
+        n, n_from = len(kernel_size), ("kernel_size", kernel_size)
     else:
         n = 2
     if n < 1:
-        value_error(op, "output_size", output_size, "a positive int or a non-empty sequence of positive ints")
+        value_error(op, n_from[0], n_from[1], "a positive int or a non-empty sequence of positive ints")
     size = int_tuple(op, "output_size", output_size, n)
     if input.dim() not in (2, 3):
         value_error(op, "input", input, "a (B, C * prod(kernel_size), L) or (C * prod(kernel_size), L) tensor")
