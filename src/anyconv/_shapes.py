@@ -155,3 +155,67 @@ def prod(values: Sequence[int]) -> int:
     for v in values:
         out *= v
     return out
+
+
+def pool_offset_range(i: int, s: int, d: int, pb: int, o: int, q: int) -> tuple[int, int]:
+    """Output positions ``[lo, hi)`` whose window element ``q`` lies inside the input.
+
+    Window ``j`` reads input position ``j * s - pb + q * d`` for its element ``q``; that
+    position is inside ``[0, i)`` exactly for ``j`` in ``[lo, hi)`` (an empty range when
+    ``hi <= lo``). Pooling kernels loop over the kernel offsets and update only this block.
+
+    >>> pool_offset_range(4, 2, 1, 1, 2, 0)
+    (1, 2)
+    >>> pool_offset_range(4, 2, 1, 1, 2, 2)
+    (0, 2)
+    """
+    lo = max(0, -(-(pb - q * d) // s))
+    hi = min(o, (i - 1 + pb - q * d) // s + 1)
+    return lo, max(lo, hi)
+
+
+def pool_window_count(i: int, k: int, s: int, d: int, pb: int, pa: int, j: int, include_pad: bool) -> int:
+    """Number of elements averaged by pooling window ``j`` (the avg-pool divisor along one dim).
+
+    Window ``j`` has elements at ``j * s - pb + q * d`` for ``q < k``. With ``include_pad`` the
+    elements inside the padded input ``[-pb, i + pa)`` count (torch's ``count_include_pad``:
+    elements beyond the end padding, which only ``ceil_mode`` windows reach, never count);
+    otherwise only those inside the input ``[0, i)``.
+
+    >>> pool_window_count(5, 3, 2, 1, 1, 1, 0, True), pool_window_count(5, 3, 2, 1, 1, 1, 0, False)
+    (3, 2)
+    >>> pool_window_count(5, 2, 2, 1, 0, 0, 2, True)
+    1
+    """
+    lo, hi = (-pb, i + pa) if include_pad else (0, i)
+    start = j * s - pb
+    return sum(1 for q in range(k) if lo <= start + q * d < hi)
+
+
+def pool_first_inside(i: int, k: int, s: int, d: int, pb: int, j: int) -> int | None:
+    """Index ``q`` of the first element of pooling window ``j`` inside ``[0, i)`` (None if none).
+
+    ``q0 = ceil(max(0, pb - j * s) / d)``; torch's max pooling starts its argmax there.
+
+    >>> pool_first_inside(4, 3, 2, 1, 1, 0), pool_first_inside(1, 2, 1, 3, 2, 0)
+    (1, None)
+    """
+    start = j * s - pb
+    q = -(-max(0, -start) // d)
+    return q if q < k and start + q * d < i else None
+
+
+def pool_empty_window(i: int, k: int, s: int, d: int, pb: int, o: int) -> int | None:
+    """The first output position whose window covers padding only (None if there is none).
+
+    Windows move monotonically, so without gaps only the first and the last can miss the
+    input; a dilation larger than the input can jump over it, so then every window is checked.
+
+    >>> pool_empty_window(3, 2, 1, 1, 2, 4), pool_empty_window(3, 2, 1, 1, 1, 3)
+    (0, None)
+    """
+    candidates = range(o) if d > i else (0, o - 1)
+    for j in candidates:
+        if 0 <= j < o and pool_first_inside(i, k, s, d, pb, j) is None:
+            return j
+    return None

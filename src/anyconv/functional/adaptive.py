@@ -1,0 +1,180 @@
+"""Adaptive average and max pooling for any number of spatial dims.
+
+Output cell ``j`` of a dim of input size ``i`` and output size ``o`` pools the input range
+``[floor(j * i / o), ceil((j + 1) * i / o))`` (torch's windows, ``_shapes.adaptive_window``).
+Both reductions are separable over dims because every window is a box:
+
+- average: when ``o`` divides ``i`` in every dim the windows tile the input and the op is
+  one reshape-mean (global pooling included); otherwise, for small output planes, one GEMM
+  of the planes with the Kronecker product of the per-dim ``(i, o)`` averaging matrices
+  (measured about 2x faster than torch's loop on 15x15 -> 4x4), else each dim in turn is
+  multiplied by its averaging matrix. Gradients follow from those ops (a mean's gradient is
+  a broadcast, a matrix's its transpose), to any order.
+- max: each dim in turn keeps a running max over the window's ``max length`` offsets
+  (offsets past a window's end repeat its last element, which changes neither max nor
+  argmax), carrying the flat argmax; the first maximum in scan order wins and the last NaN
+  is picked, torch's rule. The gradient is the scatter rule of ``_pool_autograd``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .. import _shapes
+from .._pool_spec import AdaptiveSpec, adaptive_spec
+from ._pool_autograd import max_pool_from_indices
+
+OutputSize = int | None | Sequence[int | None]
+
+KRON_MAX_OUT = 64  # one GEMM with the Kronecker matrix when the output plane is this small...
+KRON_MAX_ENTRIES = 1 << 18  # ...and the matrix (prod(in) x prod(out)) has at most this many entries
+
+
+def _windows(i: int, o: int) -> list[tuple[int, int]]:
+    return [_shapes.adaptive_window(i, o, j) for j in range(o)]
+
+
+@functools.lru_cache(maxsize=64)
+def _kron_matrix(pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """``(prod(in), prod(out))`` float64 CPU matrix averaging every box window (cached)."""
+    return functools.reduce(torch.kron, [_avg_matrix(i, o, torch.float64, torch.device("cpu")) for i, o in pairs])
+
+
+def _avg_matrix(i: int, o: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(i, o)`` matrix whose column ``j`` averages window ``j``."""
+    m = torch.zeros(i, o, dtype=torch.float64)
+    for j, (s, e) in enumerate(_windows(i, o)):
+        m[s:e, j] = 1.0 / (e - s)
+    return m.to(dtype=dtype, device=device)
+
+
+def adaptive_avg_pool(input: torch.Tensor, output_size: OutputSize, *, _op: str = "adaptive_avg_pool",
+                      _n: int | None = None) -> torch.Tensor:
+    r"""N-d adaptive average pooling: the mean of each of ``prod(output_size)`` boxes.
+
+    .. math::
+        y[b, c, j] = \frac{1}{\prod_d (e_d - s_d)} \sum_{s \le p < e} x[b, c, p], \quad
+        s_d = \lfloor j_d i_d / o_d \rfloor,\; e_d = \lceil (j_d + 1) i_d / o_d \rceil
+
+    Args:
+        input: ``(B, C, *spatial)`` or unbatched ``(C, *spatial)``.
+        output_size: an int or N ints (``None`` keeps that dim's input size); N is its length
+            for a sequence, else ``input.dim() - 2``.
+
+    Shape:
+        ``(B, C, *in) -> (B, C, *output_size)``
+
+    Raises:
+        ValueError, TypeError: for bad arguments (naming the parameter), before any work.
+
+    Examples:
+        >>> import torch, anyconv.functional as AF
+        >>> AF.adaptive_avg_pool(torch.arange(5.0).reshape(1, 1, 5), 3).tolist()
+        [[[0.5, 2.0, 3.5]]]
+        >>> AF.adaptive_avg_pool(torch.randn(2, 8, 6, 7, 5, 3), (1, 2, None, 3)).shape
+        torch.Size([2, 8, 1, 2, 5, 3])
+    """
+    spec = adaptive_spec(_op, input, output_size, n=_n)
+    x = input if spec.batched else input.unsqueeze(0)
+    y = _adaptive_avg(x, spec)
+    return y if spec.batched else y.squeeze(0)
+
+
+def _adaptive_avg(x: torch.Tensor, spec: AdaptiveSpec) -> torch.Tensor:
+    pairs = list(zip(spec.in_spatial, spec.out_spatial))
+    if all(o == 1 for o in spec.out_spatial):  # global average pooling
+        return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+    if all(i % o == 0 for i, o in pairs):
+        if all(i == o for i, o in pairs):
+            return x.clone()
+        shape: list[int] = [*x.shape[:2]]
+        for i, o in pairs:
+            shape += [o, i // o]
+        return x.reshape(shape).mean(dim=[3 + 2 * d for d in range(spec.n)])
+    p_in, p_out = _shapes.prod(spec.in_spatial), _shapes.prod(spec.out_spatial)
+    if p_out <= KRON_MAX_OUT and p_in * p_out <= KRON_MAX_ENTRIES:
+        # one GEMM per call: planes (B*C, prod(in)) times the Kronecker product of the per-dim
+        # averaging matrices (prod(in), prod(out)); no intermediate tensor
+        y = torch.mm(x.reshape(-1, p_in), _kron_matrix(tuple(pairs)).to(dtype=x.dtype, device=x.device))
+        return y.view(*x.shape[:2], *spec.out_spatial)
+    # dims from last to first, each reduced as the (contiguous) last dim, then rotated to the front
+    for d in reversed(range(spec.n)):
+        i, o = pairs[d]
+        lead = x.shape[:-1]
+        if i % o == 0:
+            x = x.reshape(*lead, o, i // o).mean(-1) if i != o else x
+        else:
+            m = _avg_matrix(i, o, x.dtype, x.device)
+            x = torch.mm(x.reshape(-1, i), m).view(*lead, o)
+        x = x.movedim(-1, 2)
+    return x.contiguous()
+
+
+def adaptive_max_raw(x: torch.Tensor, spec: AdaptiveSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values and torch-layout indices of adaptive max pooling of a batched tensor (no autograd)."""
+    val, arg = x, None
+    st = 1
+    for d in reversed(range(spec.n)):
+        ax, i, o = 2 + d, spec.in_spatial[d], spec.out_spatial[d]
+        wins = _windows(i, o)
+        kmax = max(e - s for s, e in wins)
+        shape = [1] * x.dim()
+        shape[ax] = o
+        best_v: torch.Tensor | None = None
+        best_a: torch.Tensor | None = None
+        for q in range(kmax):
+            pos = torch.tensor([min(s + q, e - 1) for s, e in wins], device=x.device)
+            v = val.index_select(ax, pos)
+            a = pos.reshape(shape) * st
+            a = a + arg.index_select(ax, pos) if arg is not None else a.expand(v.shape)
+            if best_v is None or best_a is None:
+                best_v, best_a = v, a.contiguous()
+                continue
+            upd = (v > best_v) | torch.isnan(v)
+            best_v = torch.where(upd, v, best_v)
+            best_a = torch.where(upd, a, best_a)
+        assert best_v is not None and best_a is not None
+        val, arg = best_v, best_a
+        st *= i
+    assert arg is not None
+    return val, arg
+
+
+def adaptive_max_pool(input: torch.Tensor, output_size: OutputSize, return_indices: bool = False, *,
+                      _op: str = "adaptive_max_pool", _n: int | None = None) -> Any:
+    r"""N-d adaptive max pooling: the maximum of each of ``prod(output_size)`` boxes.
+
+    Windows as in :func:`adaptive_avg_pool`; ties pick the first maximum in window scan order
+    and NaN propagates, as in torch. ``return_indices=True`` also returns the argmax as a flat
+    index into each channel's input (torch's layout).
+
+    Args:
+        input: ``(B, C, *spatial)`` or unbatched ``(C, *spatial)``.
+        output_size: an int or N ints (``None`` keeps that dim's input size).
+        return_indices: also return the indices.
+
+    Shape:
+        ``(B, C, *in) -> (B, C, *output_size)``
+
+    Raises:
+        ValueError, TypeError: for bad arguments (naming the parameter), before any work.
+
+    Examples:
+        >>> import torch, anyconv.functional as AF
+        >>> v, i = AF.adaptive_max_pool(torch.tensor([[[1.0, 5.0, 2.0, 0.0, 3.0]]]), 2, return_indices=True)
+        >>> v.tolist(), i.tolist()
+        ([[[5.0, 3.0]]], [[[1, 4]]])
+    """
+    spec = adaptive_spec(_op, input, output_size, n=_n, return_indices=return_indices)
+    x = input if spec.batched else input.unsqueeze(0)
+    with torch.no_grad():
+        val, idx = adaptive_max_raw(x, spec)
+    if torch.is_grad_enabled() and x.requires_grad:
+        val = max_pool_from_indices(x, idx)
+    if not spec.batched:
+        val, idx = val.squeeze(0), idx.squeeze(0)
+    return (val, idx) if spec.return_indices else val
