@@ -1,0 +1,127 @@
+"""``anyconv plot``: write PNG figures of 1-D/2-D convolution and of a model's kernels and feature maps."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .animate import literal
+
+EPILOG = """examples:
+  anyconv plot signal --out signal.png                      signal 1..9, kernel [2, 1, 2], 4 paddings
+  anyconv plot signal --signal 0,1,0,0,3,0 --kernel 1,-1 --out diff.png
+  anyconv plot filter --preset sobel --preset blur --out filters.png
+  anyconv plot kernels --model lenet5 --out kernels.png     (random init; add --weights FILE for trained ones)
+  anyconv plot features --model lenet5 --weights runs/x/last.pt --out features.png
+
+filter presets: identity, edge, edge_x, blur, box_blur, sharpen, sobel_x, sobel_y, sobel.
+--weights takes an anyconv checkpoint (its model state is loaded into --model), a state_dict,
+or a whole pickled torch module (then --model is not needed)."""
+
+WHAT = ("signal", "filter", "kernels", "features")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "plot",
+        help="write PNG plots: a signal through paddings, image filters, a model's kernels/feature maps",
+        description="Write a matplotlib figure (PNG, or SVG/PDF by suffix). Every number comes from anyconv.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("what", choices=WHAT, help="which figure")
+    p.add_argument("--out", "-o", default=None, help="output file (default <what>.png)")
+    p.add_argument("--signal", type=literal, default=None, help="signal: numbers, e.g. 1,2,3,4")
+    p.add_argument("--kernel", type=literal, default=None, help="signal: kernel numbers, e.g. 2,1,2")
+    p.add_argument("--preset", action="append", default=None, help="filter: a preset (repeatable)")
+    p.add_argument("--size", type=int, default=64, help="filter: size of the synthetic image (default 64)")
+    p.add_argument("--model", default=None, help="kernels/features: a model name of anyconv.models")
+    p.add_argument("--weights", default=None, help="kernels/features: checkpoint, state_dict or pickled module")
+    p.add_argument("--in-channels", type=int, default=None, help="kernels/features: model input channels")
+    p.add_argument("--input-size", type=literal, default=None,
+                   help="features: spatial input size (default 28,28; 1-D models: 40)")
+    p.add_argument("--max-layers", type=int, default=8)
+    p.add_argument("--per-layer", type=int, default=8)
+    p.set_defaults(func=run)
+    return p
+
+
+def _model(args: argparse.Namespace) -> Any:
+    import torch
+
+    from ..cli import CommandError
+
+    module = None
+    state = None
+    if args.weights:
+        obj = torch.load(args.weights, map_location="cpu", weights_only=False)
+        if isinstance(obj, torch.nn.Module):
+            module = obj
+        elif isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+            state = obj["model"]
+            cfg = obj.get("config")
+            if args.model is None and isinstance(cfg, dict) and isinstance(cfg.get("model"), str):
+                args.model = cfg["model"]
+        elif isinstance(obj, dict):
+            state = obj
+        else:
+            raise CommandError(f"--weights {args.weights}: not a checkpoint, state_dict or torch module")
+    if module is None:
+        if args.model is None:
+            raise CommandError("`--model` must name a model of anyconv.models (or give --weights with a module)")
+        from ..models import create_model
+
+        kwargs = {} if args.in_channels is None else {"in_channels": args.in_channels}
+        module = create_model(args.model, **kwargs)
+        if state is not None:
+            module.load_state_dict(state)
+    return module.eval()
+
+
+def _input(model: Any, args: argparse.Namespace) -> Any:
+    import torch
+
+    from ..viz.model_plots import conv_layers
+    from ..viz.plots import synthetic_image
+
+    first = conv_layers(model)[0][1] if conv_layers(model) else None
+    if first is None:
+        return None
+    w: Any = first.weight
+    n = w.dim() - 2
+    c = int(w.shape[1]) * int(getattr(first, "groups", 1))
+    if "Transpose" in type(first).__name__:
+        c = int(w.shape[0])
+    size = args.input_size or ((40,) if n == 1 else (28,) * n)
+    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
+    if n == 2:
+        img = synthetic_image(max(8, max(size)))[: size[0], : size[1]]
+        x = img.float().expand(c, *img.shape)
+    else:
+        t = torch.linspace(0, 6.28, size[-1])
+        x = (torch.sin(3 * t) + (t > 3).float()).expand(c, *size)
+    return x.unsqueeze(0).contiguous()
+
+
+def run(args: argparse.Namespace) -> int:
+    out = args.out or f"{args.what}.png"
+    if args.what == "signal":
+        from ..viz.plots import plot_signal
+
+        plot_signal(args.signal, args.kernel, path=out)
+    elif args.what == "filter":
+        from ..viz.plots import plot_filter, synthetic_image
+
+        presets = args.preset or ["edge", "blur", "sobel"]
+        plot_filter(synthetic_image(args.size), presets, path=out)
+    else:
+        from ..viz.model_plots import plot_feature_maps, plot_kernels
+
+        model = _model(args)
+        if args.what == "kernels":
+            plot_kernels(model, path=out, max_layers=args.max_layers, per_layer=args.per_layer)
+        else:
+            plot_feature_maps(model, _input(model, args), path=out, max_layers=args.max_layers,
+                              per_layer=args.per_layer)
+    print(f"wrote {out}")
+    return 0
