@@ -28,7 +28,8 @@ def tiled_windows(
     b, c = x.shape[:2]
     for t in tiles([b, *out], unit_bytes, get_workspace_limit()):
         isl = input_slices(t[1:], kernel, spec.stride, spec.dilation)
-        xs = xp[(t[0], slice(None), *isl)]  # (b, C, *l_tile)
+        index = (t[0], slice(None), *isl)
+        xs = xp[index]  # (b, C, *l_tile)
         win = windows(xs, kernel, spec.stride, spec.dilation)  # (b, C, *o_tile, *k)
         win = win.unflatten(1, (spec.groups, c // spec.groups))  # (b, G, Cg, *o_tile, *k)
         yield (t[0], slice(None), *t[1:]), win
