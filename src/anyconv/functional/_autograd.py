@@ -41,17 +41,18 @@ def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
     return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
 
 
-def _run(op: str, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, strict: bool) -> torch.Tensor:
-    """``algorithms.run``, except that an empty input or weight (batch 0, or the channels of a
+def _run(op: str | None, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """``algorithms.run`` (strict, naming ``op`` in errors, unless ``op`` is None: a derived call
+    such as a backward pass, where ``auto`` takes over), except that an empty input or weight (batch 0, or the channels of a
     weight-gradient correlation over batch 0) gives zeros of the output shape without work."""
     if x.numel() == 0 or w.numel() == 0:
         return x.new_zeros((x.shape[0], w.shape[0], *spec.output_spatial(x.shape[2:], w.shape[2:])))
-    return algorithms.run(op, algo, x, w, spec, strict=strict)
+    return algorithms.run(op or "conv", algo, x, w, spec, strict=op is not None)
 
 
-def corr_raw(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, strict: bool = True) -> torch.Tensor:
+def corr_raw(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, op: str | None = "conv") -> torch.Tensor:
     """The core op, no autograd: ``(B, C, *L), (O, C/G, *k) -> (B, O, *o)``."""
-    return _run("conv", algo, x, w, spec, strict)
+    return _run(op, algo, x, w, spec)
 
 
 def corr_t_raw(
@@ -60,7 +61,7 @@ def corr_t_raw(
     spec: CorrSpec,
     in_spatial: Sequence[int],
     algo: str,
-    strict: bool = False,
+    op: str | None = None,
 ) -> torch.Tensor:
     """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``.
 
@@ -86,7 +87,7 @@ def corr_t_raw(
         pads.append((eff - 1 - pb, eff - 1 + extra - pa))
     z = pad(stuffed, pads)
     sub = CorrSpec((1,) * n, spec.dilation, ((0, 0),) * n, spec.groups)
-    return _run("conv_transpose", algo, z, _flip_swap(w, spec.groups), sub, strict)
+    return _run(op, algo, z, _flip_swap(w, spec.groups), sub)
 
 
 def corr_w_raw(
@@ -112,7 +113,7 @@ def corr_w_raw(
     # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
     sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
-    r = _run("conv", algo, x2, g2, sub, False)  # (Cg, O, *kernel)
+    r = _run(None, algo, x2, g2, sub)  # (Cg, O, *kernel)
     return r.transpose(0, 1).contiguous()
 
 
@@ -136,17 +137,17 @@ class Corr(torch.autograd.Function):
     """``corr(x, w)`` with gradients by the rules above."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, strict: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, op: str | None) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, w)
         ctx.spec, ctx.algo = spec, algo
-        return corr_raw(x, w, spec, algo, strict)
+        return corr_raw(x, w, spec, algo, op)
 
     @staticmethod
     def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         x, w = ctx.saved_tensors
         dx = dw = None
         if ctx.needs_input_grad[0]:
-            dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, False)
+            dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
         if ctx.needs_input_grad[1]:
             dw = CorrW.apply(x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
         return dx, dw, None, None, None
@@ -156,10 +157,10 @@ class CorrT(torch.autograd.Function):
     """``corr_t(g, w)``: the transposed convolution, with gradients by the rules above."""
 
     @staticmethod
-    def forward(ctx: Any, g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: tuple[int, ...], algo: str, strict: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: tuple[int, ...], algo: str, op: str | None) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(g, w)
         ctx.spec, ctx.algo = spec, algo
-        return corr_t_raw(g, w, spec, in_spatial, algo, strict)
+        return corr_t_raw(g, w, spec, in_spatial, algo, op)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -167,7 +168,7 @@ class CorrT(torch.autograd.Function):
         dg = dw = None
         grad = _drop_unread(grad, ctx.spec, w.shape[2:], g.shape[2:])
         if ctx.needs_input_grad[0]:
-            dg = Corr.apply(grad, w.conj(), ctx.spec, ctx.algo, False)
+            dg = Corr.apply(grad, w.conj(), ctx.spec, ctx.algo, None)
         if ctx.needs_input_grad[1]:
             dw = CorrW.apply(grad, g.conj(), ctx.spec, tuple(w.shape[2:]), ctx.algo)
         return dg, dw, None, None, None, None
@@ -187,17 +188,19 @@ class CorrW(torch.autograd.Function):
         x, g = ctx.saved_tensors
         dx = dg = None
         if ctx.needs_input_grad[0]:
-            dx = CorrT.apply(g.conj(), gw, ctx.spec, tuple(x.shape[2:]), ctx.algo, False)
+            dx = CorrT.apply(g.conj(), gw, ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
         if ctx.needs_input_grad[1]:
-            dg = Corr.apply(x.conj(), gw, ctx.spec, ctx.algo, False)
+            dg = Corr.apply(x.conj(), gw, ctx.spec, ctx.algo, None)
         return dx, dg, None, None, None
 
 
-def corr(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str = "auto") -> torch.Tensor:
+def corr(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str = "auto", op: str = "conv") -> torch.Tensor:
     """Differentiable core op (an algorithm named by the user must serve the call)."""
-    return Corr.apply(x, w, spec, algo, True)  # type: ignore[no-any-return]
+    return Corr.apply(x, w, spec, algo, op)  # type: ignore[no-any-return]
 
 
-def corr_t(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str = "auto") -> torch.Tensor:
+def corr_t(
+    g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str = "auto", op: str = "conv_transpose"
+) -> torch.Tensor:
     """Differentiable adjoint of the core op in ``x`` (a transposed convolution)."""
-    return CorrT.apply(g, w, spec, tuple(in_spatial), algo, True)  # type: ignore[no-any-return]
+    return CorrT.apply(g, w, spec, tuple(in_spatial), algo, op)  # type: ignore[no-any-return]

@@ -78,7 +78,7 @@ def conv(
     if spec.padding_mode != "zeros":
         x = pad(x, core.padding, spec.padding_mode)
         core = CorrSpec(core.stride, core.dilation, ((0, 0),) * n, core.groups)
-    y = corr(x, w, core, spec.algorithm)
+    y = corr(x, w, core, spec.algorithm, _op)
     if bias is not None:
         y = y + bias.reshape(1, -1, *([1] * n))
     return y if spec.batched else y.squeeze(0)

@@ -63,7 +63,7 @@ def conv_transpose(
     )
     n = spec.core.n
     x = input if spec.batched else input.unsqueeze(0)
-    y = corr_t(x, weight, spec.core, spec.full, spec.algorithm)
+    y = corr_t(x, weight, spec.core, spec.full, spec.algorithm, _op)
     y = pad(y, [(-b, -a) for b, a in spec.crop])
     if bias is not None:
         y = y + bias.reshape(1, -1, *([1] * n))
