@@ -50,10 +50,20 @@ def pad(
         return x
     n = len(pairs)
     if mode == "zeros":
-        flat: list[int] = []
-        for b, a in reversed(pairs):
-            flat += [b, a]
-        return F.pad(x, flat, mode="constant", value=value)
+        # extend first, then crop: a crop may exceed the original size when the same dim is
+        # also extended on its other side (e.g. ``(-2, +2)`` on a length-1 dim)
+        if any(b > 0 or a > 0 for b, a in pairs):
+            flat: list[int] = []
+            for b, a in reversed(pairs):
+                flat += [max(b, 0), max(a, 0)]
+            x = F.pad(x, flat, mode="constant", value=value)
+        if any(b < 0 or a < 0 for b, a in pairs):
+            lead = x.dim() - n
+            crop = [slice(None)] * lead + [
+                slice(-min(b, 0), x.shape[lead + i] + min(a, 0)) for i, (b, a) in enumerate(pairs)
+            ]
+            x = x[tuple(crop)]
+        return x
     for i, (b, a) in enumerate(pairs):
         if b == 0 and a == 0:
             continue

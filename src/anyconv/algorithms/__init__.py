@@ -36,6 +36,12 @@ class Algorithm(Protocol):
 _MODULES = {
     "direct": ".direct",
     "im2col": ".im2col",
+    "fft": ".fft",
+    "winograd": ".winograd",
+    "depthwise": ".depthwise",
+    "matrix": ".matrix",
+    "kn2row": ".kn2row",
+    "positions": ".positions",
 }
 _LOADED: dict[str, Algorithm] = {}
 

@@ -1,39 +1,223 @@
-"""``auto``: choose an algorithm for a call and say why.
+"""``auto``: choose an algorithm for a call, and say why.
 
-Rules, in order (the speed issue replaces the second with a measured cost model):
+Rules, in order:
 
-1. correctness guards: only algorithms whose ``supports`` accepts the call are candidates;
-2. ``im2col`` (one GEMM per group over column tiles) is preferred to ``direct`` (einsum over
-   the window view), which is kept as the reference.
+1. **Capability**: only algorithms whose ``supports`` accepts the call are candidates (each
+   refusal keeps its reason: dtype, kernel size, stride, workspace limit...).
+2. **Accuracy guard**: every algorithm has a documented error model (``error_growth``): its
+   float32 normwise relative error ``max|y - y_64| / max|y_64|`` is at most
+   ``growth * u`` on the call (``u`` = unit roundoff of the dtype it computes in; ``growth``
+   is 1.5-2x the largest error measured with random normal data on the test and benchmark
+   calls: Winograd F(4x4, 3x3) 130 u -> 200 u, F(6, 3) 50 u -> 100 u; FFT 2 log2(n) u,
+   measured 3-5 u; summation 2 sqrt(Cg K) u, measured 1-21 u). A transform algorithm
+   (``fft``, ``winograd``) whose predicted error exceeds ``ACCURACY_ULPS * u(input dtype)``
+   is rejected; the summation algorithms (``direct``, ``im2col``, ``depthwise``, ``kn2row``,
+   ``positions``, ``matrix``) compute the reference sums and always pass. The guard rejects
+   e.g. Winograd F(6x6, 3x3) (320 u) and F(4x4x4, 3x3x3) (400 u).
+3. **Cost model**: the predicted time of each remaining candidate is a linear model in a few
+   per-call features (work and data volume, see ``features``), with coefficients in
+   ``COEFFICIENTS`` fitted by non-negative least squares to measured times
+   (``benchmarks/fit_auto.py``, one thread, float32; the fit and its error are in
+   ``docs/notes/speed.md``). The fastest predicted candidate wins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import torch
 
+from .._shapes import prod
 from .._spec import CorrSpec
-from . import get
+from . import get, names
 
-PREFERENCE = ("im2col", "direct")
+ACCURACY_ULPS = 256.0
+# growth factors (in units of u) of the transform algorithms; summation algorithms have none
+WINOGRAD_GROWTH = {1: {2: 12.0, 4: 50.0, 6: 100.0}, 2: {2: 12.0, 4: 200.0, 6: 320.0},
+                   3: {2: 12.0, 4: 400.0}}
+FFT_GROWTH_PER_LOG2 = 2.0
+
+# Fitted coefficients (milliseconds per feature unit, in the order of ``features``): NNLS on
+# relative error over 116 core calls (forward, grad_input, grad_weight of every suite case plus
+# tiny/mid calls), one thread, float32, machine under load 4-8 (2 cores shared; im2col and
+# winograd re-timed with 4 repeats); benchmarks/fit_auto.py, data in
+# benchmarks/results/fit_auto.json. Median relative error of the predicted times: im2col 0.24,
+# winograd 0.20, others 0.31-0.66; the model picks the measured-fastest algorithm on 106 of 116
+# calls, and its pick costs 1.02x the fastest in geometric mean (worst 2.15x).
+COEFFICIENTS: dict[str, tuple[float, ...]] = {
+    "direct": (0.08941, 6.609e-08, 1.556e-06, 0.0),
+    "im2col": (0.04918, 2.188e-08, 5.649e-07, 6.873e-09),
+    "fft": (0.2572, 5.078e-07, 1.072e-06, 7.43e-07, 4.222e-06),
+    "kn2row": (0.1364, 6.358e-08, 2.369e-06, 0.0),
+    "positions": (0.02425, 5.267e-08, 8.053e-07, 0.02429),
+    "winograd": (0.08703, 3.114e-08, 4.74e-08, 2.425e-06),
+    "matrix": (0.1666, 3.617e-06, 7.021e-05),
+    "depthwise": (0.0, 3.099e-07, 0.01322),
+}
 
 
 @dataclass(frozen=True)
 class Choice:
-    """The algorithm chosen for a call and the reasons."""
+    """The algorithm chosen for a call and the reasons.
+
+    ``rejected`` maps algorithm -> why it is not a candidate (capability or accuracy guard);
+    ``estimates`` maps each candidate -> predicted milliseconds; ``errors`` maps each
+    supported algorithm -> predicted float32-style normwise relative error.
+    """
 
     name: str
     reason: str
     rejected: dict[str, str]
+    estimates: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    """``u`` of a dtype (complex: of its real part)."""
+    real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+    return float(torch.finfo(real).eps) / 2
+
+
+def _compute_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
+    if name in ("fft", "winograd", "depthwise", "matrix") and dtype in (torch.float16, torch.bfloat16):
+        return torch.float32
+    return dtype
+
+
+def error_growth(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
+    """Predicted normwise relative error of ``name`` on the call, in units of its ``u``."""
+    if name == "winograd":
+        from .winograd import M_DEFAULT
+
+        return WINOGRAD_GROWTH[spec.n][M_DEFAULT[spec.n]]
+    if name == "fft":
+        from .fft import plan
+
+        n = plan(tuple(x.shape), tuple(w.shape), spec)["n"]
+        return FFT_GROWTH_PER_LOG2 * max(1.0, math.log2(max(prod(n), 2)))
+    return 2.0 * math.sqrt(w.shape[1] * prod(w.shape[2:]))
+
+
+def predicted_error(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
+    """``error_growth * u(compute dtype)``."""
+    return error_growth(name, x, w, spec) * unit_roundoff(_compute_dtype(name, x.dtype))
+
+
+def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tuple[float, ...]:
+    """The per-call features of ``name``'s cost model: (1, work, data, ...), see the table below.
+
+    ======================  =====================================================================
+    direct, im2col          1, MACs, copied window elements + in/out, MACs * min(1, 64 / GEMM N)
+    depthwise               1, output elements * taps, taps (passes)
+    winograd                1, transformed MACs, transform work, kernel transform (O Cg a^N)
+    fft                     1, data FFTs (n log n), kernel FFTs, dense contraction, depthwise product
+    kn2row                  1, GEMM MACs, tap-product elements, shifted-add elements
+    positions               1, MACs, window copies, positions
+    matrix                  1, batch * nnz, nnz (operator build)
+    ======================  =====================================================================
+    """
+    b, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    k = prod(w.shape[2:])
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    p = prod(out)
+    macs = float(b * o * p * cg * k)
+    if name in ("direct", "im2col"):
+        cols = 0 if k == 1 else b * c * k * p  # column / window copy
+        return (1.0, macs, float(cols + b * (c + o) * p), macs * min(1.0, 64.0 / max(1, b * p)))
+    if name == "depthwise":
+        return (1.0, float(b * o * p * k), float(k))
+    if name == "winograd":
+        from .winograd import KERNEL, M_DEFAULT
+
+        m = M_DEFAULT[spec.n]
+        a = (m + KERNEL - 1) ** spec.n
+        tiles = b * prod([-(-v // m) for v in out])
+        return (1.0, float(tiles * a * o * cg), float(tiles * a * (c + o) * a), float(o * cg * a))
+    if name == "fft":
+        from .fft import plan
+
+        pl = plan(tuple(x.shape), tuple(w.shape), spec)
+        blocks = prod(pl["nb"])
+        size = prod(pl["n"])
+        log = math.log2(max(size, 2))
+        contraction = float(b * blocks * size * o * cg)
+        return (1.0, float(b * (c + o) * blocks * size * log), float(o * cg * size * log),
+                contraction if cg > 1 else 0.0, contraction if cg == 1 else 0.0)
+    if name == "kn2row":
+        padded = prod([v + sum(pp) for v, pp in zip(x.shape[2:], spec.padding)])
+        return (1.0, float(b * o * k * cg * padded), float(b * o * k * padded), float(b * o * k * p))
+    if name == "positions":
+        return (1.0, macs, float(p * b * c * k), float(p))
+    if name == "matrix":
+        from .matrix import nnz_bound
+
+        nnz = nnz_bound(x, w, spec)
+        return (1.0, float(b * nnz), float(nnz))
+    return (1.0, macs, float(b * c * k * p))
+
+
+def estimate_ms(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
+    """Predicted milliseconds of ``name`` on the call (one thread, float32 scale)."""
+    coef = COEFFICIENTS.get(name, COEFFICIENTS["direct"])
+    return sum(a * f for a, f in zip(coef, features(name, x, w, spec)))
+
+
+_CACHE: dict[tuple[object, ...], Choice] = {}
+CACHE_SIZE = 4096
+
+
+def clear_cache() -> None:
+    """Forget cached choices (after changing ``COEFFICIENTS`` in place)."""
+    _CACHE.clear()
 
 
 def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
-    """Choose the first algorithm in ``PREFERENCE`` that supports the call."""
+    """Apply the rules above; ``Choice.reason`` says why the winner won.
+
+    The choice depends on shapes, dtype, device type, spec, workspace limit and the tunables
+    above only, so it is cached on those (a call costs ~0.3 ms uncached, ~5 us cached).
+    """
+    from .._workspace import get_workspace_limit
+
+    key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, get_workspace_limit(),
+           names(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2, tuple(id(v) for v in WINOGRAD_GROWTH.values()),
+           id(COEFFICIENTS))
+    hit = _CACHE.get(key)
+    if hit is None:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.clear()
+        hit = _CACHE[key] = _choose(x, w, spec)
+    return hit
+
+
+def _choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
     rejected: dict[str, str] = {}
-    for name in PREFERENCE:
+    estimates: dict[str, float] = {}
+    errors: dict[str, float] = {}
+    bound = ACCURACY_ULPS * unit_roundoff(x.dtype)
+    for name in names():
         reason = get(name).supports(x, w, spec)
-        if reason is None:
-            return Choice(name, f"{name}: first supported algorithm in {PREFERENCE}", rejected)
-        rejected[name] = reason
-    raise ValueError(f"anyconv: no algorithm can serve this call: {rejected}")
+        if reason is not None:
+            rejected[name] = reason
+            continue
+        err = predicted_error(name, x, w, spec)
+        errors[name] = err
+        if name in ("fft", "winograd") and err > bound:
+            rejected[name] = (
+                f"accuracy guard: predicted normwise relative error {err:.1e} exceeds the bound "
+                f"{bound:.1e} ({ACCURACY_ULPS:g} u for {x.dtype})"
+            )
+            continue
+        estimates[name] = estimate_ms(name, x, w, spec)
+    if not estimates:
+        raise ValueError(f"anyconv: no algorithm can serve this call: {rejected}")
+    best = min(estimates, key=lambda n: (estimates[n], n))
+    others = sorted((t, n) for n, t in estimates.items() if n != best)
+    runner = f"; next: {others[0][1]} ({others[0][0]:.3g} ms)" if others else ""
+    reason = (
+        f"{best}: lowest predicted time ({estimates[best]:.3g} ms) among "
+        f"{len(estimates)} candidate(s) within the accuracy bound{runner}"
+    )
+    return Choice(best, reason, rejected, estimates, errors)

@@ -1,10 +1,16 @@
 """``im2col``: columns plus one GEMM per group.
 
-For each output tile the windows are copied into a column matrix
-``cols (b, G, Cg * K, L)`` (``K = prod(kernel)``, ``L`` output positions in the tile) and
-multiplied by the weight as a matrix ``(G, Og, Cg * K)``:
+For each output tile the windows are copied into a column matrix ``cols (G, Cg * K, b * L)``
+(``K = prod(kernel)``, ``L`` output positions in the tile) and multiplied by the weight as a
+matrix ``(G, Og, Cg * K)``; the batch joins the product's columns, so skinny calls such as
+weight gradients (few positions, a large batch) still make one big GEMM; when the kernel has
+more taps than the tile has positions the columns are laid out ``(G, b * L, Cg * K)`` instead
+(kernel innermost, contiguous reads) and multiplied by the transposed weight:
 
-    y[b, g] = w[g] @ cols[b, g]        # (Og, Cg*K) @ (Cg*K, L) -> (Og, L)
+    y[g] = w[g] @ cols[g]        # (Og, Cg*K) @ (Cg*K, b*L) -> (Og, b*L)
+
+A 1x1 kernel (any N) needs no columns: the (strided) input is the column matrix, so the call
+is one batched matrix product, with no copy for stride 1 and no padding.
 
 The columns are built in tiles so the buffer never exceeds the workspace limit
 (``anyconv.set_workspace_limit``, default 256 MiB).
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import torch
 
+from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
 from ._common import run_tiles
@@ -29,14 +36,38 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
 def _tile(win: torch.Tensor, wg: torch.Tensor, n: int) -> torch.Tensor:
     b, g, cg = win.shape[:3]
     o_tile = win.shape[3 : 3 + n]
-    # (b, G, Cg, *o, *k) -> (b, G, Cg, *k, *o) -> (b, G, Cg*K, L)
-    perm = (0, 1, 2, *range(3 + n, 3 + 2 * n), *range(3, 3 + n))
-    cols = win.permute(perm).reshape(b, g, -1, prod(o_tile))
-    y = torch.matmul(wg.flatten(2), cols)  # (G, Og, Cg*K) @ (b, G, Cg*K, L) -> (b, G, Og, L)
-    return y.unflatten(3, o_tile)
+    big_l, k = b * prod(o_tile), prod(win.shape[3 + n :])
+    if k > big_l:
+        # more taps than positions (weight gradients): copy with the kernel innermost, which
+        # reads the input contiguously: (b, G, Cg, *o, *k) -> (G, b, *o, Cg, *k) -> (G, b*L, Cg*K)
+        perm = (1, 0, *range(3, 3 + n), 2, *range(3 + n, 3 + 2 * n))
+        cols = win.permute(perm).reshape(g, big_l, -1)
+        yt = torch.matmul(cols, wg.flatten(2).transpose(1, 2))  # (G, b*L, Og)
+        return yt.unflatten(1, (b, *o_tile)).movedim(-1, 1).transpose(0, 2).transpose(1, 2)
+    # (b, G, Cg, *o, *k) -> (G, Cg, *k, b, *o) -> (G, Cg*K, b*L): the batch joins the GEMM's N
+    perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))
+    cols = win.permute(perm).reshape(g, -1, big_l)
+    y = torch.matmul(wg.flatten(2), cols)  # (G, Og, Cg*K) @ (G, Cg*K, b*L) -> (G, Og, b*L)
+    return y.unflatten(2, (b, *o_tile)).transpose(0, 2).transpose(1, 2)  # (b, G, Og, *o)
+
+
+def _pointwise(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """A 1x1 kernel: ``y[b, g] = w[g] @ x_pad[b, g, :, ::s]``, one batched matmul."""
+    g = spec.groups
+    b, c = x.shape[:2]
+    o = w.shape[0]
+    xs = pad(x, spec.padding)
+    if any(s != 1 for s in spec.stride):
+        xs = xs[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in spec.stride)]
+    out = xs.shape[2:]
+    cols = xs.reshape(b, g, c // g, prod(out))  # (B, G, Cg, L): a view when xs is contiguous
+    y = torch.matmul(w.reshape(g, o // g, c // g), cols)  # (G, Og, Cg) @ (B, G, Cg, L) -> (B, G, Og, L)
+    return y.reshape(b, o, *out)
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
+    if all(k == 1 for k in w.shape[2:]) and x.shape[1] > 0:
+        return _pointwise(x, w, spec)
     unit = x.shape[1] * prod(w.shape[2:]) * x.element_size()
     return run_tiles(x, w, spec, unit, lambda win, wg: _tile(win, wg, spec.n))

@@ -72,6 +72,13 @@ def corr_t_raw(
     n = spec.n
     kernel = w.shape[2:]
     out = g.shape[2:]
+    if g.numel() == 0 or w.numel() == 0:
+        return g.new_zeros((g.shape[0], w.shape[1] * spec.groups, *in_spatial))
+    if algo == "auto" and any(s > 1 for s in spec.stride):
+        # the polyphase split: prod(stride) stride-1 correlations, no work on stuffed zeros
+        from ..algorithms import polyphase
+
+        return polyphase.corr_t(g, w, spec, in_spatial, algo, strict=False)
     if any(s > 1 for s in spec.stride):
         stuffed = g.new_zeros((*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(out, spec.stride))))
         every_s = (slice(None), slice(None), *(slice(None, None, s) for s in spec.stride))

@@ -1,0 +1,183 @@
+"""Public chooser: ``anyconv.choose_algorithm`` and ``anyconv.explain_algorithm``.
+
+Like SciPy's ``choose_conv_method``: the choice ``auto`` would make for a call of
+:func:`anyconv.functional.conv` (or ``conv_transpose`` with ``transpose=True``), and with
+``measure=True`` the measured time of every algorithm that can serve it.
+
+The core calls a public call makes (its forward and, for the backward pass, the
+grad_input and grad_weight correlations) are found by running the op on ``meta`` tensors
+with the algorithm registry's ``run`` replaced by a recorder: shapes only, no arithmetic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from .. import algorithms
+from .._spec import CorrSpec
+from .auto import ACCURACY_ULPS, choose, unit_roundoff
+
+LABELS = ("forward", "grad_input", "grad_weight")
+
+
+def core_calls(
+    op: str, input: torch.Tensor, weight: torch.Tensor, *, backward: bool = False, **params: Any
+) -> list[tuple[str, torch.Tensor, torch.Tensor, CorrSpec]]:
+    """``(label, x, w, spec)`` of every core correlation a call makes (``meta`` tensors).
+
+    ``op`` is ``"conv"`` or ``"conv_transpose"``; ``params`` are that op's keyword arguments.
+    """
+    import anyconv.functional as AF
+
+    fn = AF.conv_transpose if op == "conv_transpose" else AF.conv
+    x = torch.empty(input.shape, dtype=input.dtype, device="meta", requires_grad=backward)
+    w = torch.empty(weight.shape, dtype=weight.dtype, device="meta", requires_grad=backward)
+    calls: list[tuple[str, torch.Tensor, torch.Tensor, CorrSpec]] = []
+    real_run = algorithms.run
+
+    def record(op_: str, name: str, xx: torch.Tensor, ww: torch.Tensor, spec: CorrSpec,
+               strict: bool = True) -> torch.Tensor:
+        label = LABELS[len(calls)] if len(calls) < len(LABELS) else f"call{len(calls)}"
+        calls.append((label, xx.detach(), ww.detach(), spec))
+        out = spec.output_spatial(xx.shape[2:], ww.shape[2:])
+        return torch.zeros((xx.shape[0], ww.shape[0], *out), dtype=xx.dtype, device="meta")
+
+    algorithms.run = record  # type: ignore[assignment]
+    try:
+        y = fn(x, w, **params)
+        if backward:
+            y.backward(torch.ones_like(y))
+    finally:
+        algorithms.run = real_run  # type: ignore[assignment]
+    return calls
+
+
+def core_call(op: str, input: torch.Tensor, weight: torch.Tensor, **params: Any
+              ) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
+    """The forward core call ``(x, w, spec)`` (``meta`` tensors) of a public call."""
+    params.pop("algorithm", None)
+    _, x, w, spec = core_calls(op, input, weight, **params)[0]
+    return x, w, spec
+
+
+def _params(bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, padding_mode: Any,
+            transpose: bool, extra: dict[str, Any]) -> dict[str, Any]:
+    p = dict(bias=bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if transpose:
+        p.update(extra)
+    else:
+        p["padding_mode"] = padding_mode
+        p.update(extra)
+    return p
+
+
+def choose_algorithm(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    transpose: bool = False,
+    measure: bool = False,
+    repeats: int = 3,
+    **extra: Any,
+) -> str | tuple[str, dict[str, float]]:
+    """The algorithm ``auto`` picks for a conv (or ``transpose=True``: conv_transpose) call.
+
+    Arguments are those of :func:`anyconv.functional.conv` (``extra``: ``flip``, or
+    ``output_padding`` / ``output_size`` with ``transpose=True``).
+
+    Returns:
+        The algorithm name; with ``measure=True`` a pair ``(name, times)`` where ``times``
+        maps every algorithm that can serve the call to its best of ``repeats`` measured
+        forward times in seconds, and ``name`` is the fastest one within the accuracy bound.
+
+    Examples:
+        >>> import torch, anyconv
+        >>> anyconv.choose_algorithm(torch.randn(1, 1, 20000), torch.randn(1, 1, 2001))
+        'fft'
+        >>> name, times = anyconv.choose_algorithm(torch.randn(1, 2, 8), torch.randn(3, 2, 3), measure=True)
+        >>> name in times and "direct" in times
+        True
+    """
+    op = "conv_transpose" if transpose else "conv"
+    params = _params(bias, stride, padding, dilation, groups, padding_mode, transpose, extra)
+    x, w, spec = core_call(op, input, weight, **params)
+    choice = choose(x, w, spec)
+    if not measure:
+        return choice.name
+    import anyconv.functional as AF
+
+    fn = AF.conv_transpose if transpose else AF.conv
+    times: dict[str, float] = {}
+    for name in algorithms.names():
+        if algorithms.get(name).supports(x, w, spec) is not None:
+            continue
+        with torch.no_grad():
+            fn(input, weight, algorithm=name, **params)
+            best = float("inf")
+            for _ in range(max(1, repeats)):
+                t0 = time.perf_counter()
+                fn(input, weight, algorithm=name, **params)
+                best = min(best, time.perf_counter() - t0)
+        times[name] = best
+    allowed = [n for n in times if n not in choice.rejected]
+    return min(allowed, key=lambda n: times[n]), times
+
+
+def explain_algorithm(
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: Any = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    transpose: bool = False,
+    backward: bool = True,
+    **extra: Any,
+) -> str:
+    """A human-readable account of ``auto``'s choice for the call (and its backward passes).
+
+    For each core call (forward, grad_input, grad_weight): its shapes, every algorithm with
+    the reason it cannot serve the call, or its predicted error against the bound and its
+    predicted time, and the winner.
+
+    Examples:
+        >>> import torch, anyconv
+        >>> text = anyconv.explain_algorithm(torch.randn(1, 4, 32, 32), torch.randn(4, 1, 3, 3), groups=4)
+        >>> text.splitlines()[0].startswith("forward:")
+        True
+        >>> "chosen:" in text
+        True
+    """
+    op = "conv_transpose" if transpose else "conv"
+    params = _params(bias, stride, padding, dilation, groups, padding_mode, transpose, extra)
+    lines = []
+    for label, x, w, spec in core_calls(op, input, weight, backward=backward, **params):
+        c = choose(x, w, spec)
+        bound = ACCURACY_ULPS * unit_roundoff(x.dtype)
+        lines.append(
+            f"{label}: correlation of {tuple(x.shape)} with {tuple(w.shape)}, stride {spec.stride}, "
+            f"dilation {spec.dilation}, padding {spec.padding}, groups {spec.groups}, {x.dtype}"
+        )
+        for name in algorithms.names():
+            if name in c.estimates:
+                lines.append(
+                    f"  {name:10s} predicted {c.estimates[name]:9.3f} ms, error {c.errors[name]:.1e} "
+                    f"(bound {bound:.1e})"
+                )
+            else:
+                lines.append(f"  {name:10s} rejected: {c.rejected.get(name, '?')}")
+        lines.append(f"  chosen: {c.reason}")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""``kn2row``: one GEMM over the whole input per group, then shifted adds (Vasudevan et al., 2017).
+
+Every kernel tap ``q`` is a 1x1 convolution; all taps at once are one matrix product over
+the (padded) input, with the kernel as ``(K * O_g, C_g)``:
+
+    Z[b, g, q, o, j] = sum_c w[g O_g + o, c, q] * x_pad[b, g C_g + c, j]
+    y[b, g, o, p]    = sum_q Z[b, g, q, o, p * s + q * d]
+
+so the scratch buffer is ``K * O`` planes of the input size instead of im2col's ``K * C``
+planes of the output size: it wins when few output channels read many input channels (the
+input gradient of a first layer, a transposed conv that reduces channels), and on strided
+calls whose skipped positions im2col would copy. The ``K`` shifted adds are in-place
+``add_`` passes over the output. Tiles over the batch keep ``Z`` under the workspace limit.
+
+Accuracy: the same products as ``direct``, summed in another order (float32 normwise
+relative error ~1e-7).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+
+from .._padding import pad
+from .._shapes import prod
+from .._spec import CorrSpec
+from .._workspace import get_workspace_limit
+
+NAME = "kn2row"
+
+
+def scratch_bytes_per_sample(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
+    """Bytes of ``Z`` for one sample: ``K * O * prod(padded input)`` elements."""
+    padded = prod([v + sum(p) for v, p in zip(x.shape[2:], spec.padding)])
+    return prod(w.shape[2:]) * w.shape[0] * padded * x.element_size()
+
+
+def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
+    """Kernels of more than one tap whose ``Z`` for one sample fits the workspace limit."""
+    if prod(w.shape[2:]) == 1:
+        return "1x1 kernels are one matrix product already (im2col serves them with no copy)"
+    need = scratch_bytes_per_sample(x, w, spec)
+    limit = get_workspace_limit()
+    if need > limit:
+        return f"the tap products of one sample ({need} bytes) exceed the workspace limit ({limit} bytes)"
+    return None
+
+
+def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
+    n = spec.n
+    b, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    g = spec.groups
+    og = o // g
+    kernel = tuple(w.shape[2:])
+    k = prod(kernel)
+    out = spec.output_spatial(x.shape[2:], kernel)
+    y = x.new_zeros((b, o, *out))
+    if y.numel() == 0:
+        return y
+    xp = pad(x, spec.padding)  # (B, C, *L)
+    big_l = xp.shape[2:]
+    # (O, Cg, *k) -> (G, Og, Cg, K) -> (G, K, Og, Cg) -> (G, K*Og, Cg)
+    wk = w.reshape(g, og, cg, k).permute(0, 3, 1, 2).reshape(g, k * og, cg)
+    per = max(1, get_workspace_limit() // max(1, scratch_bytes_per_sample(x, w, spec)))
+    taps = list(itertools.product(*(range(v) for v in kernel)))
+    for start in range(0, b, per):
+        stop = min(b, start + per)
+        bb = stop - start
+        xs = xp[start:stop].reshape(bb, g, cg, -1).permute(1, 2, 0, 3).reshape(g, cg, -1)  # (G, Cg, b*L)
+        z = torch.matmul(wk, xs)  # (G, K*Og, b*L)
+        z = z.reshape(g, k, og, bb, *big_l)  # (G, K, Og, b, *L)
+        ys = y[start:stop].reshape(bb, g, og, *out).permute(1, 2, 0, *range(3, 3 + n))  # (G, Og, b, *o) view
+        for j, q in enumerate(taps):
+            view = z[(slice(None), j, slice(None), slice(None)) + tuple(
+                slice(qi * d, qi * d + (oi - 1) * s + 1, s)
+                for qi, d, s, oi in zip(q, spec.dilation, spec.stride, out)
+            )]  # (G, Og, b, *o)
+            ys.add_(view)
+    return y

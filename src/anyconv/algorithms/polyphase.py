@@ -1,0 +1,99 @@
+"""Strided transposed correlation without zero-stuffing: the polyphase (sub-pixel) split.
+
+The adjoint of ``y[p] = sum_q x_pad[p * s + q * d] w[q]`` in ``x`` is, at padded position
+``j = J * s + r`` (``0 <= r < s``),
+
+    x_pad'[J * s + r] = sum_{q : q d = r (mod s)} g[J - (q d - r) / s] * w[q]
+
+With ``h = gcd(d, s)`` the taps of phase ``r`` are ``q = q0, q0 + s/h, ...`` (none when
+``h`` does not divide ``r``), and their offsets ``(q d - r) / s`` step by ``d / h``: each phase is
+a *stride-1* correlation of ``g`` with a sub-kernel (dilation ``d / h``, flipped), on ``1 / s``
+of the positions per dim. ``prod(s)`` small correlations replace one correlation of an input
+zero-stuffed to ``s`` times the size per dim (``s^N`` times the work, almost all on zeros),
+and they go through the algorithm registry like any other call (so ``auto`` picks each).
+
+``corr_t`` has the signature of ``anyconv.functional._autograd.corr_t_raw`` and the same result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import torch
+
+from .._padding import pad
+from .._spec import CorrSpec
+
+
+def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(G*Og, Cg, *k)`` -> ``(G*Cg, Og, *k)`` flipped in every spatial dim."""
+    n = w.dim() - 2
+    o, cg = w.shape[:2]
+    wg = w.reshape(groups, o // groups, cg, *w.shape[2:]).transpose(1, 2)
+    return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
+
+
+def _phase(r: int, k: int, s: int, d: int) -> tuple[int, int, int, int] | None:
+    """``(q0, step, a0, count)`` of phase ``r`` in one dim, or ``None`` when it has no taps."""
+    h = math.gcd(d, s)
+    if r % h:
+        return None
+    m = s // h
+    q0 = (r // h) * pow(d // h, -1, m) % m if m > 1 else 0
+    if q0 >= k:
+        return None
+    count = len(range(q0, k, m))
+    return q0, m, (q0 * d - r) // s, count
+
+
+def corr_t(
+    g: torch.Tensor,
+    w: torch.Tensor,
+    spec: CorrSpec,
+    in_spatial: Sequence[int],
+    algo: str,
+    strict: bool = False,
+) -> torch.Tensor:
+    """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``, by phases.
+
+    Shape:
+        ``g (B, O, *o)``, ``w (O, C // G, *k)`` -> ``(B, C, *in_spatial)``.
+
+    Examples:
+        >>> from anyconv._spec import CorrSpec
+        >>> s = CorrSpec((2,), (1,), ((0, 0),), 1)
+        >>> corr_t(torch.tensor([[[1.0, 10.0]]]), torch.tensor([[[1.0, 2.0, 3.0]]]), s, (5,), "direct").tolist()
+        [[[1.0, 2.0, 13.0, 20.0, 30.0]]]
+    """
+    from . import run
+
+    n = spec.n
+    b = g.shape[0]
+    c = w.shape[1] * spec.groups
+    kernel = w.shape[2:]
+    out = g.shape[2:]
+    full = [i + pb + pa for i, (pb, pa) in zip(in_spatial, spec.padding)]
+    res = g.new_zeros((b, c, *full))  # gradient of the padded input
+    per_dim = [[(r, _phase(r, kernel[i], spec.stride[i], spec.dilation[i])) for r in range(spec.stride[i])]
+               for i in range(n)]
+    for combo in itertools.product(*per_dim):
+        if any(ph is None for _, ph in combo):
+            continue  # no tap reaches these positions: their gradient is zero
+        sub_w = w[(slice(None), slice(None)) + tuple(slice(ph[0], None, ph[1]) for _, ph in combo)]  # type: ignore[index]
+        pairs, rows, dil = [], [], []
+        for i, (r, ph) in enumerate(combo):
+            _, _, a0, cnt = ph  # type: ignore[misc]
+            dd = spec.dilation[i] // math.gcd(spec.dilation[i], spec.stride[i])
+            rows_i = len(range(r, full[i], spec.stride[i]))
+            left = a0 + (cnt - 1) * dd
+            pairs.append((left, rows_i + (cnt - 1) * dd - out[i] - left))
+            rows.append(rows_i)
+            dil.append(dd)
+        if any(v == 0 for v in rows):
+            continue
+        sub = CorrSpec((1,) * n, tuple(dil), ((0, 0),) * n, spec.groups)
+        z = run("conv_transpose", algo, pad(g, pairs), _flip_swap(sub_w, spec.groups), sub, strict=strict)
+        res[(slice(None), slice(None)) + tuple(slice(r, None, s) for (r, _), s in zip(combo, spec.stride))] = z
+    return res[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]

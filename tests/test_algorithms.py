@@ -1,0 +1,292 @@
+"""Speed algorithms (fft, winograd, depthwise, matrix, tuned im2col) and the ``auto`` chooser.
+
+Every algorithm is compared with ``direct`` (float64, tight) and with torch's kernels
+(float32 within the algorithm's documented error bound); ``auto`` must always work and never
+pick an algorithm outside its accuracy guard. Timing lives in the benchmarks only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import anyconv
+import anyconv.functional as AF
+from anyconv import algorithms
+from anyconv._spec import CorrSpec
+from anyconv.algorithms import auto, fft, winograd
+from anyconv.algorithms.choose import core_call
+
+NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions")
+
+# (input shape, weight shape, conv kwargs)
+CALLS = [
+    ((2, 3, 17), (4, 3, 5), {}),
+    ((2, 4, 20), (8, 1, 5), {"groups": 4, "stride": 3, "dilation": 2, "padding": [(3, 1)]}),
+    ((1, 4, 40), (4, 2, 3), {"groups": 2, "padding": "causal"}),
+    ((2, 6, 9, 11), (4, 3, 3, 3), {"groups": 2, "padding": 1}),
+    ((1, 4, 10, 9), (4, 1, 3, 3), {"groups": 4, "padding": "same"}),
+    ((2, 6, 9, 7), (4, 6, 1, 1), {"stride": (2, 1), "padding": 1}),
+    ((1, 6, 9, 11), (4, 3, 3, 2), {"groups": 2, "stride": (2, 1), "dilation": (1, 3), "padding": 2}),
+    ((1, 2, 5, 6, 7), (3, 2, 3, 3, 3), {"padding": 1}),
+    ((1, 3, 6, 5, 7), (3, 1, 2, 3, 2), {"groups": 3, "stride": 2, "padding": "same"}),
+    ((1, 2, 4, 5, 3, 4), (2, 2, 3, 3, 3, 3), {"padding": 1}),
+    ((1, 2, 7, 6), (2, 2, 3, 3), {"padding": 1, "padding_mode": "reflect"}),
+    ((2, 3, 12), (2, 3, 10), {}),  # more taps than positions (weight-gradient shape)
+    ((1, 4, 9, 9), (2, 2, 7, 7), {"groups": 2, "dilation": (1, 2), "padding": [(0, 0), (3, 3)]}),
+]
+
+
+def _tensors(xs, ws, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(xs, generator=g, dtype=torch.float64)
+    w = torch.randn(ws, generator=g, dtype=torch.float64) / math.sqrt(math.prod(ws[1:]))
+    return x.to(dtype), w.to(dtype)
+
+
+def _torch_conv(x, w, kw):
+    n = w.dim() - 2
+    if n > 3 or isinstance(kw.get("padding"), list) or kw.get("padding") in ("causal", "same"):
+        return None
+    kw = dict(kw)
+    fn = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[n]
+    mode = kw.pop("padding_mode", "zeros")
+    if mode != "zeros":
+        p = kw.pop("padding")
+        x = F.pad(x, [p] * (2 * n), mode=mode)
+    return fn(x, w, **kw)
+
+
+def _normwise(y, ref):
+    return ((y.to(ref.dtype) - ref).abs().max() / ref.abs().max()).item()
+
+
+@pytest.mark.parametrize("name", NEW)
+@pytest.mark.parametrize("call", range(len(CALLS)))
+def test_exact_in_float64_and_bounded_in_float32(name, call):
+    xs, ws, kw = CALLS[call]
+    x, w = _tensors(xs, ws)
+    ref = AF.conv(x, w, algorithm="direct", **kw)
+    xc, wc, spec = core_call("conv", x, w, **kw)
+    reason = algorithms.get(name).supports(xc, wc, spec)
+    if reason is not None:
+        assert isinstance(reason, str) and reason
+        with pytest.raises(ValueError, match=reason.split("(")[0][:30]):
+            AF.conv(x, w, algorithm=name, **kw)
+        return
+    y = AF.conv(x, w, algorithm=name, **kw)
+    torch.testing.assert_close(y, ref, atol=1e-10, rtol=1e-10)
+    t = _torch_conv(x, w, kw)
+    if t is not None:
+        torch.testing.assert_close(ref, t, atol=1e-10, rtol=1e-10)
+    y32 = AF.conv(x.float(), w.float(), algorithm=name, **kw)
+    assert y32.dtype == torch.float32
+    assert _normwise(y32, ref) <= auto.predicted_error(name, xc.float(), wc.float(), spec)
+
+
+@pytest.mark.parametrize("name", ("fft", "winograd", "depthwise", "matrix"))
+def test_gradients(name):
+    x, w = _tensors((1, 2, 6, 5), (2, 1, 3, 3))
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: AF.conv(a, b, groups=2, padding=1, algorithm=name), (x, w))
+    y = AF.conv(x, w, groups=2, padding=1, algorithm=name)
+    gx, gw = torch.autograd.grad(y.square().sum(), (x, w))
+    yt = F.conv2d(x, w, groups=2, padding=1)
+    tx, tw = torch.autograd.grad(yt.square().sum(), (x, w))
+    torch.testing.assert_close(gx, tx, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(gw, tw, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ("fft", "winograd", "depthwise", "matrix"))
+@pytest.mark.parametrize("dtype", (torch.complex128, torch.float16, torch.bfloat16))
+def test_other_dtypes(name, dtype):
+    x, w = _tensors((1, 2, 8, 7), (2, 1, 3, 3))
+    if dtype.is_complex:
+        x = torch.complex(x, x.flip(-1))
+        w = torch.complex(w, -w)
+    ref = AF.conv(x.to(torch.complex128 if dtype.is_complex else torch.float64),
+                  w.to(torch.complex128 if dtype.is_complex else torch.float64), groups=2, algorithm="direct")
+    y = AF.conv(x.to(dtype), w.to(dtype), groups=2, algorithm=name)
+    assert y.dtype == dtype
+    tol = 1e-10 if dtype.is_complex else 2 * float(torch.finfo(dtype).eps)
+    assert (y.to(ref.dtype) - ref).abs().max().item() <= tol * ref.abs().max().item()
+
+
+def test_conv_transpose_through_fft_and_winograd():
+    x, w = _tensors((2, 4, 7, 6), (4, 3, 3, 3))
+    ref = F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    for name in ("fft", "matrix"):
+        y = AF.conv_transpose(x, w, stride=2, padding=1, output_padding=1, algorithm=name)
+        torch.testing.assert_close(y, ref, atol=1e-10, rtol=1e-10)
+    y = AF.conv_transpose(x, w, padding=1, algorithm="winograd")
+    torch.testing.assert_close(y, F.conv_transpose2d(x, w, padding=1), atol=1e-10, rtol=1e-10)
+
+
+def test_refusals_name_their_reason():
+    x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
+    with pytest.raises(ValueError, match="only stride 1"):
+        AF.conv(x, w, stride=2, algorithm="winograd")
+    with pytest.raises(ValueError, match="only 3-tap kernels"):
+        AF.conv(x, w[..., :2], algorithm="winograd")
+    with pytest.raises(ValueError, match="only depthwise kernels"):
+        AF.conv(x, w, algorithm="depthwise")
+    big_x, big_w = torch.randn(1, 16, 64, 64), torch.randn(16, 16, 5, 5)
+    with anyconv.workspace_limit(2**20), pytest.raises(ValueError, match="workspace limit"):
+        AF.conv(big_x, big_w, algorithm="matrix")
+
+
+def test_fft_memory_stays_under_the_workspace_limit(monkeypatch):
+    limit = 2**20
+    x, w = torch.randn(1, 2, 300_000), torch.randn(2, 2, 301)
+    sizes = []
+    real = torch.fft.rfftn
+
+    def spy(t, *a, **k):
+        sizes.append(t.numel() * t.element_size())
+        return real(t, *a, **k)
+
+    monkeypatch.setattr(torch.fft, "rfftn", spy)
+    with anyconv.workspace_limit(limit):
+        y = AF.conv(x, w, padding=150, algorithm="fft")
+        p = fft.plan(tuple(x.shape), tuple(w.shape), CorrSpec((1,), (1,), ((150, 150),), 1))
+    assert p["nb"][0] > 1  # overlap-save blocks, not one transform of the whole signal
+    assert len(sizes) > 2 and max(sizes) * fft.SCRATCH_FACTOR <= limit
+    monkeypatch.undo()
+    ref = F.conv1d(x, w, padding=150)
+    assert _normwise(y, ref.double()) < 1e-5
+
+
+def test_fast_lengths_are_5_smooth():
+    for n in (1, 2, 97, 1000, 4097, 65537):
+        m = fft.fast_length(n)
+        assert m >= n
+        r = m
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r //= p
+        assert r == 1
+
+
+@pytest.mark.parametrize(("n", "m"), [(1, 2), (1, 4), (1, 6), (2, 2), (2, 4), (2, 6), (3, 2)])
+def test_winograd_accuracy_is_within_the_documented_growth(n, m):
+    x, w = _tensors((2, 16, *([14] * n)), (8, 16, *([3] * n)), seed=n * 10 + m)
+    spec = CorrSpec((1,) * n, (1,) * n, ((1, 1),) * n, 1)
+    ref = algorithms.get("direct").forward(x, w, spec)
+    y64 = winograd.forward(x, w, spec, m=m)
+    torch.testing.assert_close(y64, ref, atol=1e-10, rtol=1e-10)
+    err = _normwise(winograd.forward(x.float(), w.float(), spec, m=m), ref)
+    assert err <= auto.WINOGRAD_GROWTH[n][m] * 2.0**-24
+
+
+AUTO_CALLS = CALLS + [
+    ((1, 1, 5000), (1, 1, 801), {"padding": 400}),
+    ((1, 8, 24, 24), (8, 1, 11, 11), {"groups": 8, "padding": 5}),
+]
+
+
+@pytest.mark.parametrize("call", range(len(AUTO_CALLS)))
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64, torch.complex64))
+def test_auto_always_works_and_respects_its_guard(call, dtype):
+    xs, ws, kw = AUTO_CALLS[call]
+    x, w = _tensors(xs, ws)
+    if dtype.is_complex:  # genuinely complex data, reference in complex128
+        x, w = torch.complex(x, x.flip(1)), torch.complex(w, -w.flip(0))
+    ref = AF.conv(x, w, algorithm="direct", **kw)
+    xd, wd = x.to(dtype), w.to(dtype)
+    y = AF.conv(xd, wd, **kw)
+    xc, wc, spec = core_call("conv", xd, wd, **kw)
+    choice = auto.choose(xc, wc, spec)
+    bound = auto.ACCURACY_ULPS * auto.unit_roundoff(dtype)
+    assert choice.errors[choice.name] <= bound or choice.name not in ("fft", "winograd")
+    assert _normwise(y, ref) <= max(bound, choice.errors[choice.name])
+
+
+def test_accuracy_guard_rejects_and_explains(monkeypatch):
+    x, w = torch.randn(1, 4, 12, 12), torch.randn(4, 4, 3, 3)
+    xc, wc, spec = core_call("conv", x, w, padding=1)
+    monkeypatch.setitem(auto.WINOGRAD_GROWTH, 2, {m: 1e9 for m in (2, 4, 6)})
+    monkeypatch.setattr(auto, "FFT_GROWTH_PER_LOG2", 1e9)
+    c = auto.choose(xc, wc, spec)
+    assert "accuracy guard" in c.rejected["winograd"] and "accuracy guard" in c.rejected["fft"]
+    assert c.name not in ("winograd", "fft")
+    assert "accuracy guard" in anyconv.explain_algorithm(x, w, padding=1)
+    torch.testing.assert_close(AF.conv(x, w, padding=1), F.conv2d(x, w, padding=1), atol=1e-5, rtol=1e-5)
+
+
+def test_auto_prefers_fft_for_long_kernels_and_explains_backward():
+    x, w = torch.randn(1, 1, 20000), torch.randn(1, 1, 2001)
+    assert anyconv.choose_algorithm(x, w) == "fft"
+    text = anyconv.explain_algorithm(x, w, padding=1000)
+    labels = [line.split(":")[0] for line in text.splitlines() if not line.startswith(" ")]
+    assert labels == ["forward", "grad_input", "grad_weight"]
+    assert text.count("chosen: fft") == 3
+
+
+def test_choose_algorithm_measure_and_transpose():
+    x, w = torch.randn(1, 2, 8, 8), torch.randn(2, 3, 3, 3)
+    name, times = anyconv.choose_algorithm(x, w, stride=2, transpose=True, measure=True, repeats=1)
+    assert set(times) >= {"direct", "im2col", "fft"} and name in times
+    # under auto a stride-2 transposed conv is split into stride-1 phase correlations
+    # (algorithms/polyphase.py), each measured through the registry like any other call
+    with pytest.raises(ValueError, match="groups"):
+        anyconv.choose_algorithm(x, torch.randn(3, 2, 3, 3), groups=2)
+
+
+def test_pointwise_fast_path_matches_torch():
+    x, w = _tensors((2, 6, 9, 7), (4, 3, 1, 1))
+    for kw in ({"groups": 2}, {"groups": 2, "stride": 2, "padding": 1}):
+        torch.testing.assert_close(AF.conv(x, w, algorithm="im2col", **kw), F.conv2d(x, w, **kw),
+                                   atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_polyphase_transpose_is_the_adjoint(seed):
+    from anyconv._operator import conv_operator
+    from anyconv.algorithms.polyphase import corr_t
+
+    gen = torch.Generator().manual_seed(seed)
+    n = 1 + seed % 3
+    ri = lambda lo, hi: int(torch.randint(lo, hi + 1, (1,), generator=gen))  # noqa: E731
+    groups, cg, og = ri(1, 2), ri(1, 2), ri(1, 2)
+    kernel = [ri(1, 4) for _ in range(n)]
+    spec = CorrSpec(tuple(ri(1, 3) for _ in range(n)), tuple(ri(1, 3) for _ in range(n)),
+                    tuple((ri(0, 2), ri(0, 2)) for _ in range(n)), groups)
+    in_spatial = [ri(6, 9) for _ in range(n)]
+    out = spec.output_spatial(in_spatial, kernel)
+    g = torch.randn(2, groups * og, *out, generator=gen, dtype=torch.float64)
+    w = torch.randn(groups * og, cg, *kernel, generator=gen, dtype=torch.float64)
+    a = conv_operator(w, in_spatial, spec, dense=True)  # (O*P, C*L)
+    ref = (g.reshape(2, -1) @ a).reshape(2, groups * cg, *in_spatial)
+    torch.testing.assert_close(corr_t(g, w, spec, in_spatial, "auto"), ref, atol=1e-10, rtol=1e-10)
+
+
+def test_bench_command(capsys, tmp_path):
+    from anyconv.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "long1d.k1023_16k", "--mode", "forward", "--repeats", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "long1d.k1023_16k" in text and "geometric mean" in text and "threads" in text
+    import json
+
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["algorithm"] == "fft" and row["torch_ms_min"] > 0 and row["anyconv_ms_min"] > 0
+    assert main(["bench", "no_such_case"]) == 2
+    assert "group.case" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "anyconv bench --quick" in capsys.readouterr().out
+
+
+def test_bench_suite_selection():
+    from anyconv.bench_suite import CASES, QUICK, groups, select
+
+    assert {c.group for c in select(quick=True)} == set(groups())
+    assert all(q in {c.key for c in CASES} for q in QUICK)
+    assert [c.key for c in select(["long1d"])] == [c.key for c in CASES if c.group == "long1d"]
+    case = select(["resnet18.conv3x3_56"])[0]
+    assert case.flops() == 2 * 2 * 64 * 56 * 56 * 64 * 9
