@@ -12,7 +12,7 @@ import argparse
 import importlib
 from typing import Any
 
-SECTIONS: tuple[str, ...] = ()
+SECTIONS: tuple[str, ...] = ("anyconv.train.demo:demo_section",)
 TOLERANCE = {"float64": 1e-10, "float32": 1e-3}
 
 EPILOG = """examples:
