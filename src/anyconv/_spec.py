@@ -17,6 +17,9 @@ from . import _shapes
 from ._args import Pairs, as_int, boolean, choice, int_tuple, padding_arg
 from ._errors import type_error, value_error
 from ._padding import PADDING_MODES
+from ._spec_cache import SPEC_CACHE as _SPEC_CACHE
+from ._spec_cache import call_key as _call_key
+from ._spec_cache import remember as _remember
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 COMPLEX_DTYPES = (torch.complex64, torch.complex128)
@@ -221,6 +224,30 @@ def conv_spec(
     flip: Any,
     algorithm: Any,
 ) -> ConvSpec:
+    """Validate a ``conv`` call and resolve it into a :class:`ConvSpec` (cached, see :mod:`anyconv._spec_cache`)."""
+    key = _call_key(op, input, weight, bias, (stride, padding, dilation), (groups,), (padding_mode, algorithm), flip)
+    if key is None:
+        return _conv_spec(op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm)
+    hit = _SPEC_CACHE.get(key)
+    if hit is None:
+        hit = _conv_spec(op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm)
+        _remember(key, hit)
+    return hit  # type: ignore[return-value]
+
+
+def _conv_spec(
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: Any,
+    flip: Any,
+    algorithm: Any,
+) -> ConvSpec:
     """Validate a ``conv`` call and resolve it into a :class:`ConvSpec`."""
     check_tensor(op, "input", input)
     check_tensor(op, "weight", weight)
@@ -254,6 +281,32 @@ def conv_spec(
 
 
 def conv_transpose_spec(
+    op: str,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    output_size: Any,
+    algorithm: Any,
+) -> ConvTransposeSpec:
+    """Validate a ``conv_transpose`` call into a :class:`ConvTransposeSpec` (cached, see :mod:`anyconv._spec_cache`)."""
+    key = _call_key(op, input, weight, bias, (stride, padding, output_padding, dilation, output_size), (groups,),
+                    ("transpose", algorithm), False)
+    args = (op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm)
+    if key is None:
+        return _conv_transpose_spec(*args)
+    hit = _SPEC_CACHE.get(key)
+    if hit is None:
+        hit = _conv_transpose_spec(*args)
+        _remember(key, hit)
+    return hit  # type: ignore[return-value]
+
+
+def _conv_transpose_spec(
     op: str,
     input: Any,
     weight: Any,

@@ -31,6 +31,7 @@ from .. import algorithms
 from .._padding import pad
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
+from . import _small
 
 
 def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
@@ -121,7 +122,9 @@ def corr_w_raw(
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
     sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
     r = _run(None, algo, x2, g2, sub)  # (Cg, O, *kernel)
-    return r.transpose(0, 1).contiguous()
+    # a fresh row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1),
+    # which DistributedDataParallel warns about when it buckets gradients
+    return r.new_empty((r.shape[1], r.shape[0], *r.shape[2:])).copy_(r.transpose(0, 1))
 
 
 def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:
@@ -153,6 +156,10 @@ class Corr(torch.autograd.Function):
     def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         x, w = ctx.saved_tensors
         dx = dw = None
+        if ctx.algo == "auto" and _small.applies(x, w, ctx.spec):
+            # first-order gradients of a small im2col call: two GEMMs on one column layout
+            dx, dw = _small.backward(x, w, gy, ctx.spec, *ctx.needs_input_grad[:2])
+            return dx, dw, None, None, None
         if ctx.needs_input_grad[0]:
             dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
         if ctx.needs_input_grad[1]:

@@ -1,0 +1,137 @@
+"""The per-call-overhead fast paths: spec cache, single-tile run, small im2col backward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import anyconv
+import anyconv.functional as AF
+from anyconv import _spec_cache
+from anyconv.functional import _small
+
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def test_spec_cache_keeps_errors():
+    x, w = torch.randn(1, 2, 6), torch.randn(3, 2, 3)
+    AF.conv(x, w, stride=1, padding=(1,))  # cached
+    with pytest.raises(TypeError, match="`stride` must be"):
+        AF.conv(x, w, stride=True, padding=(1,))  # True == 1, hash(True) == hash(1): must not hit
+    with pytest.raises(TypeError, match="`flip` must be a bool"):
+        AF.conv(x, w, stride=1, padding=(1,), flip=0)
+    with pytest.raises(ValueError, match="`padding` must be"):
+        AF.conv(x, w, stride=1, padding=(-1,))
+    with pytest.raises(ValueError, match="`padding` must be"):
+        AF.conv(x, w, stride=1, padding=(-1,))  # errors are never cached
+    with pytest.raises(TypeError, match="dtype"):
+        AF.conv(x.double(), w, stride=1, padding=(1,))
+
+
+def test_spec_cache_hits_equal_specs():
+    x, w = torch.randn(2, 4, 7, 5), torch.randn(4, 2, 3, 2)
+    _spec_cache.SPEC_CACHE.clear()
+    y1 = AF.conv(x, w, stride=(2, 1), padding=[(1, 0), 1], groups=2)
+    assert len(_spec_cache.SPEC_CACHE) == 1
+    y2 = AF.conv(x, w, stride=(2, 1), padding=[(1, 0), 1], groups=2)
+    assert len(_spec_cache.SPEC_CACHE) == 1
+    y3 = AF.conv(x, w, stride=[2, 1], padding=((1, 0), (1, 1)), groups=2)  # same call, other spelling
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    torch.testing.assert_close(y1, y3, rtol=0, atol=0)
+    ref = F.conv2d(F.pad(x, (1, 1, 1, 0)), w, stride=(2, 1), groups=2)
+    torch.testing.assert_close(y1, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_uncacheable_arguments_still_work():
+    x, w = torch.randn(1, 2, 6), torch.randn(3, 2, 3)
+    y = AF.conv(x, w, stride=torch.Size([2]), padding=torch.Size([1]))  # not exact tuples: full validation
+    torch.testing.assert_close(y, F.conv1d(x, w, stride=2, padding=1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("s,d,p,g", [(1, 1, 0, 1), (2, 1, 1, 1), (3, 2, 2, 2), (2, 3, 1, 4), (1, 2, 3, 2)])
+def test_small_matches_torch(n, s, d, p, g):
+    torch.manual_seed(n * 100 + s * 10 + d)
+    x = torch.randn(3, 4, *[7] * n, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, 4 // g, *[3] * n, dtype=torch.float64, requires_grad=True)
+    kw = dict(stride=s, dilation=d, padding=p, groups=g)
+    y = AF.conv(x, w, **kw)
+    gy = torch.randn_like(y)
+    dx, dw = torch.autograd.grad(y, (x, w), gy)
+    dx2, dw2 = torch.autograd.grad(TORCH_CONV[n](x, w, **kw), (x, w), gy)
+    torch.testing.assert_close(dx, dx2, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(dw, dw2, rtol=1e-10, atol=1e-10)
+
+
+def test_small_direct_call_matches_rules():
+    """The fast path against the general rules (polyphase/auto), called directly."""
+    from anyconv._spec import CorrSpec
+    from anyconv.functional._autograd import corr_t_raw, corr_w_raw
+
+    torch.manual_seed(0)
+    spec = CorrSpec((2, 1), (1, 2), ((1, 2), (0, 1)), 2)
+    x, w = torch.randn(2, 4, 6, 7, dtype=torch.float64), torch.randn(6, 2, 3, 2, dtype=torch.float64)
+    gy = torch.randn(2, 6, *spec.output_spatial(x.shape[2:], w.shape[2:]), dtype=torch.float64)
+    dx, dw = _small.backward(x, w, gy, spec, True, True)
+    torch.testing.assert_close(dx, corr_t_raw(gy, w, spec, x.shape[2:], "direct"), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(dw, corr_w_raw(x, gy, spec, w.shape[2:], "direct"), rtol=1e-10, atol=1e-10)
+
+
+def test_small_not_used_for_double_backward():
+    x = torch.randn(2, 3, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda a, b: AF.conv(a, b, stride=2, padding=1), (x, w))
+
+
+def test_single_tile_equals_tiled():
+    torch.manual_seed(1)
+    x, w = torch.randn(8, 16, 40, 40), torch.randn(16, 8, 3, 3)  # columns: 1.8 MB > the 1 MiB limit
+    for algo in ("im2col", "direct"):
+        one = AF.conv(x, w, stride=2, padding=1, groups=2, algorithm=algo)
+        with anyconv.workspace_limit(2**20):
+            tiled = AF.conv(x, w, stride=2, padding=1, groups=2, algorithm=algo)
+        assert one.is_contiguous()
+        torch.testing.assert_close(one, tiled, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(one, F.conv2d(x, w, stride=2, padding=1, groups=2), rtol=1e-4, atol=1e-4)
+
+
+def test_small_path_is_taken_and_matches_torch_with_bias():
+    torch.manual_seed(2)
+    x = torch.randn(4, 5, 12, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 5, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    y = AF.conv(x, w, b, stride=2, padding=1)
+    assert type(y.grad_fn).__name__ == "SmallCorrBackward"  # the fast path served it
+    assert y.is_contiguous()
+    ref = F.conv1d(x, w, b, stride=2, padding=1)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+    gy = torch.randn_like(y)
+    got = torch.autograd.grad(y, (x, w, b), gy)
+    want = torch.autograd.grad(ref, (x, w, b), gy)
+    for g1, g2 in zip(got, want):
+        torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-10)
+    with torch.no_grad():
+        torch.testing.assert_close(AF.conv(x, w, b, stride=2, padding=1), ref, rtol=1e-10, atol=1e-10)
+
+
+def test_small_path_double_backward():
+    x = torch.randn(2, 3, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    assert type(AF.conv(x, w, b, padding=1).grad_fn).__name__ == "SmallCorrBackward"
+    assert torch.autograd.gradcheck(lambda a, c, d: AF.conv(a, c, d, padding=1, dilation=2), (x, w, b))
+    assert torch.autograd.gradgradcheck(lambda a, c, d: AF.conv(a, c, d, padding=1, dilation=2), (x, w, b))
+
+
+def test_mnist1d_layers_take_the_small_path():
+    import anyconv.models
+
+    m = anyconv.models.create_model("mnist1d_cnn")
+    h = torch.randn(8, 1, 40)
+    for conv in (m.conv1, m.conv2, m.conv3):
+        y = conv(h)
+        assert type(y.grad_fn).__name__ == "SmallCorrBackward"
+        torch.testing.assert_close(y, F.conv1d(h, conv.weight, conv.bias, conv.stride, conv.padding),
+                                   rtol=1e-4, atol=1e-5)
+        h = y.relu()
