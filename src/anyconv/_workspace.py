@@ -22,6 +22,16 @@ def get_workspace_limit() -> int:
     return _limit
 
 
+def scratch_budget() -> int:
+    """Bytes one algorithm may use for its tiled scratch buffers: half the workspace limit.
+
+    The other half is headroom for what surrounds the tiles (a tile's padded input slice, the
+    rearranged copies of a backward pass, transform outputs), so that the whole call stays
+    within the limit.
+    """
+    return _limit // 2
+
+
 def set_workspace_limit(nbytes: int) -> None:
     """Set the workspace limit in bytes (at least 1 MiB).
 

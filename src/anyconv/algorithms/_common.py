@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -10,7 +10,7 @@ from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._windows import input_slices, tiles, windows
-from .._workspace import get_workspace_limit
+from .._workspace import scratch_budget
 
 
 def tiled_windows(
@@ -22,17 +22,31 @@ def tiled_windows(
     output ``(B, O, *o)`` (channels whole). ``unit_bytes`` is the scratch cost per output
     position, used to keep every tile under the workspace limit.
     """
-    xp = pad(x, spec.padding)  # (B, C, *L)
     kernel = tuple(w.shape[2:])
     out = spec.output_spatial(x.shape[2:], kernel)
     b, c = x.shape[:2]
-    for t in tiles([b, *out], unit_bytes, get_workspace_limit()):
-        isl = input_slices(t[1:], kernel, spec.stride, spec.dilation)
-        index = (t[0], slice(None), *isl)
-        xs = xp[index]  # (b, C, *l_tile)
+    for t in tiles([b, *out], unit_bytes, scratch_budget()):
+        isl = input_slices(t[1:], kernel, spec.stride, spec.dilation)  # in padded coordinates
+        xs = _padded_slice(x, t[0], isl, spec.padding)  # (b, C, *l_tile): no padded copy of all of x
         win = windows(xs, kernel, spec.stride, spec.dilation)  # (b, C, *o_tile, *k)
         win = win.unflatten(1, (spec.groups, c // spec.groups))  # (b, G, Cg, *o_tile, *k)
         yield (t[0], slice(None), *t[1:]), win
+
+
+def _padded_slice(
+    x: torch.Tensor, batch: slice, region: Sequence[slice], padding: Sequence[tuple[int, int]]
+) -> torch.Tensor:
+    """``pad(x, padding)[batch, :, *region]`` without padding all of ``x``: the region's part
+    of ``x`` is sliced, then only the zeros that fall inside the region are added."""
+    src, pads = [], []
+    for sl, (pb, _), n in zip(region, padding, x.shape[2:]):
+        a, z = sl.start - pb, sl.stop - pb  # the region in x's coordinates: [a, z)
+        lo, hi = min(max(a, 0), n), min(max(z, 0), n)
+        hi = max(hi, lo)
+        before = min(max(lo - a, 0), z - a)
+        src.append(slice(lo, hi))
+        pads.append((before, (z - a) - before - (hi - lo)))
+    return pad(x[(batch, slice(None)) + tuple(src)], pads)
 
 
 def run_tiles(
@@ -56,7 +70,7 @@ def run_tiles(
         return x.new_zeros(shape)
     wg = w.unflatten(0, (g, w.shape[0] // g))  # (G, Og, Cg, *k)
     b, c = x.shape[:2]
-    if unit_bytes * b * prod(out) <= get_workspace_limit():
+    if unit_bytes * b * prod(out) <= scratch_budget():
         # one tile (the common small call): no tile loop, no output buffer to fill
         win = windows(pad(x, spec.padding), kernel, spec.stride, spec.dilation)  # (B, C, *o, *k)
         part = tile_fn(win.unflatten(1, (g, c // g)), wg).flatten(1, 2)  # (B, O, *o)

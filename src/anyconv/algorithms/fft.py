@@ -17,7 +17,7 @@ frequency:
 
 Block lengths are 5-smooth (fast for pocketfft) and chosen per dim by a cost model
 ``blocks * n * (log2 n + channel work)``; blocks are processed in tiles so the scratch buffers
-(input blocks, spectra, product, inverse) stay under ``anyconv.get_workspace_limit()``, which
+(input blocks, spectra, product, inverse) stay under half of ``anyconv.get_workspace_limit()`` (``_workspace.scratch_budget()``), which
 bounds memory for arbitrarily long signals. Half-precision inputs are computed in float32,
 complex inputs with the full complex FFT.
 
@@ -38,7 +38,7 @@ from .._padding import pad
 from .._shapes import effective_kernel, prod
 from .._spec import CorrSpec
 from .._windows import tiles
-from .._workspace import get_workspace_limit
+from .._workspace import scratch_budget
 
 NAME = "fft"
 # Scratch bytes per (batch element, block) = SCRATCH_FACTOR * (C + O) * prod(n) * itemsize.
@@ -150,7 +150,7 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
                        torch.complex64, torch.complex128):
         return f"dtype {x.dtype} is not supported by torch.fft"
     fixed, unit = workspace_bytes(x, w, spec)
-    limit = get_workspace_limit()
+    limit = scratch_budget()
     if fixed + unit > limit:
         return (
             f"the kernel spectrum ({fixed} bytes) plus one block ({unit} bytes) exceed the "
@@ -204,7 +204,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     for i in range(n_dims):
         xb = xb.unfold(2 + i, ns[i], steps[i])  # -> (B, C, *nb, *n) after the loop
     fixed, unit = workspace_bytes(x, w, spec)
-    limit = max(get_workspace_limit() - fixed, unit)
+    limit = max(scratch_budget() - fixed, unit)
     keep = tuple(slice(0, (t - 1) * s + 1, s) for t, s in zip(ts, spec.stride))
     for t in tiles([b, *nbs], unit, limit):
         xs = xb[(t[0], slice(None)) + tuple(t[1:])]  # (b, C, *nbt, *n)

@@ -25,7 +25,7 @@ import torch
 from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
-from .._workspace import get_workspace_limit
+from .._workspace import scratch_budget
 
 NAME = "kn2row"
 
@@ -41,7 +41,7 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
     if prod(w.shape[2:]) == 1:
         return "1x1 kernels are one matrix product already (im2col serves them with no copy)"
     need = scratch_bytes_per_sample(x, w, spec)
-    limit = get_workspace_limit()
+    limit = scratch_budget()
     if need > limit:
         return f"the tap products of one sample ({need} bytes) exceed the workspace limit ({limit} bytes)"
     return None
@@ -64,7 +64,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     big_l = xp.shape[2:]
     # (O, Cg, *k) -> (G, Og, Cg, K) -> (G, K, Og, Cg) -> (G, K*Og, Cg)
     wk = w.reshape(g, og, cg, k).permute(0, 3, 1, 2).reshape(g, k * og, cg)
-    per = max(1, get_workspace_limit() // max(1, scratch_bytes_per_sample(x, w, spec)))
+    per = max(1, scratch_budget() // max(1, scratch_bytes_per_sample(x, w, spec)))
     taps = list(itertools.product(*(range(v) for v in kernel)))
     for start in range(0, b, per):
         stop = min(b, start + per)

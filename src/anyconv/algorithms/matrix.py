@@ -22,7 +22,7 @@ import torch
 
 from .._shapes import prod
 from .._spec import CorrSpec
-from .._workspace import get_workspace_limit
+from .._workspace import scratch_budget
 
 NAME = "matrix"
 BYTES_PER_ENTRY = 24  # two int64 indices and a value (upper bound, COO)
@@ -37,7 +37,7 @@ def nnz_bound(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
     """Any call whose sparse operator fits the workspace limit."""
     need = nnz_bound(x, w, spec) * BYTES_PER_ENTRY
-    limit = get_workspace_limit()
+    limit = scratch_budget()
     if need > limit:
         return f"the sparse operator ({need} bytes) would exceed the workspace limit ({limit} bytes)"
     return None

@@ -40,7 +40,7 @@ from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._windows import tiles
-from .._workspace import get_workspace_limit
+from .._workspace import scratch_budget
 
 NAME = "winograd"
 KERNEL = 3
@@ -128,7 +128,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     u = (kg @ w.to(dt).reshape(o * cg, -1).T).reshape(big_a, g, og, cg)
     fixed = u.numel() * u.element_size()
     unit = 3 * (c + o) * big_a * u.element_size()
-    limit = max(get_workspace_limit() - fixed, unit)
+    limit = max(scratch_budget() - fixed, unit)
     sp = list(range(2, 2 + n))
     for t in tiles([b, *nt], unit, limit):
         xs = xt[(t[0], slice(None)) + tuple(t[1:])]  # (b, C, *ntt, *a)
