@@ -211,6 +211,17 @@ def _check_bias(op: str, x: torch.Tensor, bias: Any, channels: int) -> None:
         value_error(op, "bias", bias, f"a 1-d tensor of shape ({channels},)")
 
 
+def check_output_padding(
+    op: str, raw: Any, outpad: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+) -> None:
+    """torch's rule: each ``output_padding`` must be smaller than its stride or its dilation."""
+    for i, (o, s, d) in enumerate(zip(outpad, stride, dilation)):
+        if o >= s and o >= d:
+            value_error(
+                op, "output_padding", raw, f"smaller than either stride ({s}) or dilation ({d}) in spatial dim {i}"
+            )
+
+
 def conv_spec(
     op: str,
     input: Any,
@@ -364,14 +375,7 @@ def _conv_transpose_spec(
             ops.append(sizes[i] - lo)
         outpad = tuple(ops)
     else:
-        for i in range(n):
-            if outpad[i] >= s[i] and outpad[i] >= d[i]:
-                value_error(
-                    op,
-                    "output_padding",
-                    output_padding,
-                    f"smaller than either stride ({s[i]}) or dilation ({d[i]}) in spatial dim {i}",
-                )
+        check_output_padding(op, output_padding, outpad, s, d)
     full = tuple(
         _shapes.conv_transpose_full_size(i, k, ss, dd, o)
         for i, k, ss, dd, o in zip(in_spatial, kernel, s, d, outpad)

@@ -33,6 +33,15 @@ def tiled_windows(
         yield (t[0], slice(None), *t[1:]), win
 
 
+def flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(G*Og, Cg, *k)`` -> ``(G*Cg, Og, *k)`` with the kernel flipped in every spatial dim: the
+    weight of the transposed correlation (input and output channels trade places per group)."""
+    n = w.dim() - 2
+    o, cg = w.shape[:2]
+    wg = w.reshape(groups, o // groups, cg, *w.shape[2:]).transpose(1, 2)
+    return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
+
+
 def _padded_slice(
     x: torch.Tensor, batch: slice, region: Sequence[slice], padding: Sequence[tuple[int, int]]
 ) -> torch.Tensor:

@@ -25,14 +25,7 @@ import torch
 
 from .._padding import pad
 from .._spec import CorrSpec
-
-
-def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
-    """``(G*Og, Cg, *k)`` -> ``(G*Cg, Og, *k)`` flipped in every spatial dim."""
-    n = w.dim() - 2
-    o, cg = w.shape[:2]
-    wg = w.reshape(groups, o // groups, cg, *w.shape[2:]).transpose(1, 2)
-    return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
+from ._common import flip_swap
 
 
 def _phase(r: int, k: int, s: int, d: int) -> tuple[int, int, int, int] | None:
@@ -94,6 +87,6 @@ def corr_t(
         if any(v == 0 for v in rows):
             continue
         sub = CorrSpec((1,) * n, tuple(dil), ((0, 0),) * n, spec.groups)
-        z = run("conv_transpose", algo, pad(g, pairs), _flip_swap(sub_w, spec.groups), sub, strict=strict)
+        z = run("conv_transpose", algo, pad(g, pairs), flip_swap(sub_w, spec.groups), sub, strict=strict)
         res[(slice(None), slice(None)) + tuple(slice(r, None, s) for (r, _), s in zip(combo, spec.stride))] = z
     return res[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]

@@ -31,15 +31,8 @@ from .. import algorithms
 from .._padding import pad
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
+from ..algorithms._common import flip_swap
 from . import _small
-
-
-def _flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
-    """``(G*Og, Cg, *k)`` -> ``(G*Cg, Og, *k)`` with the kernel flipped in every spatial dim."""
-    n = w.dim() - 2
-    o, cg = w.shape[:2]
-    wg = w.reshape(groups, o // groups, cg, *w.shape[2:]).transpose(1, 2)
-    return wg.reshape(groups * cg, o // groups, *w.shape[2:]).flip(list(range(2, 2 + n)))
 
 
 def _run(op: str | None, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
@@ -95,7 +88,7 @@ def corr_t_raw(
         pads.append((eff - 1 - pb, eff - 1 + extra - pa))
     z = pad(stuffed, pads)
     sub = CorrSpec((1,) * n, spec.dilation, ((0, 0),) * n, spec.groups)
-    return _run(op, algo, z, _flip_swap(w, spec.groups), sub)
+    return _run(op, algo, z, flip_swap(w, spec.groups), sub)
 
 
 def corr_w_raw(

@@ -18,7 +18,7 @@ from torch.nn.modules.conv import _ConvNd
 from .._args import PADDING_STRINGS, Pairs, as_int, boolean, int_tuple, padding_arg
 from .._errors import type_error, value_error
 from .._padding import PADDING_MODES
-from .._spec import _resolve_padding, check_algorithm
+from .._spec import _resolve_padding, check_algorithm, check_output_padding
 
 # What ``module.padding`` holds: a string, N ints (symmetric) or N (before, after) pairs.
 StoredPadding = str | tuple[int, ...] | Pairs
@@ -133,14 +133,7 @@ def conv_args(
             value_error(op, "padding_mode", padding_mode, expected)
         mode = padding_mode
     outpad = int_tuple(op, "output_padding", output_padding, n, minimum=0)
-    for i in range(n):
-        if outpad[i] >= s[i] and outpad[i] >= d[i]:
-            value_error(
-                op,
-                "output_padding",
-                output_padding,
-                f"smaller than either stride ({s[i]}) or dilation ({d[i]}) in spatial dim {i}",
-            )
+    check_output_padding(op, output_padding, outpad, s, d)
     algo = check_algorithm(op, algorithm)
     rev = [0, 0] * n if transposed and isinstance(pad, str) else reversed_padding(pad, kernel, s, d)
     return ConvArgs(cin, cout, kernel, s, stored_padding(pad), d, outpad, g, has_bias, mode, algo, rev)
