@@ -73,7 +73,8 @@ def main() -> None:
     old: dict[str, dict[str, float]] = {}
     if args.update is not None and args.out:
         with open(args.out) as f:
-            old = {lab: t for lab, _xs, _ws, _sp, t in json.load(f)["calls"]}
+            # keyed by label and shapes: a label can name another call after the code changed
+            old = {f"{lab}{xs}{ws}{sp}": t for lab, xs, ws, sp, t in json.load(f)["calls"]}
     rows: dict[str, list[tuple[tuple[float, ...], float]]] = {n: [] for n in algorithms.names()}
     table = []
     for label, (xs, ws, spec) in calls:
@@ -86,8 +87,9 @@ def main() -> None:
                 continue
             if name == "matrix" and matrix.nnz_bound(x, w, spec) > MATRIX_MAX_NNZ:
                 continue  # building big operators takes seconds; the model extrapolates
-            if label in old and name not in args.update and name in old[label]:
-                t = old[label][name]
+            key = f"{label}{list(xs)}{list(ws)}{spec}"
+            if key in old and name not in args.update and name in old[key]:
+                t = old[key][name]
             else:
                 t = best_time(lambda mod=mod, x=x, w=w, spec=spec: mod.forward(x, w, spec), args.repeats)
             times[name] = t

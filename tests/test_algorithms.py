@@ -20,7 +20,7 @@ from anyconv._spec import CorrSpec
 from anyconv.algorithms import auto, fft, winograd
 from anyconv.algorithms.choose import core_call
 
-NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions")
+NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions", "shifted")
 
 # (input shape, weight shape, conv kwargs)
 CALLS = [
@@ -158,6 +158,33 @@ def test_fft_memory_stays_under_the_workspace_limit(monkeypatch):
     monkeypatch.undo()
     ref = F.conv1d(x, w, padding=150)
     assert _normwise(y, ref.double()) < 1e-5
+
+
+@pytest.mark.parametrize("name, xs, ws, kw", [
+    # positions: one position's products exceed the 512 KiB scratch -> per-channel chunks
+    ("positions", (20, 64, 5), (64, 64, 2), {"padding": 1, "stride": 2}),
+    # positions: dilation splits the input into phases; several position chunks
+    ("positions", (32, 16, 6, 6), (32, 16, 3, 3), {"padding": 1, "dilation": 2}),
+    # shifted: the batch is tiled (one sample per tile)
+    ("shifted", (6, 8, 40, 40), (16, 8, 3, 3), {"padding": 2, "dilation": 2}),
+    ("shifted", (3, 4, 9, 8, 7), (6, 2, 2, 3, 2), {"padding": (1, 0, 2), "groups": 2}),
+    ("shifted", (5, 6, 33, 31), (4, 3, 3, 5), {"padding": (1, 2), "stride": (2, 3), "dilation": (3, 1), "groups": 2}),
+])
+def test_flat_offset_algorithms_tile_under_a_small_workspace(name, xs, ws, kw):
+    x, w = _tensors(xs, ws)
+    with anyconv.workspace_limit(2**20):
+        y = AF.conv(x, w, algorithm=name, **kw)
+    torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
+
+
+def test_flat_offset_algorithms_refuse_what_they_cannot_serve():
+    x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
+    with pytest.raises(ValueError, match="algorithm='shifted' cannot serve this call: 1-tap kernels"):
+        AF.conv(x, w[..., :1, :1], stride=2, algorithm="shifted")
+    with pytest.raises(ValueError, match="at most 512 output positions"):
+        AF.conv(torch.randn(1, 1, 600), torch.randn(1, 1, 3), algorithm="positions")
+    with anyconv.workspace_limit(2**20), pytest.raises(ValueError, match="scratch budget"):
+        AF.conv(torch.randn(1, 1, 300_000), torch.randn(1, 1, 3), algorithm="shifted")
 
 
 def test_fast_lengths_are_5_smooth():

@@ -42,6 +42,7 @@ _MODULES = {
     "matrix": ".matrix",
     "kn2row": ".kn2row",
     "positions": ".positions",
+    "shifted": ".shifted",
 }
 _LOADED: dict[str, Algorithm] = {}
 

@@ -89,3 +89,42 @@ def run_tiles(
         part = tile_fn(win, wg)  # (b, G, Og, *o_tile)
         y[index] = part.flatten(1, 2)
     return y
+
+
+def phase_grid(x: torch.Tensor, padding: Sequence[tuple[int, int]], step: Sequence[int]) -> list[int]:
+    """``M``: the per-dim length of every phase of the padded input split by ``step``."""
+    return [-(-(v + a + b) // s) for v, (a, b), s in zip(x.shape[2:], padding, step)]
+
+
+def phases(x: torch.Tensor, padding: Sequence[tuple[int, int]], step: Sequence[int]) -> torch.Tensor:
+    """``(*step, B, C, *M)``: phase ``r`` is ``pad(x)[..., r::step]`` zero-extended to ``M`` (one copy).
+
+    The flat-offset algorithms (``shifted``, ``positions``, ``depthwise``) read every tap of a
+    strided or dilated window as a constant offset into one phase, flattened row-major.
+    """
+    n = x.dim() - 2
+    m = phase_grid(x, padding, step)
+    if all(s == 1 for s in step):
+        return pad(x, padding).contiguous().reshape(*(1,) * n, *x.shape[:2], *m)
+    extra = [(pb, mm * s - v - pb) for v, (pb, _), mm, s in zip(x.shape[2:], padding, m, step)]
+    xp = pad(x, extra)  # (B, C, *(M * step)): the padding, then zeros up to a multiple of step
+    xp = xp.reshape(*x.shape[:2], *[v for mm, s in zip(m, step) for v in (mm, s)])  # (B, C, M0, s0, ...)
+    perm = [3 + 2 * i for i in range(n)] + [0, 1] + [2 + 2 * i for i in range(n)]
+    return xp.permute(perm).contiguous()
+
+
+def row_major_strides(shape: Sequence[int]) -> list[int]:
+    """Strides (in elements) of a contiguous tensor of ``shape``."""
+    return [prod(shape[i + 1 :]) for i in range(len(shape))]
+
+
+def trivial_result(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor | None:
+    """The output of a call with nothing to compute (an empty output, or no channels or taps to
+    sum over: zeros), else None."""
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    shape = (x.shape[0], w.shape[0], *out)
+    if prod(shape) == 0:
+        return x.new_empty(shape)
+    if x.shape[1] == 0 or prod(w.shape[2:]) == 0:
+        return x.new_zeros(shape)
+    return None

@@ -6,7 +6,10 @@ strided views of its own input plane:
     y[b, g, o, p] = sum_q w[g, o, q] * x_pad[b, g, p * s + q * d]
 
 computed as ``prod(kernel)`` in-place ``addcmul_`` passes over the output, no Python loop
-per channel and no column buffer. (Processing the planes in cache-sized chunks was measured
+per channel and no column buffer. The passes run over long contiguous rows: the padded input
+is split into its stride phases and flattened, so that every tap is a constant offset into one
+phase and the output is computed in the phases' padded-width layout, then cropped (the
+flat-offset scheme of ``shifted``). (Processing the planes in cache-sized chunks was measured
 slower: the Python overhead per pass outweighs the cache gain.) The work is ``prod(kernel)`` passes, so ``auto`` uses it for small kernels only
 (large kernels go to ``fft``). Half precisions are accumulated in float32.
 
@@ -20,9 +23,9 @@ import itertools
 
 import torch
 
-from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
+from ._common import phase_grid, phases, row_major_strides
 
 NAME = "depthwise"
 MAX_TAPS = 1024
@@ -39,26 +42,28 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with a depthwise ``w`` ``(C * Og, 1, *k)``."""
-    n = spec.n
     b, c = x.shape[:2]
     o = w.shape[0]
     og = o // c
     kernel = tuple(w.shape[2:])
     out = spec.output_spatial(x.shape[2:], kernel)
+    if b * o * prod(out) == 0:
+        return x.new_zeros((b, o, *out))
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    xp = pad(x, spec.padding).to(dt).reshape(b * c, 1, *(v + sum(p) for v, p in zip(x.shape[2:], spec.padding)))
-    wt = w.to(dt).reshape(c, og, -1)  # (C, Og, K)
-    y = torch.zeros((b * c, og, *out), dtype=dt, device=x.device)  # (B*C, Og, *o)
-    if y.numel() == 0:
-        return y.reshape(b, o, *out).to(x.dtype)
-    ones = (1,) * n
-    wc = wt.reshape(c, og, -1)  # (C, Og, K)
-    yv = y.reshape(b, c, og, *out)  # (B, C, Og, *o)
-    xv = xp.reshape(b, c, 1, *xp.shape[2:])  # (B, C, 1, *L)
+    m = phase_grid(x, spec.padding, spec.stride)
+    st = row_major_strides(m)
+    lf = sum((v - 1) * s for v, s in zip(out, st)) + 1
+    flat = phases(x.to(dt), spec.padding, spec.stride).reshape(*spec.stride, b, c, 1, prod(m))
+    wt = w.to(dt).reshape(c, og, -1, 1)  # (C, Og, K, 1)
+    yf = flat.new_empty((b, c, og, lf))
     for j, q in enumerate(itertools.product(*(range(k) for k in kernel))):
-        view = xv[(slice(None), slice(None), slice(None)) + tuple(
-            slice(qi * d, qi * d + (oi - 1) * s + 1, s)
-            for qi, d, s, oi in zip(q, spec.dilation, spec.stride, out)
-        )]  # (B, C, 1, *o)
-        yv.addcmul_(view, wc[:, :, j].reshape(c, og, *ones))
-    return y.reshape(b, o, *out).to(x.dtype)
+        idx = [qi * d for qi, d in zip(q, spec.dilation)]
+        phase = tuple(i % s for i, s in zip(idx, spec.stride))
+        off = sum((i // s) * t for i, s, t in zip(idx, spec.stride, st))
+        view, wj = flat[phase][..., off : off + lf], wt[:, :, j]  # (B, C, 1, Lf), (C, Og, 1)
+        if j == 0:
+            torch.mul(view, wj, out=yf)
+        else:
+            yf.addcmul_(view, wj)
+    # position p of the output sits at flat index sum_i p_i st_i of its (sample, channel) row
+    return yf.as_strided((b, o, *out), (o * lf, lf, *st)).contiguous().to(x.dtype)

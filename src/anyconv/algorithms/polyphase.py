@@ -23,7 +23,6 @@ from collections.abc import Sequence
 
 import torch
 
-from .._padding import pad
 from .._spec import CorrSpec
 from ._common import flip_swap
 
@@ -86,7 +85,10 @@ def corr_t(
             dil.append(dd)
         if any(v == 0 for v in rows):
             continue
-        sub = CorrSpec((1,) * n, tuple(dil), ((0, 0),) * n, spec.groups)
-        z = run("conv_transpose", algo, pad(g, pairs), flip_swap(sub_w, spec.groups), sub, strict=strict)
+        # negative amounts crop g, positive ones are the sub-call's own padding (no padded copy)
+        crop = tuple(slice(max(0, -lo), size - max(0, -hi)) for (lo, hi), size in zip(pairs, out))
+        sub = CorrSpec((1,) * n, tuple(dil), tuple((max(0, lo), max(0, hi)) for lo, hi in pairs), spec.groups)
+        z = run("conv_transpose", algo, g[(slice(None), slice(None)) + crop], flip_swap(sub_w, spec.groups), sub,
+                strict=strict)
         res[(slice(None), slice(None)) + tuple(slice(r, None, s) for (r, _), s in zip(combo, spec.stride))] = z
     return res[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]

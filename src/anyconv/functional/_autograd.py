@@ -86,8 +86,11 @@ def corr_t_raw(
         padded_len = in_spatial[i] + pb + pa
         extra = padded_len - ((out[i] - 1) * spec.stride[i] + eff)
         pads.append((eff - 1 - pb, eff - 1 + extra - pa))
-    z = pad(stuffed, pads)
-    sub = CorrSpec((1,) * n, spec.dilation, ((0, 0),) * n, spec.groups)
+    # negative amounts crop g; the positive ones are the sub-call's own zero padding (the
+    # algorithms pad per tile or per phase, so the padded gradient is never copied here)
+    crop = tuple(slice(max(0, -lo), size - max(0, -hi)) for (lo, hi), size in zip(pads, stuffed.shape[2:]))
+    z = stuffed[(slice(None), slice(None)) + crop]
+    sub = CorrSpec((1,) * n, spec.dilation, tuple((max(0, lo), max(0, hi)) for lo, hi in pads), spec.groups)
     return _run(op, algo, z, flip_swap(w, spec.groups), sub)
 
 
