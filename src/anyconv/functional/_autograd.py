@@ -35,13 +35,17 @@ from ..algorithms._common import flip_swap
 from . import _small
 
 
-def _run(op: str | None, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+def _run(op: str | None, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,
+         contiguous: bool = True) -> torch.Tensor:
     """``algorithms.run`` (strict, naming ``op`` in errors, unless ``op`` is None: a derived call
     such as a backward pass, where ``auto`` takes over), except that an empty input or weight (batch 0, or the channels of a
     weight-gradient correlation over batch 0) gives zeros of the output shape without work."""
     if x.numel() == 0 or w.numel() == 0:
         return x.new_zeros((x.shape[0], w.shape[0], *spec.output_spatial(x.shape[2:], w.shape[2:])))
-    return algorithms.run(op or "conv", algo, x, w, spec, strict=op is not None)
+    y = algorithms.run(op or "conv", algo, x, w, spec, strict=op is not None)
+    # algorithms may return a permuted view (im2col's GEMM layout); the caller that rearranges
+    # the result anyway (weight gradients) reads it as it is, everyone else gets it contiguous
+    return y.contiguous() if contiguous else y
 
 
 def corr_raw(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, op: str | None = "conv") -> torch.Tensor:
@@ -117,7 +121,7 @@ def corr_w_raw(
     # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
     sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
-    r = _run(None, algo, x2, g2, sub)  # (Cg, O, *kernel)
+    r = _run(None, algo, x2, g2, sub, contiguous=False)  # (Cg, O, *kernel)
     # a fresh row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1),
     # which DistributedDataParallel warns about when it buckets gradients
     return r.new_empty((r.shape[1], r.shape[0], *r.shape[2:])).copy_(r.transpose(0, 1))
