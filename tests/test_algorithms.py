@@ -161,9 +161,9 @@ def test_fft_memory_stays_under_the_workspace_limit(monkeypatch):
 
 
 @pytest.mark.parametrize("name, xs, ws, kw", [
-    # positions: one position's products exceed the 512 KiB scratch -> per-channel chunks
+    # positions: the flat kernel spans all 64 channels of a row
     ("positions", (20, 64, 5), (64, 64, 2), {"padding": 1, "stride": 2}),
-    # positions: dilation splits the input into phases; several position chunks
+    # positions: dilation splits the input into phases
     ("positions", (32, 16, 6, 6), (32, 16, 3, 3), {"padding": 1, "dilation": 2}),
     # shifted: the batch is tiled (one sample per tile)
     ("shifted", (6, 8, 40, 40), (16, 8, 3, 3), {"padding": 2, "dilation": 2}),
@@ -317,3 +317,31 @@ def test_bench_suite_selection():
     assert [c.key for c in select(["long1d"])] == [c.key for c in CASES if c.group == "long1d"]
     case = select(["resnet18.conv3x3_56"])[0]
     assert case.flops() == 2 * 2 * 64 * 56 * 56 * 64 * 9
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 6, 1, 1), (8, 6, 3, 3), {"padding": 1}),  # ResNet's last stage at 1x1: 8 channels > 2 positions
+    ((1, 4, 3, 2), (12, 2, 2, 3), {"groups": 2, "stride": (2, 1), "dilation": (1, 2), "padding": (1, 2)}),
+    ((1, 3, 4), (9, 3, 3), {"stride": 3}),
+])
+def test_col2im_input_gradient_of_wide_layers(xs, ws, kw, monkeypatch):
+    """More output channels per group than output positions: the input gradient is ``w^T @ gy``
+    scattered back (no flipped weight copy); it and the (uncopied) weight gradient match torch."""
+    from anyconv.functional import _small
+
+    used = []
+    real = _small.col2im_pays
+    monkeypatch.setattr(_small, "col2im_pays", lambda *a: used.append(real(*a)) or used[-1])
+    monkeypatch.setattr(_small, "serves", lambda *a: False)  # the general path, not the small-call one
+    x, w = _tensors(xs, ws)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    y = AF.conv(x, w, **kw)
+    gy = torch.randn_like(y)
+    dx, dw = torch.autograd.grad(y, (x, w), gy)
+    xr, wr = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
+    ex, ew = torch.autograd.grad(_torch_conv(xr, wr, kw), (xr, wr), gy)
+    assert used == [True]
+    torch.testing.assert_close(dx, ex, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(dw, ew, rtol=1e-10, atol=1e-10)
+    assert dw.is_contiguous() and list(dw.stride()) == [math.prod(dw.shape[i + 1:]) for i in range(dw.dim())]

@@ -41,25 +41,25 @@ WINOGRAD_GROWTH = {1: {2: 12.0, 4: 50.0, 6: 100.0}, 2: {2: 12.0, 4: 200.0, 6: 32
 FFT_GROWTH_PER_LOG2 = 2.0
 
 # Fitted coefficients (milliseconds per feature unit, in the order of ``features``): NNLS on
-# relative error over 129 core calls (forward, grad_input, grad_weight and the polyphase
-# sub-calls of every suite case plus tiny/mid calls), one thread, float32, on the shared
-# 2-core machine; benchmarks/fit_auto.py, data in benchmarks/results/fit_auto.json (positions,
-# shifted and depthwise re-timed after their flat-offset rewrite). Median relative error of the
-# predicted times: depthwise 0.17, winograd 0.20, positions 0.22, shifted 0.22, im2col 0.30,
-# others 0.28-0.74; among the candidates ``auto`` considers (``direct`` only as a last resort)
-# the model picks the measured-fastest algorithm on 104 of 129 calls; its pick costs 1.06x the
-# fastest in geometric mean (worst 2.29x: a ResNet 3x3 weight gradient, im2col picked, positions
-# faster).
+# relative error over 106 distinct core calls (forward, grad_input, grad_weight and the
+# polyphase sub-calls of every suite case plus tiny/mid calls), one thread, float32, on the
+# shared 2-core machine; benchmarks/fit_auto.py, data in benchmarks/results/fit_auto.json
+# (positions, shifted and depthwise re-timed after their flat-offset rewrite). Median relative
+# error of the predicted times: positions 0.15, depthwise 0.17, winograd 0.20, shifted 0.22,
+# im2col 0.30, others 0.28-0.74; among the candidates ``auto`` considers (``direct`` only as a
+# last resort) the model picks the measured-fastest algorithm on 85 of 106 calls; its pick costs
+# 1.05x the fastest in geometric mean (worst 2.85x: a ResNet 3x3 weight gradient, im2col
+# picked, positions faster).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
-    "direct": (0.07313, 6.613e-08, 1.014e-07, 0.0, 0.0, 5.195e-07),
-    "im2col": (0.0445, 2.679e-08, 2.104e-07, 0.0, 3.596e-07, 3.337e-07),
-    "fft": (0.2626, 4.299e-07, 9.146e-07, 2.611e-07, 1.118e-06),
-    "winograd": (0.08711, 3.008e-08, 4.734e-08, 2.465e-06),
-    "depthwise": (0.02053, 1.691e-07, 0.008536),
-    "matrix": (0.1673, 2.385e-06, 5.046e-05),
-    "kn2row": (0.1072, 4.293e-08, 6.946e-07, 0.0),
-    "positions": (0.1395, 2.517e-08, 8.532e-08, 0.0001276),
-    "shifted": (0.09886, 1.909e-08, 9.452e-08, 6.04e-05, 3.541e-08),
+    "direct": (0.07187, 4.86e-08, 4.035e-07, 0.0, 0.0, 7.212e-07),
+    "im2col": (0.04873, 2.474e-08, 2.902e-07, 9.786e-10, 2.561e-07, 2.906e-07),
+    "fft": (0.2321, 6.121e-07, 4.456e-07, 3.442e-07, 0.0),
+    "winograd": (0.09391, 3.322e-08, 4.414e-08, 2.382e-06),
+    "depthwise": (0.1023, 1.97e-07, 0.006916),
+    "matrix": (0.1538, 2.577e-06, 3.813e-05),
+    "kn2row": (0.1028, 3.236e-08, 8.661e-07, 0.0),
+    "positions": (0.1078, 2.348e-08, 7.697e-08, 0.0002229),
+    "shifted": (0.1157, 1.887e-08, 1.071e-07, 6.682e-05, 4.308e-08),
 }
 
 
@@ -121,7 +121,7 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     winograd                1, transformed MACs, transform work, kernel transform (O Cg a^N)
     fft                     1, data FFTs (n log n), kernel FFTs, dense contraction, depthwise product
     kn2row                  1, GEMM MACs, tap-product elements, shifted-add elements
-    positions               1, flat GEMM MACs, flat rows read, (position, group, channel) GEMMs
+    positions               1, flat GEMM MACs, flat rows read, (position, group) GEMMs
     shifted                 1, flat GEMM MACs, per-tap traffic + crop, (tap, sample, group) GEMMs,
                             flat MACs * min(1, 64 / Lf) (short GEMM rows)
     matrix                  1, batch * nnz, nnz (operator build)
@@ -162,9 +162,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     if name == "positions":
         from .positions import _plan
 
-        lk = _plan(x, w, spec)[2]
+        kc = _plan(x, w, spec)[3]
         g = spec.groups
-        return (1.0, float(p * b * o * cg * lk), float(p * g * cg * (b + o // g) * lk), float(p * g * cg))
+        return (1.0, float(p * b * o * kc), float(p * g * (b + o // g) * kc), float(p * g))
     if name == "shifted":
         from .shifted import flat_len
 

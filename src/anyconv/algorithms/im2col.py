@@ -10,7 +10,8 @@ more taps than the tile has positions the columns are laid out ``(G, b * L, Cg *
     y[g] = w[g] @ cols[g]        # (Og, Cg*K) @ (Cg*K, b*L) -> (Og, b*L)
 
 A 1x1 kernel (any N) needs no columns: the (strided) input is the column matrix, so the call
-is one batched matrix product, with no copy for stride 1 and no padding.
+is one batched matrix product, with no copy for stride 1 and no padding (with fewer than
+``FOLD_BELOW`` positions per sample the batch is folded into the product's columns instead).
 
 The columns are built in tiles so the buffer never exceeds the workspace limit
 (``anyconv.set_workspace_limit``, default 256 MiB).
@@ -26,6 +27,7 @@ from .._spec import CorrSpec
 from ._common import run_tiles
 
 NAME = "im2col"
+FOLD_BELOW = 256  # 1x1 kernels: fold the batch into the GEMM when a sample has fewer positions
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
@@ -61,7 +63,13 @@ def _pointwise(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor
         xs = xs[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in spec.stride)]
     out = xs.shape[2:]
     cols = xs.reshape(b, g, c // g, prod(out))  # (B, G, Cg, L): a view when xs is contiguous
-    y = torch.matmul(w.reshape(g, o // g, c // g), cols)  # (G, Og, Cg) @ (B, G, Cg, L) -> (B, G, Og, L)
+    wg = w.reshape(g, o // g, c // g)
+    if b > 1 and prod(out) < FOLD_BELOW:
+        # few positions (weight gradients, small feature maps): the batch joins the GEMM's N,
+        # one (Og, Cg) @ (Cg, B*L) product per group instead of B tiny ones; a permuted view
+        y = torch.matmul(wg, cols.permute(1, 2, 0, 3).reshape(g, c // g, -1))  # (G, Og, B*L)
+        return y.unflatten(2, (b, *out)).movedim(2, 0).flatten(1, 2)
+    y = torch.matmul(wg, cols)  # (G, Og, Cg) @ (B, G, Cg, L) -> (B, G, Og, L)
     return y.reshape(b, o, *out)
 
 

@@ -31,7 +31,7 @@ from .. import algorithms
 from .._padding import pad
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
-from ..algorithms._common import flip_swap
+from ..algorithms._common import flip_swap, row_major_strides
 from . import _small
 
 
@@ -122,9 +122,14 @@ def corr_w_raw(
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
     sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
     r = _run(None, algo, x2, g2, sub, contiguous=False)  # (Cg, O, *kernel)
-    # a fresh row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1),
-    # which DistributedDataParallel warns about when it buckets gradients
-    return r.new_empty((r.shape[1], r.shape[0], *r.shape[2:])).copy_(r.transpose(0, 1))
+    # a row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1), which
+    # DistributedDataParallel warns about when it buckets gradients. im2col's GEMM output often
+    # is that layout already (a fresh tensor nobody else holds): then it is returned as it is.
+    t = r.transpose(0, 1)
+    whole = t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+    if whole and list(t.stride()) == row_major_strides(t.shape):
+        return t
+    return r.new_empty(t.shape).copy_(t)
 
 
 def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:
@@ -161,7 +166,12 @@ class Corr(torch.autograd.Function):
             dx, dw = _small.backward(x, w, gy, ctx.spec, *ctx.needs_input_grad[:2])
             return dx, dw, None, None, None
         if ctx.needs_input_grad[0]:
-            dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
+            if ctx.algo == "auto" and _small.col2im_pays(x, w, gy, ctx.spec):
+                # more weights than output positions: w^T @ gy, then scatter-add, with no
+                # flipped and transposed copy of the (large) weight
+                dx = _small.backward(x, w, gy, ctx.spec, True, False)[0]
+            else:
+                dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
         if ctx.needs_input_grad[1]:
             dw = CorrW.apply(x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
         return dx, dw, None, None, None

@@ -59,6 +59,16 @@ def serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
     return choose(x, w, spec).name == "im2col"
 
 
+def col2im_pays(x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, spec: CorrSpec) -> bool:
+    """Whether ``corr(x, w)``'s input gradient is cheaper as ``w^T @ gy`` plus col2im (first
+    order, real): when each group has more output channels than the batch has output positions,
+    the column gradient ``(C*K, B*L)`` is smaller than the weight, whose flipped and transposed
+    copy (the transposed correlation's kernel) would cost more than the scatter-add."""
+    if torch.is_grad_enabled() or x.is_complex() or x.is_meta or gy.numel() == 0 or w.numel() == 0:
+        return False
+    return w.shape[0] // spec.groups > gy.shape[0] * prod(gy.shape[2:])
+
+
 def applies(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
     """Whether the backward fast path serves ``corr(x, w)``'s first-order gradients."""
     return not torch.is_grad_enabled() and serves(x, w, spec)
