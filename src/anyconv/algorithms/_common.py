@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -103,17 +104,26 @@ def phases(x: torch.Tensor, padding: Sequence[tuple[int, int]], step: Sequence[i
     """``(*step, B, C, *M)``: phase ``r`` is ``pad(x)[..., r::step]`` zero-extended to ``M`` (one copy).
 
     The flat-offset algorithms (``shifted``, ``positions``, ``depthwise``) read every tap of a
-    strided or dilated window as a constant offset into one phase, flattened row-major.
+    strided or dilated window as a constant offset into one phase, flattened row-major. The
+    phases are filled straight from ``x`` (one strided copy each), with no padded intermediate.
     """
     n = x.dim() - 2
     m = phase_grid(x, padding, step)
     if all(s == 1 for s in step):
         return pad(x, padding).contiguous().reshape(*(1,) * n, *x.shape[:2], *m)
-    extra = [(pb, mm * s - v - pb) for v, (pb, _), mm, s in zip(x.shape[2:], padding, m, step)]
-    xp = pad(x, extra)  # (B, C, *(M * step)): the padding, then zeros up to a multiple of step
-    xp = xp.reshape(*x.shape[:2], *[v for mm, s in zip(m, step) for v in (mm, s)])  # (B, C, M0, s0, ...)
-    perm = [3 + 2 * i for i in range(n)] + [0, 1] + [2 + 2 * i for i in range(n)]
-    return xp.permute(perm).contiguous()
+    res = x.new_zeros((*step, *x.shape[:2], *m))
+    for r in itertools.product(*(range(s) for s in step)):
+        src, dst = [slice(None)] * 2, [slice(None)] * 2
+        for ri, s, (pb, _), size, mm in zip(r, step, padding, x.shape[2:], m):
+            # phase element t is padded position r + s t, i.e. x position r + s t - pb
+            t0 = max(0, -(-(pb - ri) // s))
+            i0 = ri + s * t0 - pb
+            count = max(0, min(mm - t0, -(-(size - i0) // s)))
+            src.append(slice(i0, i0 + s * (count - 1) + 1, s) if count else slice(0, 0))
+            dst.append(slice(t0, t0 + count))
+        if all(d.stop > d.start for d in dst[2:]):
+            res[r][tuple(dst)] = x[tuple(src)]
+    return res
 
 
 def row_major_strides(shape: Sequence[int]) -> list[int]:

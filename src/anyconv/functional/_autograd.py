@@ -28,7 +28,6 @@ from typing import Any
 import torch
 
 from .. import algorithms
-from .._padding import pad
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
 from ..algorithms._common import flip_swap, row_major_strides
@@ -111,16 +110,22 @@ def corr_w_raw(
     b, c = x.shape[:2]
     o = g.shape[1]
     out = g.shape[2:]
-    xp = pad(x, spec.padding)
+    # the padding becomes the sub-call's own (no padded copy of x); the tail that no window
+    # reads is dropped from the trailing padding first, then from x
     need = [(out[i] - 1) * spec.stride[i] + effective_kernel(kernel[i], spec.dilation[i]) for i in range(n)]
-    read = (slice(None), slice(None), *(slice(0, m) for m in need))
-    xp = xp[read]
+    pads, keep = [], []
+    for size, (pb, pa), m in zip(x.shape[2:], spec.padding, need):
+        excess = max(0, size + pb + pa - m)
+        cut = min(pa, excess)
+        pads.append((pb, pa - cut))
+        keep.append(slice(0, size - (excess - cut)))
+    xp = x[(slice(None), slice(None)) + tuple(keep)]
     sp = list(range(3, 3 + n))
     # (B, G, Cg, *L) -> (Cg, G, B, *L) -> (Cg, G*B, *L)
     x2 = xp.reshape(b, G, c // G, *xp.shape[2:]).permute(2, 1, 0, *sp).reshape(c // G, G * b, *xp.shape[2:])
     # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
-    sub = CorrSpec(spec.dilation, spec.stride, ((0, 0),) * n, G)
+    sub = CorrSpec(spec.dilation, spec.stride, tuple(pads), G)
     r = _run(None, algo, x2, g2, sub, contiguous=False)  # (Cg, O, *kernel)
     # a row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1), which
     # DistributedDataParallel warns about when it buckets gradients. im2col's GEMM output often
