@@ -10,7 +10,7 @@ Backward: for ``y = corr(x, w)`` computed as ``y[g] = w[g] @ cols[g]`` (``cols (
 im2col columns of the padded input), with ``gy`` viewed as ``(G, Og, B*L)``::
 
     dw[g]   = gy[g] @ cols[g]^T                     # (Og, B*L) @ (B*L, Cg*K)
-    dcols[g] = w[g]^T @ gy[g]                       # (Cg*K, Og) @ (Og, B*L)
+    dcols[g]^T = gy[g]^T @ w[g]                     # (B*L, Og) @ (Og, Cg*K), i.e. w[g]^T @ gy[g]
     dx_pad  = col2im(dcols)                         # scatter-add every column entry to its input position
 
 The columns are not kept from the forward (only ``x`` and ``w`` are saved); the weight gradient
