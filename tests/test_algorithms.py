@@ -169,6 +169,8 @@ def test_fft_memory_stays_under_the_workspace_limit(monkeypatch):
     ("shifted", (6, 8, 40, 40), (16, 8, 3, 3), {"padding": 2, "dilation": 2}),
     ("shifted", (3, 4, 9, 8, 7), (6, 2, 2, 3, 2), {"padding": (1, 0, 2), "groups": 2}),
     ("shifted", (5, 6, 33, 31), (4, 3, 3, 5), {"padding": (1, 2), "stride": (2, 3), "dilation": (3, 1), "groups": 2}),
+    # depthwise: batch-tiled too (one sample per tile), strided and dilated
+    ("depthwise", (6, 8, 40, 40), (16, 1, 3, 3), {"padding": 1, "groups": 8, "stride": 2, "dilation": 2}),
 ])
 def test_flat_offset_algorithms_tile_under_a_small_workspace(name, xs, ws, kw):
     x, w = _tensors(xs, ws)

@@ -126,6 +126,42 @@ def phases(x: torch.Tensor, padding: Sequence[tuple[int, int]], step: Sequence[i
     return res
 
 
+def tap_reads(kernel: Sequence[int], dilation: Sequence[int], step: Sequence[int], st: Sequence[int]
+              ) -> list[tuple[tuple[int, ...], int]]:
+    """``(phase, flat offset)`` of every kernel tap (row-major order) in inputs split by ``step``
+    into phases with flat strides ``st``: tap ``q`` reads phase ``q d mod step`` at ``q d // step``."""
+    reads = []
+    for q in itertools.product(*(range(k) for k in kernel)):
+        idx = [qi * d for qi, d in zip(q, dilation)]
+        reads.append((tuple(i % s for i, s in zip(idx, step)),
+                      sum((i // s) * t for i, s, t in zip(idx, step, st))))
+    return reads
+
+
+def flat_output_len(out: Sequence[int], st: Sequence[int]) -> int:
+    """Flat length covering every output position ``p`` at ``sum_i p_i st_i`` (0 if empty)."""
+    return sum((o - 1) * s for o, s in zip(out, st)) + 1 if prod(out) else 0
+
+
+def phase_tiles(x: torch.Tensor, spec: CorrSpec, per_sample_bytes: int, dtype: torch.dtype | None = None
+                ) -> Iterator[tuple[slice, torch.Tensor]]:
+    """Batch tiles ``(batch slice, phases (*stride, b, C, prod(M)))`` of ``x`` split by the stride,
+    as many samples per tile as fit the scratch budget (at least one)."""
+    chunk = max(1, scratch_budget() // max(1, per_sample_bytes))
+    m = phase_grid(x, spec.padding, spec.stride)
+    for b0 in range(0, x.shape[0], chunk):
+        xb = x[b0 : b0 + chunk] if dtype is None else x[b0 : b0 + chunk].to(dtype)
+        flat = phases(xb, spec.padding, spec.stride)
+        yield slice(b0, b0 + xb.shape[0]), flat.reshape(*flat.shape[: spec.n + 2], prod(m))
+
+
+def crop_flat(yf: torch.Tensor, out: Sequence[int], st: Sequence[int]) -> torch.Tensor:
+    """The output ``(b, O, *out)`` (a view) of ``yf`` ``(b, O, Lf)`` computed in the padded-width
+    layout: position ``p`` sits at flat index ``sum_i p_i st_i`` of its (sample, channel) row."""
+    b, o, lf = yf.shape
+    return yf.as_strided((b, o, *out), (o * lf, lf, *st))
+
+
 def row_major_strides(shape: Sequence[int]) -> list[int]:
     """Strides (in elements) of a contiguous tensor of ``shape``."""
     return [prod(shape[i + 1 :]) for i in range(len(shape))]

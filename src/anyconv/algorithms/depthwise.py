@@ -19,25 +19,36 @@ Accuracy: the same sums as ``direct`` in a fixed order; float32 normwise relativ
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 
 from .._shapes import prod
 from .._spec import CorrSpec
-from ._common import phase_grid, phases, row_major_strides
+from .._workspace import scratch_budget
+from ._common import crop_flat, flat_output_len, phase_grid, phase_tiles, row_major_strides, tap_reads
 
 NAME = "depthwise"
 MAX_TAPS = 1024
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
-    """Depthwise calls only (one input channel per group), at most ``MAX_TAPS`` taps."""
+    """Depthwise calls only (one input channel per group), at most ``MAX_TAPS`` taps, one sample's
+    phases and padded-width output within the scratch budget."""
     if w.shape[1] != 1:
         return f"only depthwise kernels (C_in / groups == 1) are supported (got {w.shape[1]})"
     if prod(w.shape[2:]) > MAX_TAPS:
         return f"at most {MAX_TAPS} kernel taps are supported (got {prod(w.shape[2:])})"
+    per_sample = _per_sample(x, w, spec)
+    if per_sample > scratch_budget():
+        return (f"one sample's input phases and padded-width output ({per_sample} bytes) would exceed "
+                f"the scratch budget ({scratch_budget()} bytes, half the workspace limit)")
     return None
+
+
+def _per_sample(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
+    """Bytes of one sample's phases plus its padded-width output (computed in float32 at least)."""
+    m = phase_grid(x, spec.padding, spec.stride)
+    lf = flat_output_len(spec.output_spatial(x.shape[2:], w.shape[2:]), row_major_strides(m))
+    return (int(x.shape[1]) * prod(m) * prod(spec.stride) + int(w.shape[0]) * lf) * max(4, x.element_size())
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
@@ -52,18 +63,17 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     m = phase_grid(x, spec.padding, spec.stride)
     st = row_major_strides(m)
-    lf = sum((v - 1) * s for v, s in zip(out, st)) + 1
-    flat = phases(x.to(dt), spec.padding, spec.stride).reshape(*spec.stride, b, c, 1, prod(m))
+    lf = flat_output_len(out, st)
+    reads = tap_reads(kernel, spec.dilation, spec.stride, st)
     wt = w.to(dt).reshape(c, og, -1, 1)  # (C, Og, K, 1)
-    yf = flat.new_empty((b, c, og, lf))
-    for j, q in enumerate(itertools.product(*(range(k) for k in kernel))):
-        idx = [qi * d for qi, d in zip(q, spec.dilation)]
-        phase = tuple(i % s for i, s in zip(idx, spec.stride))
-        off = sum((i // s) * t for i, s, t in zip(idx, spec.stride, st))
-        view, wj = flat[phase][..., off : off + lf], wt[:, :, j]  # (B, C, 1, Lf), (C, Og, 1)
-        if j == 0:
-            torch.mul(view, wj, out=yf)
-        else:
-            yf.addcmul_(view, wj)
-    # position p of the output sits at flat index sum_i p_i st_i of its (sample, channel) row
-    return yf.as_strided((b, o, *out), (o * lf, lf, *st)).contiguous().to(x.dtype)
+    y = x.new_empty((b, o, *out))
+    for rows, flat in phase_tiles(x, spec, _per_sample(x, w, spec), dt):
+        yf = flat.new_empty((flat.shape[spec.n], c, og, lf))
+        for j, (phase, off) in enumerate(reads):
+            view, wj = flat[phase][:, :, None, off : off + lf], wt[:, :, j]  # (b, C, 1, Lf), (C, Og, 1)
+            if j == 0:
+                torch.mul(view, wj, out=yf)
+            else:
+                yf.addcmul_(view, wj)
+        y[rows] = crop_flat(yf.view(yf.shape[0], o, lf), out, st)
+    return y

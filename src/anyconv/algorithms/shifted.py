@@ -28,14 +28,20 @@ in float32 (float32 normwise relative error ~1e-7).
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._workspace import scratch_budget
-from ._common import phase_grid, phases, row_major_strides, trivial_result
+from ._common import (
+    crop_flat,
+    flat_output_len,
+    phase_grid,
+    phase_tiles,
+    row_major_strides,
+    tap_reads,
+    trivial_result,
+)
 
 NAME = "shifted"
 
@@ -54,10 +60,7 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
 def flat_len(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
     """``Lf``: the flat length of the output in the padded-width layout (0 if empty)."""
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
-    if prod(out) == 0:
-        return 0
-    st = row_major_strides(phase_grid(x, spec.padding, spec.stride))
-    return sum((o - 1) * s for o, s in zip(out, st)) + 1
+    return flat_output_len(out, row_major_strides(phase_grid(x, spec.padding, spec.stride)))
 
 
 def _per_sample(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
@@ -83,26 +86,19 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     m = phase_grid(x, spec.padding, spec.stride)
     st = row_major_strides(m)
     lf = flat_len(x, w, spec)
-    reads = []  # (phase, flat offset) of every tap
-    for q in itertools.product(*(range(k) for k in kernel)):
-        idx = [qi * d for qi, d in zip(q, spec.dilation)]
-        reads.append((tuple(i % s for i, s in zip(idx, spec.stride)),
-                      sum((i // s) * t for i, s, t in zip(idx, spec.stride, st))))
+    reads = tap_reads(kernel, spec.dilation, spec.stride, st)
     taps = w.reshape(g, og, cg, -1).permute(3, 0, 1, 2)  # (K, G, Og, Cg)
-    chunk = max(1, scratch_budget() // max(1, _per_sample(x, w, spec) * x.element_size()))
     y = x.new_empty(shape)
-    for b0 in range(0, b, chunk):
-        xb = x[b0 : b0 + chunk]
-        nb = xb.shape[0]
-        flat = phases(xb, spec.padding, spec.stride).reshape(*spec.stride, nb * g, cg, prod(m))
+    per_sample = _per_sample(x, w, spec) * x.element_size()
+    for rows, flat in phase_tiles(x, spec, per_sample):
+        nb = flat.shape[spec.n]
+        xf = flat.reshape(*spec.stride, nb * g, cg, -1)
         yf = x.new_empty((nb * g, og, lf))
         for j, (phase, off) in enumerate(reads):
             wj = taps[j].expand(nb, g, og, cg).reshape(nb * g, og, cg)
-            xj = flat[phase][:, :, off : off + lf]
             if j == 0:
-                torch.bmm(wj, xj, out=yf)
+                torch.bmm(wj, xf[phase][:, :, off : off + lf], out=yf)
             else:
-                yf.baddbmm_(wj, xj)
-        # position p of the output sits at flat index sum_i p_i st_i of its (sample, channel) row
-        y[b0 : b0 + nb] = yf.as_strided((nb, o, *out), (o * lf, lf, *st))
+                yf.baddbmm_(wj, xf[phase][:, :, off : off + lf])
+        y[rows] = crop_flat(yf.view(nb, o, lf), out, st)
     return y
