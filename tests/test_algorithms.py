@@ -347,3 +347,30 @@ def test_col2im_input_gradient_of_wide_layers(xs, ws, kw, monkeypatch):
     torch.testing.assert_close(dx, ex, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(dw, ew, rtol=1e-10, atol=1e-10)
     assert dw.is_contiguous() and list(dw.stride()) == [math.prod(dw.shape[i + 1:]) for i in range(dw.dim())]
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 4, 3, 5), (4, 3, 2, 2), {"stride": 2}),                                   # 2x2 s2 "up-conv"
+    ((1, 6, 2, 3, 2), (6, 2, 2, 2, 2), {"stride": 2, "groups": 2}),                # 3-D, groups
+    ((3, 2, 4), (2, 3, 3), {"stride": 3, "padding": 1, "output_padding": 2}),     # padding crops
+    ((2, 4, 3, 2), (4, 1, 3, 1), {"stride": (3, 1), "padding": (2, 0), "groups": 4}),
+])
+def test_kernel_equal_stride_transpose_is_one_gemm(xs, ws, kw, monkeypatch):
+    """Kernel == stride (non-overlapping windows): the transposed correlation is one GEMM plus
+    an interleave (no per-phase sub-calls), with torch's values, gradients and a contiguous output."""
+    from anyconv.algorithms import polyphase
+
+    used = []
+    real = polyphase._patches
+    monkeypatch.setattr(polyphase, "_patches", lambda *a: used.append(1) or real(*a))
+    x, w = _tensors(xs, ws)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    y = AF.conv_transpose(x, w, **kw)
+    n = len(xs) - 2
+    ref = getattr(F, f"conv_transpose{n}d")(x, w, **kw)
+    gy = torch.randn_like(ref)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+    for a, e in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+    assert used and y.is_contiguous()

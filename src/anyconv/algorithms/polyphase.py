@@ -11,6 +11,8 @@ a *stride-1* correlation of ``g`` with a sub-kernel (dilation ``d / h``, flipped
 of the positions per dim. ``prod(s)`` small correlations replace one correlation of an input
 zero-stuffed to ``s`` times the size per dim (``s^N`` times the work, almost all on zeros),
 and they go through the algorithm registry like any other call (so ``auto`` picks each).
+When the kernel equals the stride (non-overlapping windows) every phase has one tap and all
+of them are one GEMM plus one interleaving copy (``_patches``).
 
 ``corr_t`` has the signature of ``anyconv.functional._autograd.corr_t_raw`` and the same result.
 """
@@ -61,6 +63,8 @@ def corr_t(
     """
     from . import run
 
+    if all(k == st for k, st in zip(w.shape[2:], spec.stride)) and all(d == 1 for d in spec.dilation):
+        return _patches(g, w, spec, in_spatial, algo, strict)
     n = spec.n
     b = g.shape[0]
     c = w.shape[1] * spec.groups
@@ -91,4 +95,38 @@ def corr_t(
         z = run("conv_transpose", algo, g[(slice(None), slice(None)) + crop], flip_swap(sub_w, spec.groups), sub,
                 strict=strict)
         res[(slice(None), slice(None)) + tuple(slice(r, None, s) for (r, _), s in zip(combo, spec.stride))] = z
-    return res[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]
+    crop = tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))
+    return res[(slice(None), slice(None)) + crop].contiguous()  # what users (and torch) get: contiguous
+
+
+def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
+             strict: bool) -> torch.Tensor:
+    """Kernel == stride, dilation 1 (non-overlapping windows: patchify layers and their transposes):
+    every phase has one tap, so all phases are one 1x1 correlation of ``g`` with ``w^T`` (one GEMM
+    per group, through the registry), and the phases are interleaved by one permuting copy.
+
+        x_pad'[b, g, c, J * s + a] = sum_o w[g, o, c, a] g[b, g, o, J]
+    """
+    from . import run
+
+    n = spec.n
+    b, o = g.shape[:2]
+    out = g.shape[2:]
+    kernel = w.shape[2:]
+    G = spec.groups
+    cg = w.shape[1]
+    # the 1x1 weight (G*Cg*K, Og, 1, ...): output channel (g, c, a) of group g
+    w1 = w.reshape(G, o // G, -1).transpose(1, 2).reshape(-1, o // G, *(1,) * n)
+    unit = CorrSpec((1,) * n, (1,) * n, ((0, 0),) * n, G)
+    cols = run("conv_transpose", algo, g, w1, unit, strict=strict)  # (B, G*Cg*K, *o)
+    cols = cols.reshape(b, G * cg, *kernel, *out)  # (B, C, *k, *o)
+    # (B, C, k0, k1, .., o0, o1, ..) -> (B, C, o0, k0, o1, k1, ..) -> (B, C, o0 * k0, ..)
+    perm = [0, 1] + [v for i in range(n) for v in (2 + n + i, 2 + i)]
+    covered = cols.permute(perm).reshape(b, G * cg, *(v * k for v, k in zip(out, kernel)))
+    full = [i + pb + pa for i, (pb, pa) in zip(in_spatial, spec.padding)]
+    if list(covered.shape[2:]) != full:  # an uncovered tail of the padded input: zero gradient
+        res = covered.new_zeros((b, G * cg, *full))
+        res[(slice(None), slice(None)) + tuple(slice(0, v) for v in covered.shape[2:])] = covered
+        covered = res
+    crop = tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))
+    return covered[(slice(None), slice(None)) + crop].contiguous()

@@ -64,7 +64,10 @@ def conv_transpose(
     n = spec.core.n
     x = input if spec.batched else input.unsqueeze(0)
     y = corr_t(x, weight, spec.core, spec.full, spec.algorithm, _op)
-    y = pad(y, [(-b, -a) for b, a in spec.crop])
+    if any(b or a for b, a in spec.crop):
+        y = pad(y, [(-b, -a) for b, a in spec.crop])
+        if bias is None:
+            y = y.contiguous()  # a contiguous result, as torch's (the bias add makes one anyway)
     if bias is not None:
         y = y + bias.reshape(1, -1, *([1] * n))
     return y if spec.batched else y.squeeze(0)
