@@ -106,6 +106,10 @@ def phases(x: torch.Tensor, padding: Sequence[tuple[int, int]], step: Sequence[i
     The flat-offset algorithms (``shifted``, ``positions``, ``depthwise``) read every tap of a
     strided or dilated window as a constant offset into one phase, flattened row-major. The
     phases are filled straight from ``x`` (one strided copy each), with no padded intermediate.
+
+    Examples:
+        >>> phases(torch.arange(1.0, 6.0).view(1, 1, 5), [(1, 0)], [2]).tolist()   # pad: 0 1 2 3 4 5
+        [[[[0.0, 2.0, 4.0]]], [[[1.0, 3.0, 5.0]]]]
     """
     n = x.dim() - 2
     m = phase_grid(x, padding, step)

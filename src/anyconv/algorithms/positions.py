@@ -63,7 +63,17 @@ def _plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tuple[list[int], 
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
-    """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``, position by position."""
+    """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``, position by position.
+
+    Shape:
+        ``o_i = (L_i + before_i + after_i - d_i (k_i - 1) - 1) // s_i + 1``
+
+    Examples:
+        >>> from anyconv._spec import CorrSpec
+        >>> x = torch.arange(8.0).reshape(1, 1, 2, 4)
+        >>> forward(x, torch.ones(1, 1, 2, 2), CorrSpec((1, 2), (1, 1), ((0, 0), (0, 0)), 1)).tolist()
+        [[[[10.0, 18.0]]]]
+    """
     trivial = trivial_result(x, w, spec)
     if trivial is not None:
         return trivial

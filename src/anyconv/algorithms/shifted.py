@@ -70,7 +70,17 @@ def _per_sample(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
-    """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
+    """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``.
+
+    Shape:
+        ``o_i = (L_i + before_i + after_i - d_i (k_i - 1) - 1) // s_i + 1``
+
+    Examples:
+        >>> from anyconv._spec import CorrSpec
+        >>> x = torch.arange(6.0).reshape(1, 1, 6)
+        >>> forward(x, torch.tensor([[[1.0, 10.0]]]), CorrSpec((2,), (1,), ((1, 0),), 1)).tolist()
+        [[[0.0, 21.0, 43.0]]]
+    """
     b, c = x.shape[:2]
     o, cg = w.shape[:2]
     g = spec.groups
