@@ -77,10 +77,9 @@ def run_tiles(
     out = spec.output_spatial(x.shape[2:], kernel)
     g = spec.groups
     shape = (x.shape[0], w.shape[0], *out)
-    if prod(shape) == 0:
-        return x.new_empty(shape)
-    if x.shape[1] == 0 or prod(kernel) == 0:
-        return x.new_zeros(shape)
+    trivial = trivial_result(x, w, spec)
+    if trivial is not None:
+        return trivial
     wg = w.unflatten(0, (g, w.shape[0] // g))  # (G, Og, Cg, *k)
     b, c = x.shape[:2]
     if unit_bytes * b * prod(out) <= scratch_budget():
@@ -169,6 +168,14 @@ def crop_flat(yf: torch.Tensor, out: Sequence[int], st: Sequence[int]) -> torch.
 def row_major_strides(shape: Sequence[int]) -> list[int]:
     """Strides (in elements) of a contiguous tensor of ``shape``."""
     return [prod(shape[i + 1 :]) for i in range(len(shape))]
+
+
+def crop_then_pad(t: torch.Tensor, pairs: Sequence[tuple[int, int]]
+                  ) -> tuple[torch.Tensor, tuple[tuple[int, int], ...]]:
+    """``pad(t, pairs)`` split into a view of ``t`` cropped by the negative amounts and the
+    non-negative amounts, to be passed as a correlation's own zero padding (no padded copy)."""
+    crop = tuple(slice(max(0, -lo), size - max(0, -hi)) for (lo, hi), size in zip(pairs, t.shape[2:]))
+    return t[(slice(None), slice(None)) + crop], tuple((max(0, lo), max(0, hi)) for lo, hi in pairs)
 
 
 def trivial_result(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor | None:

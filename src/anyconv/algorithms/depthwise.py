@@ -24,7 +24,15 @@ import torch
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._workspace import scratch_budget
-from ._common import crop_flat, flat_output_len, phase_grid, phase_tiles, row_major_strides, tap_reads
+from ._common import (
+    crop_flat,
+    flat_output_len,
+    phase_grid,
+    phase_tiles,
+    row_major_strides,
+    tap_reads,
+    trivial_result,
+)
 
 NAME = "depthwise"
 MAX_TAPS = 1024
@@ -53,13 +61,14 @@ def _per_sample(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with a depthwise ``w`` ``(C * Og, 1, *k)``."""
+    trivial = trivial_result(x, w, spec)
+    if trivial is not None:
+        return trivial
     b, c = x.shape[:2]
     o = w.shape[0]
     og = o // c
     kernel = tuple(w.shape[2:])
     out = spec.output_spatial(x.shape[2:], kernel)
-    if b * o * prod(out) == 0:
-        return x.new_zeros((b, o, *out))
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     m = phase_grid(x, spec.padding, spec.stride)
     st = row_major_strides(m)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import torch
 
 from .._spec import CorrSpec
-from ._common import flip_swap
+from ._common import crop_then_pad, flip_swap
 
 
 def _phase(r: int, k: int, s: int, d: int) -> tuple[int, int, int, int] | None:
@@ -89,14 +89,11 @@ def corr_t(
             dil.append(dd)
         if any(v == 0 for v in rows):
             continue
-        # negative amounts crop g, positive ones are the sub-call's own padding (no padded copy)
-        crop = tuple(slice(max(0, -lo), size - max(0, -hi)) for (lo, hi), size in zip(pairs, out))
-        sub = CorrSpec((1,) * n, tuple(dil), tuple((max(0, lo), max(0, hi)) for lo, hi in pairs), spec.groups)
-        z = run("conv_transpose", algo, g[(slice(None), slice(None)) + crop], flip_swap(sub_w, spec.groups), sub,
-                strict=strict)
+        gc, sub_pads = crop_then_pad(g, pairs)
+        sub = CorrSpec((1,) * n, tuple(dil), sub_pads, spec.groups)
+        z = run("conv_transpose", algo, gc, flip_swap(sub_w, spec.groups), sub, strict=strict)
         res[(slice(None), slice(None)) + tuple(slice(r, None, s) for (r, _), s in zip(combo, spec.stride))] = z
-    crop = tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))
-    return res[(slice(None), slice(None)) + crop].contiguous()  # what users (and torch) get: contiguous
+    return res[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]
 
 
 def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
@@ -128,5 +125,4 @@ def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Seque
         res = covered.new_zeros((b, G * cg, *full))
         res[(slice(None), slice(None)) + tuple(slice(0, v) for v in covered.shape[2:])] = covered
         covered = res
-    crop = tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))
-    return covered[(slice(None), slice(None)) + crop].contiguous()
+    return covered[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]

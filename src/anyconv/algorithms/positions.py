@@ -29,14 +29,12 @@ normwise relative error ~1e-7).
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._workspace import scratch_budget
-from ._common import phase_grid, phases, row_major_strides, trivial_result
+from ._common import phase_grid, phases, row_major_strides, tap_reads, trivial_result
 
 NAME = "positions"
 MAX_POSITIONS = 512
@@ -88,10 +86,8 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     wf = x.new_zeros((g, og, kc))  # read as (G, Kc, Og) column-major: measured 5x faster for Og = 1
     wf.as_strided((g, og, cg, *kernel), (og * kc, kc, size, *st)).copy_(w.reshape(g, og, cg, *kernel))
     y = x.new_empty((prod(out), g, b, og))  # (P, G, B, Og)
-    for j, p in enumerate(itertools.product(*(range(v) for v in out))):
-        idx = [pi * s for pi, s in zip(p, spec.stride)]
-        phase = tuple(i % d for i, d in zip(idx, spec.dilation))
-        off = sum((i // d) * s for i, d, s in zip(idx, spec.dilation, st))
+    # position p reads phase p s mod d at p s // d: the taps' rule with stride and dilation swapped
+    for j, (phase, off) in enumerate(tap_reads(out, spec.stride, spec.dilation, st)):
         torch.bmm(flat[phase][..., off : off + kc].transpose(0, 1), wf.transpose(1, 2), out=y[j])  # (G, B, Kc) @ (G, Kc, Og)
     # (P, G, B, Og) -> (B, G, Og, P) -> (B, O, *out)
     return y.permute(2, 1, 3, 0).reshape(b, o, *out)

@@ -30,7 +30,7 @@ import torch
 from .. import algorithms
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
-from ..algorithms._common import flip_swap, row_major_strides
+from ..algorithms._common import crop_then_pad, flip_swap, row_major_strides
 from . import _small
 
 
@@ -75,7 +75,7 @@ def corr_t_raw(
         # the polyphase split: prod(stride) stride-1 correlations, no work on stuffed zeros
         from ..algorithms import polyphase
 
-        return polyphase.corr_t(g, w, spec, in_spatial, algo, strict=False)
+        return polyphase.corr_t(g, w, spec, in_spatial, algo, strict=False).contiguous()
     if any(s > 1 for s in spec.stride):
         stuffed = g.new_zeros((*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(out, spec.stride))))
         every_s = (slice(None), slice(None), *(slice(None, None, s) for s in spec.stride))
@@ -89,11 +89,9 @@ def corr_t_raw(
         padded_len = in_spatial[i] + pb + pa
         extra = padded_len - ((out[i] - 1) * spec.stride[i] + eff)
         pads.append((eff - 1 - pb, eff - 1 + extra - pa))
-    # negative amounts crop g; the positive ones are the sub-call's own zero padding (the
-    # algorithms pad per tile or per phase, so the padded gradient is never copied here)
-    crop = tuple(slice(max(0, -lo), size - max(0, -hi)) for (lo, hi), size in zip(pads, stuffed.shape[2:]))
-    z = stuffed[(slice(None), slice(None)) + crop]
-    sub = CorrSpec((1,) * n, spec.dilation, tuple((max(0, lo), max(0, hi)) for lo, hi in pads), spec.groups)
+    # the algorithms pad per tile or per phase, so the padded gradient is never copied here
+    z, sub_pads = crop_then_pad(stuffed, pads)
+    sub = CorrSpec((1,) * n, spec.dilation, sub_pads, spec.groups)
     return _run(op, algo, z, flip_swap(w, spec.groups), sub)
 
 
