@@ -334,7 +334,7 @@ def test_col2im_input_gradient_of_wide_layers(xs, ws, kw, monkeypatch):
     used = []
     real = _small.col2im_pays
     monkeypatch.setattr(_small, "col2im_pays", lambda *a: used.append(real(*a)) or used[-1])
-    monkeypatch.setattr(_small, "serves", lambda *a: False)  # the general path, not the small-call one
+    monkeypatch.setattr(_small, "plan", lambda *a: None)  # the general path, not the small-call one
     x, w = _tensors(xs, ws)
     x.requires_grad_(True)
     w.requires_grad_(True)

@@ -73,7 +73,7 @@ def test_small_direct_call_matches_rules():
     spec = CorrSpec((2, 1), (1, 2), ((1, 2), (0, 1)), 2)
     x, w = torch.randn(2, 4, 6, 7, dtype=torch.float64), torch.randn(6, 2, 3, 2, dtype=torch.float64)
     gy = torch.randn(2, 6, *spec.output_spatial(x.shape[2:], w.shape[2:]), dtype=torch.float64)
-    dx, dw = _small.backward(x, w, gy, spec, True, True)
+    dx, dw, _ = _small.backward(x, w, gy, spec, True, True)
     torch.testing.assert_close(dx, corr_t_raw(gy, w, spec, x.shape[2:], "direct"), rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(dw, corr_w_raw(x, gy, spec, w.shape[2:], "direct"), rtol=1e-10, atol=1e-10)
 
@@ -135,3 +135,33 @@ def test_mnist1d_layers_take_the_small_path():
         torch.testing.assert_close(y, F.conv1d(h, conv.weight, conv.bias, conv.stride, conv.padding),
                                    rtol=1e-4, atol=1e-5)
         h = y.relu()
+
+
+def test_small_plan_follows_auto_state(monkeypatch):
+    """The cached small-call plan is keyed on auto's state: when the cost model stops choosing
+    im2col for a call, the call leaves the small path (and is still right)."""
+    from anyconv.algorithms import auto
+
+    x = torch.randn(4, 3, 10, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert type(AF.conv(x, w, padding=1).grad_fn).__name__ == "SmallCorrBackward"
+    costly = dict(auto.COEFFICIENTS)
+    costly["im2col"] = tuple(1e6 * c for c in costly["im2col"])
+    monkeypatch.setattr(auto, "COEFFICIENTS", costly)
+    y = AF.conv(x, w, padding=1)
+    assert type(y.grad_fn).__name__ != "SmallCorrBackward"
+    torch.testing.assert_close(y, F.conv1d(x, w, padding=1), rtol=1e-10, atol=1e-10)
+
+
+def test_small_path_keeps_no_columns_alive():
+    """Backward keeps only the forward's inputs (never its columns); an input-only gradient matches torch."""
+    x = torch.randn(3, 4, 11, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 2, 3, dtype=torch.float64)
+    y = AF.conv(x, w, stride=2, padding=[(2, 1)], groups=2)
+    assert type(y.grad_fn).__name__ == "SmallCorrBackward"
+    saved = y.grad_fn.saved_tensors
+    assert len(saved) == 2 and saved[0] is x and saved[1].shape == w.shape
+    gy = torch.randn_like(y)
+    xr = x.detach().requires_grad_(True)
+    want = torch.autograd.grad(F.conv1d(F.pad(xr, (2, 1)), w, stride=2, groups=2), xr, gy)[0]
+    torch.testing.assert_close(torch.autograd.grad(y, x, gy)[0], want, rtol=1e-10, atol=1e-10)

@@ -195,17 +195,22 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def state() -> tuple[object, ...]:
+    """What a choice depends on besides the call: the workspace limit, the registered
+    algorithms and the tunables above (a cache keyed on the call plus this stays valid)."""
+    from .._workspace import get_workspace_limit
+
+    return (get_workspace_limit(), names(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2,
+            tuple(id(v) for v in WINOGRAD_GROWTH.values()), id(COEFFICIENTS))
+
+
 def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
     """Apply the rules above; ``Choice.reason`` says why the winner won.
 
-    The choice depends on shapes, dtype, device type, spec, workspace limit and the tunables
-    above only, so it is cached on those (a call costs ~0.3 ms uncached, ~5 us cached).
+    The choice depends on shapes, dtype, device type, spec and :func:`state` only, so it is
+    cached on those (a call costs ~0.3 ms uncached, ~5 us cached).
     """
-    from .._workspace import get_workspace_limit
-
-    key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, get_workspace_limit(),
-           names(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2, tuple(id(v) for v in WINOGRAD_GROWTH.values()),
-           id(COEFFICIENTS))
+    key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, state())
     hit = _CACHE.get(key)
     if hit is None:
         if len(_CACHE) >= CACHE_SIZE:

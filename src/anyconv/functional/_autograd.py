@@ -164,9 +164,11 @@ class Corr(torch.autograd.Function):
     def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         x, w = ctx.saved_tensors
         dx = dw = None
-        if ctx.algo == "auto" and _small.applies(x, w, ctx.spec):
+        small = _small.plan(x, w, ctx.spec) if ctx.algo == "auto" and not torch.is_grad_enabled() else None
+        if small is not None:
             # first-order gradients of a small im2col call: two GEMMs on one column layout
-            dx, dw = _small.backward(x, w, gy, ctx.spec, *ctx.needs_input_grad[:2])
+            need_x, need_w = ctx.needs_input_grad[:2]
+            dx, dw, _ = _small.backward(x, w, gy, ctx.spec, need_x, need_w, p=small)
             return dx, dw, None, None, None
         if ctx.needs_input_grad[0]:
             if ctx.algo == "auto" and _small.col2im_pays(x, w, gy, ctx.spec):

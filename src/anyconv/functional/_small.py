@@ -13,13 +13,19 @@ im2col columns of the padded input), with ``gy`` viewed as ``(G, Og, B*L)``::
     dcols[g]^T = gy[g]^T @ w[g]                     # (B*L, Og) @ (Og, Cg*K), i.e. w[g]^T @ gy[g]
     dx_pad  = col2im(dcols)                         # scatter-add every column entry to its input position
 
-The columns are not kept from the forward (only ``x`` and ``w`` are saved); the weight gradient
-rebuilds them in the kernel-innermost layout. ``col2im`` is one ``index_add_`` with an index (cached per shape) that maps each entry of
-``dcols`` to its flat position in the padded input (measured faster than one strided add per tap), so a call costs two GEMMs and a few copies
-instead of the polyphase split's ``prod(stride)`` correlations plus the weight-gradient
-rearrangements; the results are the same sums in another order. Only first-order gradients
-take this path: under ``create_graph`` the general rules (``CorrT``/``CorrW``, differentiable)
-are used, so higher derivatives are unchanged. ``Corr.backward`` uses it too for small calls.
+Only ``x`` and ``w`` are saved (the backward never keeps the forward's columns alive): the weight
+gradient rebuilds the columns from the saved input. ``col2im`` is one ``index_add_``
+with an index (made once per call shape) that maps each entry of ``dcols`` to its flat position
+in the padded input (measured faster than one strided add per tap), so a call costs two GEMMs and
+a few copies instead of the polyphase split's ``prod(stride)`` correlations plus the
+weight-gradient rearrangements; the results are the same sums in another order. Only
+first-order gradients take this path: under ``create_graph`` the general rules
+(``CorrT``/``CorrW``, differentiable) are used, so higher derivatives are unchanged.
+``Corr.backward`` uses it too for small calls.
+
+Each call shape's :class:`Plan` (view sizes and strides, permutation, GEMM shapes) is worked out
+once and cached, so a call of a small model's layer is a handful of tensor ops with little
+Python around them (MNIST-1D training step: 0.87x torch's, measured in docs/speed.md).
 """
 
 from __future__ import annotations
@@ -27,26 +33,91 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
-from .._windows import windows
+from ..algorithms._common import row_major_strides
 
 MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominates the overhead
 
-_INDEX_CACHE: dict[tuple[object, ...], torch.Tensor] = {}
-_INDEX_CACHE_SIZE = 256
+_PLANS: dict[tuple[object, ...], Plan | None] = {}
+_PLANS_SIZE = 1024
 
 
-def serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
-    """Whether ``corr(x, w)`` is a small call that ``auto`` serves with im2col's column GEMM.
+class Plan:
+    """The shapes of one small call, worked out once: a call then costs its tensor ops only.
+
+    For ``x (B, C, *L)``, ``w (O, Cg, *k)`` with ``G`` groups, ``K = prod(k)``, output ``*o``
+    (``L_o = prod(o)``) and zero-padded input ``(B, C, *P)``: the columns are the padded input's
+    windows ``(B, G, Cg, *o, *k)`` (one strided view) reordered to ``(G, Cg*K, B*L_o)``, so
+    ``y = w (G, Og, Cg*K) @ cols`` is one GEMM per group with the batch in its N (no leading
+    ``G`` when ``G == 1``: a plain matrix product).
+    """
+
+    __slots__ = ("pad", "size", "stride", "perm", "cols", "wg", "y", "out", "bias", "gy", "g2",
+                 "padded", "crop", "kernel", "index")
+
+    def __init__(self, x_shape: tuple[int, ...], w_shape: tuple[int, ...], spec: CorrSpec):
+        n, g = spec.n, spec.groups
+        b, c, *length = x_shape
+        o, cg, *kernel = w_shape
+        out = spec.output_spatial(length, kernel)
+        padded = [i + pb + pa for i, (pb, pa) in zip(length, spec.padding)]
+        flat: list[int] = []
+        for pb, pa in reversed(spec.padding):
+            flat += [pb, pa]
+        self.pad = flat if any(flat) else None  # torch.nn.functional.pad's argument
+        rs = row_major_strides(padded)
+        sp = prod(padded)
+        self.size = (b, g, cg, *out, *kernel)
+        self.stride = (c * sp, cg * sp, sp, *(r * s for r, s in zip(rs, spec.stride)),
+                       *(r * d for r, d in zip(rs, spec.dilation)))
+        self.perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))  # (G, Cg, *k, B, *o)
+        lead = (g,) if g > 1 else ()
+        big_l = b * prod(out)
+        self.cols = lead + (cg * prod(kernel), big_l)
+        self.wg = lead + (o // g, cg * prod(kernel))
+        self.y = (o, b, *out)
+        self.out = (b, o, *out)
+        self.bias = (o,) + (1,) * n
+        self.gy = (b, g, o // g, prod(out))
+        self.g2 = lead + (o // g, big_l)
+        self.padded = (b, c, *padded)
+        self.crop = (slice(None), slice(None), *(slice(pb, pb + i) for i, (pb, _) in zip(length, spec.padding)))
+        self.kernel = tuple(kernel)
+        self.index: torch.Tensor | None = None  # col2im's scatter index, made on first use
+
+
+def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
+    """The :class:`Plan` of ``corr(x, w)`` if it is a small call that ``auto`` serves with
+    im2col's column GEMM, else ``None`` (cached on the call and :func:`auto.state`).
 
     ``meta`` tensors take the general path: ``anyconv.explain_algorithm`` traces a call's core
     correlations on them by replacing ``algorithms.run``.
     """
+    from ..algorithms import auto
+
+    key = (x.shape, w.shape, x.dtype, x.device, x.is_meta, spec, auto.state())
+    try:
+        return _PLANS[key]
+    except KeyError:
+        pass
+    return _remember(key, Plan(tuple(x.shape), tuple(w.shape), spec) if _serves(x, w, spec) else None)
+
+
+def _remember(key: tuple[object, ...], p: Plan | None) -> Plan | None:
+    if len(_PLANS) >= _PLANS_SIZE:
+        _PLANS.clear()
+    _PLANS[key] = p
+    return p
+
+
+def _serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
     if x.numel() == 0 or w.numel() == 0 or x.is_complex() or x.is_meta:
         return False
+    if any(pb < 0 or pa < 0 for pb, pa in spec.padding):
+        return False  # cropping: the general path
     kernel = w.shape[2:]
     taps = prod(kernel)
     if taps == 1:
@@ -66,15 +137,12 @@ def col2im_pays(x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, spec: CorrSp
     copy (the transposed correlation's kernel) would cost more than the scatter-add."""
     if torch.is_grad_enabled() or x.is_complex() or x.is_meta or gy.numel() == 0 or w.numel() == 0:
         return False
+    if any(pb < 0 or pa < 0 for pb, pa in spec.padding):
+        return False
     return w.shape[0] // spec.groups > gy.shape[0] * prod(gy.shape[2:])
 
 
-def applies(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
-    """Whether the backward fast path serves ``corr(x, w)``'s first-order gradients."""
-    return not torch.is_grad_enabled() and serves(x, w, spec)
-
-
-def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: CorrSpec) -> torch.Tensor:
+def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan) -> torch.Tensor:
     """``corr(x, w) + bias`` as im2col computes it: ``y[g] = w[g] @ cols[g]``, batch in the GEMM's N.
 
     Shape:
@@ -82,45 +150,39 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: C
 
     Examples:
         >>> from anyconv._spec import CorrSpec
-        >>> s = CorrSpec((2,), (1,), ((1, 1),), 1)
-        >>> forward(torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]]), torch.tensor([10.0]), s).tolist()
+        >>> x, w = torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]])
+        >>> p = Plan(x.shape, w.shape, CorrSpec((2,), (1,), ((1, 1),), 1))
+        >>> forward(x, w, torch.tensor([10.0]), p).tolist()
         [[[15.0, 16.0]]]
     """
-    return _product(_columns(x, w, spec), w, bias, x.shape[0], spec)
+    return _product(_columns(x, p), w, bias, p)
 
 
-def _columns(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
-    """im2col's columns ``(G, Cg*K, B, *o)`` of the padded ``x`` (one copy)."""
-    n = spec.n
-    win = windows(pad(x, spec.padding), w.shape[2:], spec.stride, spec.dilation)  # (B, C, *o, *k)
-    # (B, G, Cg, *o, *k) -> (G, Cg, *k, B, *o) -> (G, Cg*K, B, *o)
-    perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))
-    cols = win.unflatten(1, (spec.groups, x.shape[1] // spec.groups)).permute(perm)
-    return cols.reshape(spec.groups, -1, *cols.shape[-1 - n :])
+def _columns(x: torch.Tensor, p: Plan) -> torch.Tensor:
+    """im2col's columns ``(G, Cg*K, B*L_o)`` of the zero-padded ``x`` (one copy)."""
+    xp = x.contiguous() if p.pad is None else F.pad(x, p.pad)
+    return xp.as_strided(p.size, p.stride).permute(p.perm).reshape(p.cols)
 
 
-def _product(cols: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, b: int, spec: CorrSpec) -> torch.Tensor:
+def _product(cols: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan) -> torch.Tensor:
     """``w[g] @ cols[g]`` (+ bias) reordered to a contiguous ``(B, O, *o)``."""
-    g, o = spec.groups, w.shape[0]
-    out = cols.shape[3:]
-    y = torch.matmul(w.reshape(g, o // g, -1), cols.flatten(2))  # (G, Og, B*L)
-    y = y.view(o, b, *out).transpose(0, 1)  # (B, O, *o), a view
-    res = y.new_empty((b, o, *out))
+    y = torch.matmul(w.reshape(p.wg), cols).view(p.y).transpose(0, 1)  # (B, O, *o), a view
+    res = y.new_empty(p.out)
     if bias is None:
         return res.copy_(y)
-    return torch.add(y, bias.view(o, *[1] * spec.n), out=res)
+    return torch.add(y, bias.view(p.bias), out=res)
 
 
 class SmallCorr(torch.autograd.Function):
-    """``corr(x, w) + bias`` for calls that :func:`serves` accepts, with the gradients above."""
+    """``corr(x, w) + bias`` for calls that :func:`plan` accepts, with the gradients above."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: CorrSpec) -> torch.Tensor:  # type: ignore[override]
-        # only x and w are saved: the weight gradient rebuilds its columns (no forward buffer is
-        # kept alive between forward and backward, as for every other path)
+    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: CorrSpec, p: Plan) -> torch.Tensor:  # type: ignore[override]
+        # only x and w are saved: the weight gradient rebuilds the columns (backward never
+        # keeps the forward's im2col columns alive, as for every other path)
         ctx.save_for_backward(x, w)
-        ctx.spec = spec
-        return _product(_columns(x, w, spec), w, bias, x.shape[0], spec)
+        ctx.spec, ctx.plan = spec, p
+        return _product(_columns(x, p), w, bias, p)
 
     @staticmethod
     def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -133,42 +195,34 @@ class SmallCorr(torch.autograd.Function):
             db = gy.sum([0, *range(2, gy.dim())]) if need_b else None
             dx = CorrT.apply(gy, w, spec, tuple(x.shape[2:]), "auto", None) if need_x else None
             dw = CorrW.apply(x, gy, spec, tuple(w.shape[2:]), "auto") if need_w else None
-            return dx, dw, db, None
-        cols = _columns(x, w, spec) if need_w else None  # rebuilt, in the forward's layout
-        grads = backward(x, w, gy, spec, need_x, need_w, cols, need_b)
-        return grads[0], grads[1], (grads[2] if need_b else None), None
+            return dx, dw, db, None, None
+        dx, dw, db = backward(x, w, gy, spec, need_x, need_w, None, need_b, ctx.plan)
+        return dx, dw, db, None, None
 
 
-def _col2im_index(
-    b: int, c: int, groups: int, padded: tuple[int, ...], kernel: tuple[int, ...], spec: CorrSpec,
-    device: torch.device,
-) -> torch.Tensor:
-    """Flat index into ``(B, C, *padded)`` of every entry of ``dcols`` laid out ``(G, B, *o, Cg, *k)``."""
-    key = (b, c, groups, padded, kernel, spec.stride, spec.dilation, device)
-    hit = _INDEX_CACHE.get(key)
-    if hit is None:
-        n = len(kernel)
-        pos = windows(torch.arange(prod(padded), device=device).view(padded), kernel, spec.stride, spec.dilation)
-        pos = pos.permute(*range(n, 2 * n), *range(n))  # (*k, *o): flat padded positions
-        base = torch.arange(b, device=device).view(b, *[1] * n) * (c * prod(padded))  # (B, 1...)
-        per_b = pos.unsqueeze(n) + base  # (*k, B, *o)
-        chan = torch.arange(c, device=device).view(c, *[1] * (2 * n + 1)) * prod(padded)
-        hit = (chan + per_b.unsqueeze(0)).reshape(groups, (c // groups) * prod(kernel), -1)  # (G, Cg*K, B*L)
-        hit = hit.transpose(1, 2).reshape(-1)  # (G, B*L, Cg*K)
-        if len(_INDEX_CACHE) >= _INDEX_CACHE_SIZE:
-            _INDEX_CACHE.clear()
-        _INDEX_CACHE[key] = hit
-    return hit
+def _col2im_index(p: Plan, groups: int, device: torch.device) -> torch.Tensor:
+    """Flat index into ``(B, C, *padded)`` of every entry of ``dcols`` laid out ``(G, B*L_o, Cg*K)``."""
+    if p.index is not None:
+        return p.index
+    b, c, *padded = p.padded
+    # the windows of the flat positions, in the order of the columns (G, Cg, *k, B, *o)
+    pos = torch.arange(b * c * prod(padded), device=device).as_strided(p.size, p.stride).permute(p.perm)
+    p.index = pos.reshape(groups, (c // groups) * prod(p.kernel), -1).transpose(1, 2).reshape(-1)
+    return p.index
 
 
 def backward(
     x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, spec: CorrSpec, need_x: bool, need_w: bool,
-    cols: torch.Tensor | None = None, need_b: bool = False,
+    cols: torch.Tensor | None = None, need_b: bool = False, p: Plan | None = None,
 ) -> tuple[torch.Tensor | None, ...]:
-    """``(dx, dw)`` of ``y = corr(x, w)`` for the output gradient ``gy`` (``None`` where not needed),
-    plus ``db`` (the bias gradient, ``gy`` summed over batch and positions) when ``need_b``.
+    """``(dx, dw, db)`` of ``y = corr(x, w) (+ bias)`` for the output gradient ``gy`` (``None``
+    where not needed; ``db`` is ``gy`` summed over batch and positions).
 
-    ``cols`` are the forward's columns ``(G, Cg*K, B, *o)`` when kept (else recomputed for ``dw``).
+    With ``y[g] = w[g] @ cols[g]`` (``cols (G, Cg*K, B*L_o)``, the columns of the padded input;
+    rebuilt when not given) and ``gy`` viewed as ``g2 (G, Og, B*L_o)``: ``dw[g] = g2[g] @ cols[g]^T``,
+    ``dcols[g] = g2[g]^T @ w[g]`` (``(B*L_o, Cg*K)``; measured 4x faster than ``w^T @ gy`` when
+    ``B*L_o`` is small) and ``dx`` is col2im of ``dcols``: one ``index_add_`` into the padded input,
+    then a crop.
 
     Shape:
         ``x (B, C, *L)``, ``w (O, C // G, *k)``, ``gy (B, O, *o)`` -> ``dx (B, C, *L)``, ``dw`` like ``w``.
@@ -176,39 +230,28 @@ def backward(
     Examples:
         >>> from anyconv._spec import CorrSpec
         >>> s = CorrSpec((2,), (1,), ((1, 1),), 1)
-        >>> dx, dw = backward(torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]]), torch.ones(1, 1, 2), s, True, True)
+        >>> dx, dw, _ = backward(torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]]), torch.ones(1, 1, 2), s, True, True)
         >>> dx.tolist(), dw.tolist()
         ([[[2.0, 4.0, 2.0, 3.0]]], [[[1.0, 2.0, 2.0]]])
     """
-    n = spec.n
-    g = spec.groups
-    b, c = x.shape[:2]
-    o = w.shape[0]
-    kernel = tuple(w.shape[2:])
-    out = tuple(gy.shape[2:])
-    big_l = b * prod(out)
-    # (B, G, Og, *o) -> (G, Og, B, *o) -> (G, Og, B*L)
-    g2 = gy.reshape(b, g, o // g, prod(out)).permute(1, 2, 0, 3).reshape(g, o // g, big_l)
-    wg = w.reshape(g, o // g, (c // g) * prod(kernel))  # (G, Og, Cg*K)
-    dx = dw = None
-    if need_w and cols is not None:
-        dw = torch.matmul(g2, cols.flatten(2).transpose(1, 2)).reshape(w.shape)  # (G, Og, Cg*K)
-    elif need_w:
-        xp = pad(x, spec.padding)
-        win = windows(xp, kernel, spec.stride, spec.dilation)  # (B, C, *o, *k)
-        win = win.unflatten(1, (g, c // g))  # (B, G, Cg, *o, *k)
-        # kernel innermost: (B, G, Cg, *o, *k) -> (G, B, *o, Cg, *k) -> (G, B*L, Cg*K)
-        perm = (1, 0, *range(3, 3 + n), 2, *range(3 + n, 3 + 2 * n))
-        cols = win.permute(perm).reshape(g, big_l, -1)
-        dw = torch.matmul(g2, cols).reshape(w.shape)  # (G, Og, Cg*K) -> (O, Cg, *k)
+    if p is None:  # the general path's col2im (see col2im_pays): its own cached plan
+        key = (x.shape, w.shape, x.device, spec)
+        p = _PLANS.get(key)
+        if p is None:
+            p = Plan(tuple(x.shape), tuple(w.shape), spec)
+            _remember(key, p)
+    # (B, G, Og, L_o) -> (G, Og, B, L_o) -> (G, Og, B*L_o), or (O, B*L_o) for one group
+    g2 = gy.reshape(p.gy).permute(1, 2, 0, 3).reshape(p.g2)
+    dx = dw = db = None
+    if need_w:
+        if cols is None:
+            cols = _columns(x, p)
+        dw = torch.matmul(g2, cols.transpose(-1, -2)).view(w.shape)
     if need_x:
-        padded = tuple(i + pb + pa for i, (pb, pa) in zip(x.shape[2:], spec.padding))
-        # (G, B*L, Cg*K): computed as gy^T @ w, measured 4x faster than w^T @ gy when B*L is small
-        dcols = torch.matmul(g2.transpose(1, 2), wg)
-        index = _col2im_index(b, c, g, padded, kernel, spec, x.device)  # (G, B*L, Cg*K) order
-        flat = dcols.new_zeros(b * c * prod(padded)).index_add_(0, index, dcols.reshape(-1))
-        crop = (slice(None), slice(None), *(slice(pb, pb + i) for i, (pb, _) in zip(x.shape[2:], spec.padding)))
-        dx = flat.view(b, c, *padded)[crop]
+        dcols = torch.matmul(g2.transpose(-1, -2), w.reshape(p.wg))  # (G, B*L_o, Cg*K)
+        index = _col2im_index(p, spec.groups, x.device)
+        flat = dcols.new_zeros(prod(p.padded)).index_add_(0, index, dcols.reshape(-1))
+        dx = flat.view(p.padded)[p.crop]
     if need_b:
-        return dx, dw, g2.sum(-1).reshape(o)  # (G, Og, B*L) -> (O,)
-    return dx, dw
+        db = g2.sum(-1).reshape(-1)
+    return dx, dw, db

@@ -79,12 +79,13 @@ def conv(
     if spec.padding_mode != "zeros":
         x = pad(x, core.padding, spec.padding_mode)
         core = CorrSpec(core.stride, core.dilation, ((0, 0),) * n, core.groups)
-    if spec.algorithm == "auto" and _small.serves(x, w, core):
+    small = _small.plan(x, w, core) if spec.algorithm == "auto" else None
+    if small is not None:
         # a small im2col call (the layers of small models): one autograd Function, bias fused
         grad = torch.is_grad_enabled() and (
             input.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
         )
-        y = _small.SmallCorr.apply(x, w, bias, core) if grad else _small.forward(x, w, bias, core)
+        y = _small.SmallCorr.apply(x, w, bias, core, small) if grad else _small.forward(x, w, bias, small)
         return y if spec.batched else y.squeeze(0)
     y = corr(x, w, core, spec.algorithm, _op)
     if bias is not None:
