@@ -179,6 +179,21 @@ def test_flat_offset_algorithms_tile_under_a_small_workspace(name, xs, ws, kw):
     torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((3, 4, 37, 29), (6, 4, 3, 3), {"padding": 1}),  # 10 x 8 tiles per sample, last ones partial
+    ((2, 6, 23, 41), (4, 3, 3, 3), {"padding": (0, 2), "groups": 2}),
+    ((3, 4, 301), (5, 4, 3), {"padding": 1}),
+])
+def test_winograd_chunks_of_tiles(xs, ws, kw, monkeypatch):
+    """Winograd works through the tiles in cache-sized chunks (balanced rows of tiles): with
+    chunks of a few tiles the result is the same as torch's."""
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_CHUNK_TILES", {1: 7, 2: 5, 3: 5})
+    x, w = _tensors(xs, ws)
+    y = AF.conv(x, w, algorithm="winograd", **kw)
+    torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
+
+
 def test_flat_offset_algorithms_refuse_what_they_cannot_serve():
     x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm='shifted' cannot serve this call: 1-tap kernels"):

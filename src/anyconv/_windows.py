@@ -51,11 +51,13 @@ def tiles(sizes: Sequence[int], unit_bytes: int, limit: int) -> Iterator[tuple[s
     """Row-major blocks of the index domain ``sizes`` costing at most ``limit`` bytes each.
 
     ``unit_bytes`` is the scratch cost of one index. A block is whole along trailing dims and
-    a chunk of one dim; if a single index costs more than ``limit`` the blocks are single
-    indices (the smallest possible).
+    a chunk of one dim, the chunks as equal as possible (no narrow remainder); if a single
+    index costs more than ``limit`` the blocks are single indices (the smallest possible).
 
     >>> [tuple((s.start, s.stop) for s in t) for t in tiles([2, 3], 8, 24)]
     [((0, 1), (0, 3)), ((1, 2), (0, 3))]
+    >>> [t[0] for t in tiles([7, 5], 4, 60)]  # 3 rows fit: 7 rows go as 2, 2, 3 (not 3, 3, 1)
+    [slice(0, 2, None), slice(2, 4, None), slice(4, 7, None)]
     """
     sizes = list(sizes)
     if any(s == 0 for s in sizes):
@@ -69,11 +71,13 @@ def tiles(sizes: Sequence[int], unit_bytes: int, limit: int) -> Iterator[tuple[s
     inner = unit_bytes * prod(sizes[j:])
     chunk = max(1, limit // inner)
     c = j - 1
+    blocks = -(-sizes[c] // chunk)
+    bounds = [i * sizes[c] // blocks for i in range(blocks + 1)]  # balanced: no narrow remainder
     for head in itertools.product(*(range(s) for s in sizes[:c])):
-        for start in range(0, sizes[c], chunk):
+        for start, stop in zip(bounds, bounds[1:]):
             yield (
                 tuple(slice(h, h + 1) for h in head)
-                + (slice(start, min(start + chunk, sizes[c])),)
+                + (slice(start, stop),)
                 + tuple(slice(0, s) for s in sizes[j:])
             )
 

@@ -45,6 +45,8 @@ from .._workspace import scratch_budget
 NAME = "winograd"
 KERNEL = 3
 M_DEFAULT = {1: 6, 2: 4, 3: 2}
+CHUNK_BYTES = 3 * 2**20  # scratch per chunk of tiles (transformed input, products, output tiles)
+MIN_CHUNK_TILES = {1: 256, 2: 96, 3: 96}  # the N of the per-frequency products: at least this many tiles
 MAX_DIMS = 3
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2),
            Fraction(-1, 2), Fraction(3), Fraction(-3))
@@ -128,7 +130,9 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     u = (kg @ w.to(dt).reshape(o * cg, -1).T).reshape(big_a, g, og, cg)
     fixed = u.numel() * u.element_size()
     unit = 3 * (c + o) * big_a * u.element_size()
-    limit = max(scratch_budget() - fixed, unit)
+    # cache-sized chunks (measured faster than whole-call chunks, and far less memory), but
+    # never so few tiles that the batched products get narrow
+    limit = max(min(scratch_budget() - fixed, max(CHUNK_BYTES, MIN_CHUNK_TILES[n] * unit)), unit)
     sp = list(range(2, 2 + n))
     for t in tiles([b, *nt], unit, limit):
         xs = xt[(t[0], slice(None)) + tuple(t[1:])]  # (b, C, *ntt, *a)
