@@ -194,6 +194,28 @@ def test_winograd_chunks_of_tiles(xs, ws, kw, monkeypatch):
     torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 6, 37, 29), (12, 1, 7, 5), {"padding": 3, "groups": 6}),  # depthwise, 2 outputs per channel
+    ((3, 5, 40), (5, 1, 9), {"padding": 4, "groups": 5, "stride": 2, "dilation": 2}),
+    ((2, 4, 33, 21), (6, 2, 5, 5), {"padding": (2, 1), "groups": 2}),  # channels contracted: blocks only
+])
+def test_fft_chunks_of_channels_and_blocks(xs, ws, kw, monkeypatch):
+    """FFT works through (sample, [channel,] block) units in chunks; depthwise kernels are
+    chunked over channels too. Tiny chunks give the same result as torch."""
+    monkeypatch.setattr(fft, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fft, "MIN_CHUNK_UNITS", 3)
+
+    def short_blocks(length, e, s, out, alpha):  # blocks of a few outputs: many blocks per dim
+        n = fft.fast_length(e + 4)
+        t = min((n - e) // s + 1, out)
+        return n, t, -(-out // t)
+
+    monkeypatch.setattr(fft, "_dim_plan", short_blocks)
+    x, w = _tensors(xs, ws)
+    y = AF.conv(x, w, algorithm="fft", **kw)
+    torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
+
+
 def test_flat_offset_algorithms_refuse_what_they_cannot_serve():
     x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm='shifted' cannot serve this call: 1-tap kernels"):
