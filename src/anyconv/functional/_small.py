@@ -43,6 +43,8 @@ MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominate
 
 _PLANS: dict[tuple[object, ...], Plan | None] = {}
 _PLANS_SIZE = 1024
+INDEX_BUDGET = 64 * 2**20  # bytes of cached gather/scatter indices, all plans together
+_index_bytes = 0
 
 
 class Plan:
@@ -56,7 +58,7 @@ class Plan:
     """
 
     __slots__ = ("pad", "size", "stride", "perm", "cols", "wg", "y", "out", "bias", "gy", "g2",
-                 "padded", "crop", "kernel", "index")
+                 "padded", "crop", "kernel", "gather", "index", "groups")
 
     def __init__(self, x_shape: tuple[int, ...], w_shape: tuple[int, ...], spec: CorrSpec):
         n, g = spec.n, spec.groups
@@ -86,7 +88,11 @@ class Plan:
         self.padded = (b, c, *padded)
         self.crop = (slice(None), slice(None), *(slice(pb, pb + i) for i, (pb, _) in zip(length, spec.padding)))
         self.kernel = tuple(kernel)
-        self.index: torch.Tensor | None = None  # col2im's scatter index, made on first use
+        self.groups = g
+        # flat positions in the padded input of the columns' entries (G, Cg*K, B*L_o) and of
+        # dcols' entries (G, B*L_o, Cg*K): the gather and col2im's scatter, made on first use
+        self.gather: torch.Tensor | None = None
+        self.index: torch.Tensor | None = None
 
 
 def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
@@ -159,9 +165,25 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan
 
 
 def _columns(x: torch.Tensor, p: Plan) -> torch.Tensor:
-    """im2col's columns ``(G, Cg*K, B*L_o)`` of the zero-padded ``x`` (one copy)."""
+    """im2col's columns ``(G, Cg*K, B*L_o)`` of the zero-padded ``x``: one ``index_select`` of
+    the flat padded input (measured 1.5-2x faster than copying the permuted window view)."""
     xp = x.contiguous() if p.pad is None else F.pad(x, p.pad)
-    return xp.as_strided(p.size, p.stride).permute(p.perm).reshape(p.cols)
+    if p.gather is None:
+        p.gather = _positions(p, x.device).reshape(-1)
+    return xp.view(-1).index_select(0, p.gather).view(p.cols)
+
+
+def _positions(p: Plan, device: torch.device) -> torch.Tensor:
+    """``(G, Cg, *k, B, *o)``: the flat position in the padded input ``(B, C, *P)`` of every column entry."""
+    global _index_bytes
+    size = prod(p.size) * 8
+    if _index_bytes + size > INDEX_BUDGET:  # bounded: forget every plan's indices
+        for q in _PLANS.values():
+            if q is not None:
+                q.gather = q.index = None
+        _index_bytes = 0
+    _index_bytes += size
+    return torch.arange(prod(p.padded), device=device).as_strided(p.size, p.stride).permute(p.perm)
 
 
 def _product(cols: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan) -> torch.Tensor:
@@ -200,14 +222,12 @@ class SmallCorr(torch.autograd.Function):
         return dx, dw, db, None, None
 
 
-def _col2im_index(p: Plan, groups: int, device: torch.device) -> torch.Tensor:
+def _col2im_index(p: Plan, device: torch.device) -> torch.Tensor:
     """Flat index into ``(B, C, *padded)`` of every entry of ``dcols`` laid out ``(G, B*L_o, Cg*K)``."""
-    if p.index is not None:
-        return p.index
-    b, c, *padded = p.padded
-    # the windows of the flat positions, in the order of the columns (G, Cg, *k, B, *o)
-    pos = torch.arange(b * c * prod(padded), device=device).as_strided(p.size, p.stride).permute(p.perm)
-    p.index = pos.reshape(groups, (c // groups) * prod(p.kernel), -1).transpose(1, 2).reshape(-1)
+    if p.index is None:
+        c = p.padded[1]
+        pos = _positions(p, device).reshape(p.groups, (c // p.groups) * prod(p.kernel), -1)
+        p.index = pos.transpose(1, 2).reshape(-1)
     return p.index
 
 
@@ -249,7 +269,7 @@ def backward(
         dw = torch.matmul(g2, cols.transpose(-1, -2)).view(w.shape)
     if need_x:
         dcols = torch.matmul(g2.transpose(-1, -2), w.reshape(p.wg))  # (G, B*L_o, Cg*K)
-        index = _col2im_index(p, spec.groups, x.device)
+        index = _col2im_index(p, x.device)
         flat = dcols.new_zeros(prod(p.padded)).index_add_(0, index, dcols.reshape(-1))
         dx = flat.view(p.padded)[p.crop]
     if need_b:
