@@ -165,3 +165,25 @@ def test_small_path_keeps_no_columns_alive():
     xr = x.detach().requires_grad_(True)
     want = torch.autograd.grad(F.conv1d(F.pad(xr, (2, 1)), w, stride=2, groups=2), xr, gy)[0]
     torch.testing.assert_close(torch.autograd.grad(y, x, gy)[0], want, rtol=1e-10, atol=1e-10)
+
+
+def test_small_path_index_cache_is_bounded(monkeypatch):
+    """The cached gather/scatter indices of all plans together stay under ``INDEX_BUDGET``:
+    past it they are forgotten and rebuilt, with the same results."""
+    monkeypatch.setattr(_small, "_PLANS", {})
+    monkeypatch.setattr(_small, "_index_bytes", 0)
+    monkeypatch.setattr(_small, "INDEX_BUDGET", 4000)  # one plan's two indices (2 x 1440 bytes) fit, not two plans'
+    for length in (9, 10, 11, 9):
+        x = torch.randn(4, 3, length, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
+        y = AF.conv(x, w, padding=1, stride=2)
+        assert type(y.grad_fn).__name__ == "SmallCorrBackward"
+        gy = torch.randn_like(y)
+        got = torch.autograd.grad(y, (x, w), gy)
+        ref = F.conv1d(x, w, padding=1, stride=2)
+        torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+        for a, b in zip(got, torch.autograd.grad(ref, (x, w), gy)):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+        cached = sum(t.numel() * 8 for p in _small._PLANS.values() if p is not None
+                     for t in (p.gather, p.index) if t is not None)
+        assert cached <= _small.INDEX_BUDGET
