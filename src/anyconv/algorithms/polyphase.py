@@ -71,10 +71,14 @@ def corr_t(
     kernel = w.shape[2:]
     out = g.shape[2:]
     full = [i + pb + pa for i, (pb, pa) in zip(in_spatial, spec.padding)]
-    res = g.new_zeros((b, c, *full))  # gradient of the padded input
     per_dim = [[(r, _phase(r, kernel[i], spec.stride[i], spec.dilation[i])) for r in range(spec.stride[i])]
                for i in range(n)]
-    for combo in itertools.product(*per_dim):
+    combos = list(itertools.product(*per_dim))
+    # the gradient of the unpadded input, written phase by phase (every position belongs to one
+    # phase): zero-filled only when some phase gets no tap
+    skipped = any(ph is None for combo in combos for _, ph in combo)
+    res = (g.new_zeros if skipped else g.new_empty)((b, c, *in_spatial))
+    for combo in combos:
         if any(ph is None for _, ph in combo):
             continue  # no tap reaches these positions: their gradient is zero
         sub_w = w[(slice(None), slice(None)) + tuple(slice(ph[0], None, ph[1]) for _, ph in combo)]  # type: ignore[index]
@@ -92,8 +96,18 @@ def corr_t(
         gc, sub_pads = crop_then_pad(g, pairs)
         sub = CorrSpec((1,) * n, tuple(dil), sub_pads, spec.groups)
         z = run("conv_transpose", algo, gc, flip_swap(sub_w, spec.groups), sub, strict=strict)
-        res[(slice(None), slice(None)) + tuple(slice(r, None, s) for (r, _), s in zip(combo, spec.stride))] = z
-    return res[(slice(None), slice(None)) + tuple(slice(pb, pb + i) for i, (pb, _) in zip(in_spatial, spec.padding))]
+        # phase row j sits at r + j * s of the padded input, r + j * s - before of the result
+        dst, src = [slice(None), slice(None)], [slice(None), slice(None)]
+        for i, (r, _) in enumerate(combo):
+            st, before = spec.stride[i], spec.padding[i][0]
+            j0 = max(0, -(-(before - r) // st))
+            j1 = min(rows[i], (before + in_spatial[i] - 1 - r) // st + 1)
+            start = r + j0 * st - before
+            dst.append(slice(start, start + (j1 - j0 - 1) * st + 1, st))
+            src.append(slice(j0, j1))
+        if all(sl.stop > sl.start for sl in src[2:]):
+            res[tuple(dst)] = z[tuple(src)]
+    return res
 
 
 def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
