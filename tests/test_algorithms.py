@@ -216,6 +216,24 @@ def test_fft_chunks_of_channels_and_blocks(xs, ws, kw, monkeypatch):
     torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 6, 13, 11), (6, 1, 3, 3), {"padding": 1, "groups": 6}),  # 'same': the centre tap writes first
+    ((2, 4, 9, 10), (8, 1, 3, 2), {"padding": (2, 1), "dilation": (2, 3), "groups": 4}),  # 2 outputs per channel
+    ((1, 3, 4), (3, 1, 3), {"padding": 3, "groups": 3}),  # no tap reaches every output: zero-filled first
+    ((2, 5, 7, 6, 5), (5, 1, 2, 3, 2), {"padding": (1, 0, 1), "groups": 5}),
+])
+def test_depthwise_stride_one_passes_over_clipped_views(xs, ws, kw):
+    """Stride-1 depthwise calls take passes over the in-range part of each tap (no padded copy)."""
+    x, w = _tensors(xs, ws)
+    torch.testing.assert_close(AF.conv(x, w, algorithm="depthwise", **kw), _torch_conv(x, w, kw),
+                               rtol=1e-10, atol=1e-10)
+    x16, w16 = x.to(torch.bfloat16), w.to(torch.bfloat16)  # accumulated in float32
+    ref = _torch_conv(x16.double(), w16.double(), kw)
+    y16 = AF.conv(x16, w16, algorithm="depthwise", **kw)
+    assert y16.dtype == torch.bfloat16
+    assert (y16.double() - ref).abs().max() <= 2 * 2**-8 * ref.abs().max()
+
+
 def test_flat_offset_algorithms_refuse_what_they_cannot_serve():
     x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm='shifted' cannot serve this call: 1-tap kernels"):

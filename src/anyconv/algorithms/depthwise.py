@@ -6,8 +6,10 @@ strided views of its own input plane:
     y[b, g, o, p] = sum_q w[g, o, q] * x_pad[b, g, p * s + q * d]
 
 computed as ``prod(kernel)`` in-place ``addcmul_`` passes over the output, no Python loop
-per channel and no column buffer. The passes run over long contiguous rows: the padded input
-is split into its stride phases and flattened, so that every tap is a constant offset into one
+per channel and no column buffer. At stride 1 each pass covers only the output positions whose
+tap lands inside ``x``, on views of ``x`` and ``y`` (no padded copy, no crop: :func:`_clipped`).
+Otherwise the passes run over long contiguous rows: the padded input is split into its stride
+phases and flattened, so that every tap is a constant offset into one
 phase and the output is computed in the phases' padded-width layout, then cropped (the
 flat-offset scheme of ``shifted``). (Processing the planes in cache-sized chunks was measured
 slower: the Python overhead per pass outweighs the cache gain.) The work is ``prod(kernel)`` passes, so ``auto`` uses it for small kernels only
@@ -18,6 +20,8 @@ Accuracy: the same sums as ``direct`` in a fixed order; float32 normwise relativ
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 
@@ -70,6 +74,8 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     kernel = tuple(w.shape[2:])
     out = spec.output_spatial(x.shape[2:], kernel)
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    if all(v == 1 for v in spec.stride) and all(pb >= 0 and pa >= 0 for pb, pa in spec.padding):
+        return _clipped(x, w, spec, out, dt)
     m = phase_grid(x, spec.padding, spec.stride)
     st = row_major_strides(m)
     lf = flat_output_len(out, st)
@@ -86,3 +92,45 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
                 yf.addcmul_(view, wj)
         y[rows] = crop_flat(yf.view(yf.shape[0], o, lf), out, st)
     return y
+
+
+def _clipped(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, out: tuple[int, ...], dt: torch.dtype) -> torch.Tensor:
+    """Stride 1: every tap is one pass ``y[dst] += w_q * x[src]`` over the output positions whose
+    window tap lands inside ``x`` (the zero padding contributes nothing), on views of ``x`` and
+    ``y``: no padded or phase-split copy, no crop, no scratch. A tap that reaches every output
+    position (the centre tap of a 'same' layer) writes ``y`` first, so ``y`` is never zero-filled.
+
+    Measured against the phase-split passes: 0.4-0.9x the time at stride 1 (the passes there
+    were cheaper than the two copies around them), slower at stride 2 (strided reads).
+    """
+    n = spec.n
+    b, c = x.shape[:2]
+    og = w.shape[0] // c
+    length = x.shape[2:]
+    xd = x.to(dt)
+    wv = w.to(dt).reshape(c, og, -1)
+    y = torch.empty((b, c, og, *out), dtype=dt, device=x.device)
+    taps: list[tuple[bool, int, tuple[slice, ...], tuple[slice, ...]]] = []
+    for j, q in enumerate(itertools.product(*(range(k) for k in w.shape[2:]))):
+        dst: list[slice] = []
+        src: list[slice] = []
+        for i in range(n):
+            off = q[i] * spec.dilation[i] - spec.padding[i][0]  # y[p] += x[p + off]
+            lo, hi = max(0, -off), min(out[i], length[i] - off)
+            if hi <= lo:
+                break
+            dst.append(slice(lo, hi))
+            src.append(slice(lo + off, hi + off))
+        else:
+            whole = all(d.start == 0 and d.stop == o for d, o in zip(dst, out))
+            taps.append((whole, j, tuple(dst), tuple(src)))
+    first = next((t for t in taps if t[0]), None)
+    if first is None:
+        y.zero_()
+    else:
+        taps.remove(first)
+        torch.mul(xd[(slice(None), slice(None)) + first[3]].unsqueeze(2), wv[:, :, first[1]].view(c, og, *(1,) * n), out=y)
+    for _, j, dst_t, src_t in taps:
+        yv = y[(slice(None), slice(None), slice(None)) + dst_t]
+        yv.addcmul_(xd[(slice(None), slice(None)) + src_t].unsqueeze(2), wv[:, :, j].view(c, og, *(1,) * n))
+    return y.view(b, c * og, *out).to(x.dtype)
