@@ -44,22 +44,21 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # relative error over 106 distinct core calls (forward, grad_input, grad_weight and the
 # polyphase sub-calls of every suite case plus tiny/mid calls), one thread, float32, on the
 # shared 2-core machine; benchmarks/fit_auto.py, data in benchmarks/results/fit_auto.json
-# (positions, shifted and depthwise re-timed after their flat-offset rewrite). Median relative
-# error of the predicted times: positions 0.15, depthwise 0.17, winograd 0.20, shifted 0.22,
-# im2col 0.30, others 0.28-0.74; among the candidates ``auto`` considers (``direct`` only as a
-# last resort) the model picks the measured-fastest algorithm on 85 of 106 calls; its pick costs
-# 1.05x the fastest in geometric mean (worst 2.85x: a ResNet 3x3 weight gradient, im2col
-# picked, positions faster).
+# (depthwise re-timed after its stride-1 rewrite). Median relative error of the predicted
+# times: depthwise 0.15, matrix 0.20, winograd 0.24, positions 0.26, shifted 0.30, im2col 0.32,
+# others 0.52-0.58; among the candidates ``auto`` considers (``direct`` only as a last resort)
+# the model picks the measured-fastest algorithm on 87 of 106 calls; its pick costs 1.04x the
+# fastest in geometric mean (worst 1.83x: a 7x7 depthwise forward, depthwise picked, fft faster).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
-    "direct": (0.07187, 4.86e-08, 4.035e-07, 0.0, 0.0, 7.212e-07),
-    "im2col": (0.04873, 2.474e-08, 2.902e-07, 9.786e-10, 2.561e-07, 2.906e-07),
-    "fft": (0.2321, 6.121e-07, 4.456e-07, 3.442e-07, 0.0),
+    "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
+    "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),
+    "fft": (0.2306, 3.634e-07, 5.224e-07, 4.092e-07, 0.0),
     "winograd": (0.09391, 3.322e-08, 4.414e-08, 2.382e-06),
-    "depthwise": (0.1023, 1.97e-07, 0.006916),
-    "matrix": (0.1538, 2.577e-06, 3.813e-05),
-    "kn2row": (0.1028, 3.236e-08, 8.661e-07, 0.0),
-    "positions": (0.1078, 2.348e-08, 7.697e-08, 0.0002229),
-    "shifted": (0.1157, 1.887e-08, 1.071e-07, 6.682e-05, 4.308e-08),
+    "depthwise": (0.04432, 2.119e-07, 0.01376),
+    "matrix": (0.1404, 5.124e-07, 4.488e-05),
+    "kn2row": (0.1027, 3.184e-08, 9.076e-07, 0.0),
+    "positions": (0.1079, 2.571e-08, 7.432e-08, 0.0003946),
+    "shifted": (0.1143, 1.846e-08, 1.114e-07, 6.992e-05, 4.502e-08),
 }
 
 
