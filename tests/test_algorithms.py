@@ -234,6 +234,19 @@ def test_depthwise_stride_one_passes_over_clipped_views(xs, ws, kw):
     assert (y16.double() - ref).abs().max() <= 2 * 2**-8 * ref.abs().max()
 
 
+def test_im2col_kernel_innermost_layout_for_long_kernel_rows():
+    """Kernel rows longer than output rows (a weight gradient's shape) use the kernel-innermost
+    columns even with fewer taps than positions; both layouts give torch's result."""
+    from anyconv.algorithms import im2col
+
+    x, w = _tensors((40, 2, 9, 9), (6, 2, 7, 7))  # taps 49 < positions 40 * 3 * 3, rows 7 > 3
+    assert im2col.kernel_innermost((3, 3), (7, 7), 40) and not im2col.kernel_innermost((7, 7), (3, 3), 2)
+    for kw in ({}, {"padding": (1, 4), "dilation": (1, 2)}, {"groups": 2}):
+        wk = w[:, :1] if kw.get("groups") else w
+        torch.testing.assert_close(AF.conv(x, wk, algorithm="im2col", **kw), _torch_conv(x, wk, kw),
+                                   rtol=1e-10, atol=1e-10)
+
+
 def test_flat_offset_algorithms_refuse_what_they_cannot_serve():
     x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm='shifted' cannot serve this call: 1-tap kernels"):

@@ -47,8 +47,12 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # (depthwise re-timed after its stride-1 rewrite). Median relative error of the predicted
 # times: depthwise 0.15, matrix 0.20, winograd 0.24, positions 0.26, shifted 0.30, im2col 0.32,
 # others 0.52-0.58; among the candidates ``auto`` considers (``direct`` only as a last resort)
-# the model picks the measured-fastest algorithm on 87 of 106 calls; its pick costs 1.04x the
-# fastest in geometric mean (worst 1.83x: a 7x7 depthwise forward, depthwise picked, fft faster).
+# the model picked the measured-fastest algorithm on 87 of 106 calls, 1.04x the fastest in
+# geometric mean (worst 1.83x: a 7x7 depthwise forward, depthwise picked, fft faster). im2col
+# was then re-timed after its kernel-innermost rule widened (the recorded data): there these
+# coefficients pick the fastest on 79 of 106 calls, 1.08x in geometric mean (worst 2.23x, a
+# transposed 2x2x2 input gradient); a refit on that data did no better (1.08x, the refit's
+# coefficients are the ones in the JSON file), so these were kept.
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),

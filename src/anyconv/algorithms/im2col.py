@@ -35,13 +35,20 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
     return None
 
 
+def kernel_innermost(out: tuple[int, ...], kernel: tuple[int, ...], batch: int) -> bool:
+    """Whether the columns are laid out kernel-innermost ``(b*L, Cg*K)``: more taps than
+    positions, or kernel rows longer than output rows (the copy's contiguous runs)."""
+    return prod(kernel) > batch * prod(out) or (len(kernel) > 0 and kernel[-1] > out[-1])
+
+
 def _tile(win: torch.Tensor, wg: torch.Tensor, n: int) -> torch.Tensor:
     b, g, cg = win.shape[:3]
     o_tile = win.shape[3 : 3 + n]
-    big_l, k = b * prod(o_tile), prod(win.shape[3 + n :])
-    if k > big_l:
-        # more taps than positions (weight gradients): copy with the kernel innermost, which
-        # reads the input contiguously: (b, G, Cg, *o, *k) -> (G, b, *o, Cg, *k) -> (G, b*L, Cg*K)
+    big_l = b * prod(o_tile)
+    if kernel_innermost(tuple(o_tile), tuple(win.shape[3 + n :]), b):
+        # weight gradients (kernels larger than the output): copy with the kernel innermost, which
+        # reads the input in runs of a kernel row instead of an output row (measured 5-13x
+        # cheaper copies there): (b, G, Cg, *o, *k) -> (G, b, *o, Cg, *k) -> (G, b*L, Cg*K)
         perm = (1, 0, *range(3, 3 + n), 2, *range(3 + n, 3 + 2 * n))
         cols = win.permute(perm).reshape(g, big_l, -1)
         yt = torch.matmul(cols, wg.flatten(2).transpose(1, 2))  # (G, b*L, Og)
