@@ -48,14 +48,14 @@ def _tile(win: torch.Tensor, wg: torch.Tensor, n: int) -> torch.Tensor:
     if kernel_innermost(tuple(o_tile), tuple(win.shape[3 + n :]), b):
         # weight gradients (kernels larger than the output): copy with the kernel innermost, which
         # reads the input in runs of a kernel row instead of an output row (measured 5-13x
-        # cheaper copies there): (b, G, Cg, *o, *k) -> (G, b, *o, Cg, *k) -> (G, b*L, Cg*K)
+        # cheaper copies there): (b, G, Cg, *o, *k) -> (G, b, *o, Cg, *k) -> (G, b*L, Cg*K), then
+        # multiplied transposed, so that the product is row-major (G, Og, b*L) as below
         perm = (1, 0, *range(3, 3 + n), 2, *range(3 + n, 3 + 2 * n))
-        cols = win.permute(perm).reshape(g, big_l, -1)
-        yt = torch.matmul(cols, wg.flatten(2).transpose(1, 2))  # (G, b*L, Og)
-        return yt.unflatten(1, (b, *o_tile)).movedim(-1, 1).transpose(0, 2).transpose(1, 2)
-    # (b, G, Cg, *o, *k) -> (G, Cg, *k, b, *o) -> (G, Cg*K, b*L): the batch joins the GEMM's N
-    perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))
-    cols = win.permute(perm).reshape(g, -1, big_l)
+        cols = win.permute(perm).reshape(g, big_l, -1).transpose(1, 2)
+    else:
+        # (b, G, Cg, *o, *k) -> (G, Cg, *k, b, *o) -> (G, Cg*K, b*L): the batch joins the GEMM's N
+        perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))
+        cols = win.permute(perm).reshape(g, -1, big_l)
     y = torch.matmul(wg.flatten(2), cols)  # (G, Og, Cg*K) @ (G, Cg*K, b*L) -> (G, Og, b*L)
     return y.unflatten(2, (b, *o_tile)).transpose(0, 2).transpose(1, 2)  # (b, G, Og, *o)
 
