@@ -25,7 +25,7 @@ first-order gradients take this path: under ``create_graph`` the general rules
 
 Each call shape's :class:`Plan` (view sizes and strides, permutation, GEMM shapes) is worked out
 once and cached, so a call of a small model's layer is a handful of tensor ops with little
-Python around them (MNIST-1D training step: 0.94-0.95x torch's, measured in docs/speed.md).
+Python around them (MNIST-1D training step: 0.91-0.98x torch's, measured in docs/speed.md).
 """
 
 from __future__ import annotations
