@@ -442,3 +442,33 @@ def test_kernel_equal_stride_transpose_is_one_gemm(xs, ws, kw, monkeypatch):
     for a, e in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
     assert used and y.is_contiguous()
+
+
+def test_tracing_in_one_thread_leaves_other_threads_alone():
+    """``explain_algorithm`` traces a call on meta tensors by recording the core calls; a
+    convolution running in another thread at that moment computes as usual."""
+    import threading
+
+    x, w = _tensors((2, 3, 12, 12), (4, 3, 3, 3), torch.float32)
+    want = F.conv2d(x, w, padding=1)
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def worker():
+        while not stop.is_set():
+            try:
+                y = AF.conv(x, w, padding=1, algorithm="im2col")
+                if y.is_meta or not torch.allclose(y, want, atol=1e-5):
+                    errors.append("wrong result")
+            except Exception as e:  # noqa: BLE001 - any failure in the other thread is the bug
+                errors.append(repr(e))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    try:
+        for _ in range(200):
+            anyconv.explain_algorithm(torch.randn(2, 8, 40, 40), torch.randn(8, 8, 5, 5), padding=2)
+    finally:
+        stop.set()
+        t.join()
+    assert not errors, errors[:3]

@@ -15,6 +15,8 @@ Adding an algorithm is one new file plus one line in ``_MODULES`` below.
 from __future__ import annotations
 
 import importlib
+import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -45,6 +47,10 @@ _MODULES = {
     "shifted": ".shifted",
 }
 _LOADED: dict[str, Algorithm] = {}
+# per-thread recorder of core calls (``choose.core_calls`` traces a call on meta tensors): set
+# in one thread, it never sees or answers another thread's convolutions
+_TRACE = threading.local()
+Recorder = Callable[[str, str, torch.Tensor, torch.Tensor, CorrSpec, bool], torch.Tensor]
 
 
 def names() -> tuple[str, ...]:
@@ -71,6 +77,9 @@ def run(
     With ``strict`` an algorithm that cannot serve the call raises ``ValueError`` with its
     reason; otherwise (derived calls such as backward passes) ``auto`` takes over.
     """
+    recorder: Recorder | None = getattr(_TRACE, "recorder", None)
+    if recorder is not None:
+        return recorder(op, name, x, w, spec, strict)
     if name != "auto":
         algo = get(name)
         reason = algo.supports(x, w, spec)

@@ -6,7 +6,8 @@ Like SciPy's ``choose_conv_method``: the choice ``auto`` would make for a call o
 
 The core calls a public call makes (its forward and, for the backward pass, the
 grad_input and grad_weight correlations) are found by running the op on ``meta`` tensors
-with the algorithm registry's ``run`` replaced by a recorder: shapes only, no arithmetic.
+with a recorder in the algorithm registry's ``run`` (for the tracing thread only): shapes only,
+no arithmetic.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ def core_calls(
     x = torch.empty(input.shape, dtype=input.dtype, device="meta", requires_grad=backward)
     w = torch.empty(weight.shape, dtype=weight.dtype, device="meta", requires_grad=backward)
     calls: list[tuple[str, torch.Tensor, torch.Tensor, CorrSpec]] = []
-    real_run = algorithms.run
 
     def record(op_: str, name: str, xx: torch.Tensor, ww: torch.Tensor, spec: CorrSpec,
                strict: bool = True) -> torch.Tensor:
@@ -46,13 +46,15 @@ def core_calls(
         out = spec.output_spatial(xx.shape[2:], ww.shape[2:])
         return torch.zeros((xx.shape[0], ww.shape[0], *out), dtype=xx.dtype, device="meta")
 
-    algorithms.run = record  # type: ignore[assignment]
+    # this thread's core calls go to the recorder; other threads' convolutions run as usual
+    outer = getattr(algorithms._TRACE, "recorder", None)
+    algorithms._TRACE.recorder = record
     try:
         y = fn(x, w, **params)
         if backward:
             y.backward(torch.ones_like(y))
     finally:
-        algorithms.run = real_run  # type: ignore[assignment]
+        algorithms._TRACE.recorder = outer
     return calls
 
 
