@@ -32,6 +32,17 @@ def scratch_budget() -> int:
     return _limit // 2
 
 
+def chunk_limit(fixed: int, unit: int, chunk_bytes: int, min_units: int) -> int:
+    """Scratch bytes for one chunk of ``unit``-byte work items: about ``chunk_bytes`` (cache-sized
+    chunks, less peak memory), at least ``min_units`` items (so the products stay wide), never
+    above the scratch budget left after ``fixed`` bytes, and at least one item.
+
+    >>> chunk_limit(0, 100, 1000, 4), chunk_limit(0, 100, 1000, 40), chunk_limit(0, 100, 10, 0)
+    (1000, 4000, 100)
+    """
+    return max(min(scratch_budget() - fixed, max(chunk_bytes, min_units * unit)), unit)
+
+
 def set_workspace_limit(nbytes: int) -> None:
     """Set the workspace limit in bytes (at least 1 MiB).
 

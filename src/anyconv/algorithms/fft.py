@@ -40,7 +40,7 @@ from .._padding import pad
 from .._shapes import effective_kernel, prod
 from .._spec import CorrSpec
 from .._windows import tiles
-from .._workspace import scratch_budget
+from .._workspace import chunk_limit, scratch_budget
 
 NAME = "fft"
 # Scratch bytes per (batch element, block) = SCRATCH_FACTOR * (C + O) * prod(n) * itemsize.
@@ -211,7 +211,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         xb = xb.unfold(2 + i, ns[i], steps[i])  # -> (B, C, *nb, *n) after the loop
     fixed, unit = workspace_bytes(x, w, spec)
     # cache-sized chunks (measured as fast as whole-call chunks, with less memory)
-    limit = max(min(scratch_budget() - fixed, max(CHUNK_BYTES, MIN_CHUNK_UNITS * unit)), unit)
+    limit = chunk_limit(fixed, unit, CHUNK_BYTES, MIN_CHUNK_UNITS)
     keep = tuple(slice(0, (t - 1) * s + 1, s) for t, s in zip(ts, spec.stride))
     dw = cg == 1  # channels independent: chunks of channels too
     og = o // g

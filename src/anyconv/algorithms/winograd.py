@@ -45,7 +45,7 @@ from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._windows import tiles
-from .._workspace import scratch_budget
+from .._workspace import chunk_limit
 
 NAME = "winograd"
 KERNEL = 3
@@ -137,7 +137,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     unit = 3 * (c + o) * big_a * u.element_size()
     # cache-sized chunks (measured faster than whole-call chunks, and far less memory), but
     # never so few tiles that the batched products get narrow
-    limit = max(min(scratch_budget() - fixed, max(CHUNK_BYTES, MIN_CHUNK_TILES[n] * unit)), unit)
+    limit = chunk_limit(fixed, unit, CHUNK_BYTES, MIN_CHUNK_TILES[n])
     sp = list(range(2, 2 + n))
     for t in tiles([b, *nt], unit, limit):
         xs = xt[(t[0], slice(None)) + tuple(t[1:])]  # (b, C, *ntt, *a)
