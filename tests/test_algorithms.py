@@ -17,7 +17,7 @@ import anyconv
 import anyconv.functional as AF
 from anyconv import algorithms
 from anyconv._spec import CorrSpec
-from anyconv.algorithms import auto, fft, winograd
+from anyconv.algorithms import auto, fft, im2col, winograd
 from anyconv.algorithms.choose import core_call
 
 NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions", "shifted")
@@ -192,6 +192,49 @@ def test_winograd_chunks_of_tiles(xs, ws, kw, monkeypatch):
     x, w = _tensors(xs, ws)
     y = AF.conv(x, w, algorithm="winograd", **kw)
     torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 12, 9, 8), (9, 4, 3, 3), {"padding": 1, "groups": 3}),  # one group per chunk, all positions
+    ((3, 8, 17), (8, 2, 5), {"padding": 2, "groups": 4, "dilation": 2}),
+    ((2, 6, 7, 9), (4, 6, 2, 3), {"stride": 2, "padding": (1, 0)}),  # tiles of positions
+    ((4, 4, 5, 5), (6, 2, 3, 3), {"groups": 2}),  # weight-gradient shape: kernel innermost
+])
+def test_im2col_chunks_of_positions_and_groups(xs, ws, kw, monkeypatch):
+    """im2col builds its columns in tiles of positions and, within a tile, chunks of whole
+    groups: with tiny chunks the result and both gradients are torch's."""
+    monkeypatch.setattr(im2col, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(im2col, "MIN_CHUNK_POSITIONS", 5)
+    _check_with_gradients("im2col", xs, ws, kw)
+
+
+def _check_with_gradients(name, xs, ws, kw):
+    """``algorithm=name``'s result and both gradients equal torch's (float64)."""
+    x, w = _tensors(xs, ws)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    y = AF.conv(x, w, algorithm=name, **kw)
+    ref = _torch_conv(x, w, kw)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+    gy = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 4, 13, 11), (7, 4, 3, 3), {"padding": 1}),  # output channels in chunks of 2, 2, 2, 1
+    ((2, 6, 9, 10), (10, 3, 3, 3), {"padding": (7, 0), "groups": 2}),  # per group; tile rows reading zeros only
+    ((3, 4, 31), (9, 4, 3), {"padding": 2}),
+    ((1, 2, 5, 4, 6), (5, 2, 3, 3, 3), {"padding": 1}),
+])
+def test_winograd_chunks_of_output_channels(xs, ws, kw, monkeypatch):
+    """A large transformed kernel is made and used in chunks of output channels (per group),
+    with the tiles in chunks of their own and each chunk's input padded on its own: the result
+    and both gradients are torch's."""
+    monkeypatch.setattr(winograd, "KERNEL_CHUNK_BYTES", 1)  # 1 output channel per group and chunk
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(winograd, "MIN_CHUNK_TILES", {1: 3, 2: 2, 3: 2})
+    _check_with_gradients("winograd", xs, ws, kw)
 
 
 @pytest.mark.parametrize("xs, ws, kw", [

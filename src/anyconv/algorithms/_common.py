@@ -15,7 +15,7 @@ from .._workspace import scratch_budget
 
 
 def tiled_windows(
-    x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, unit_bytes: int
+    x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, unit_bytes: int, limit: int | None = None
 ) -> Iterator[tuple[tuple[slice, ...], torch.Tensor]]:
     """Yield ``(output_index, window_view)`` tiles of the correlation of ``x`` with ``w``.
 
@@ -26,9 +26,9 @@ def tiled_windows(
     kernel = tuple(w.shape[2:])
     out = spec.output_spatial(x.shape[2:], kernel)
     b, c = x.shape[:2]
-    for t in tiles([b, *out], unit_bytes, scratch_budget()):
+    for t in tiles([b, *out], unit_bytes, scratch_budget() if limit is None else limit):
         isl = input_slices(t[1:], kernel, spec.stride, spec.dilation)  # in padded coordinates
-        xs = _padded_slice(x, t[0], isl, spec.padding)  # (b, C, *l_tile): no padded copy of all of x
+        xs = padded_slice(x, t[0], isl, spec.padding)  # (b, C, *l_tile): no padded copy of all of x
         win = windows(xs, kernel, spec.stride, spec.dilation)  # (b, C, *o_tile, *k)
         win = win.unflatten(1, (spec.groups, c // spec.groups))  # (b, G, Cg, *o_tile, *k)
         yield (t[0], slice(None), *t[1:]), win
@@ -46,7 +46,7 @@ def flip_swap(w: torch.Tensor, groups: int) -> torch.Tensor:
     return wg.contiguous().reshape(groups * cg, o // groups, *w.shape[2:])
 
 
-def _padded_slice(
+def padded_slice(
     x: torch.Tensor, batch: slice, region: Sequence[slice], padding: Sequence[tuple[int, int]]
 ) -> torch.Tensor:
     """``pad(x, padding)[batch, :, *region]`` without padding all of ``x``: the region's part
@@ -68,6 +68,7 @@ def run_tiles(
     spec: CorrSpec,
     unit_bytes: int,
     tile_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    limit: int | None = None,
 ) -> torch.Tensor:
     """Allocate the output and fill it tile by tile with ``tile_fn(window_view, w_grouped)``.
 
@@ -82,13 +83,14 @@ def run_tiles(
         return trivial
     wg = w.unflatten(0, (g, w.shape[0] // g))  # (G, Og, Cg, *k)
     b, c = x.shape[:2]
-    if unit_bytes * b * prod(out) <= scratch_budget():
+    limit = scratch_budget() if limit is None else limit
+    if unit_bytes * b * prod(out) <= limit:
         # one tile (the common small call): no tile loop, no output buffer to fill
         win = windows(pad(x, spec.padding), kernel, spec.stride, spec.dilation)  # (B, C, *o, *k)
         part = tile_fn(win.unflatten(1, (g, c // g)), wg).flatten(1, 2)  # (B, O, *o)
         return part.to(x.dtype)  # possibly a permuted view of the GEMM's output: callers copy it once
     y = x.new_empty(shape)
-    for index, win in tiled_windows(x, w, spec, unit_bytes):
+    for index, win in tiled_windows(x, w, spec, unit_bytes, limit):
         part = tile_fn(win, wg)  # (b, G, Og, *o_tile)
         y[index] = part.flatten(1, 2)
     return y

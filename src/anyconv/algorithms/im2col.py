@@ -13,8 +13,13 @@ A 1x1 kernel (any N) needs no columns: the (strided) input is the column matrix,
 is one batched matrix product, with no copy for stride 1 and no padding (with fewer than
 ``FOLD_BELOW`` positions per sample the batch is folded into the product's columns instead).
 
-The columns are built in tiles so the buffer never exceeds the workspace limit
-(``anyconv.set_workspace_limit``, default 256 MiB).
+The columns are built in tiles of output positions and, within a tile, chunks of groups, of
+about ``CHUNK_BYTES`` (2 MiB, but at least ``MIN_CHUNK_POSITIONS`` positions per tile so that the
+GEMMs stay wide), never above half the workspace limit (``anyconv.set_workspace_limit``). Measured
+(interleaved, 1 thread) as fast as whole-call columns on the benchmark layers, at a fraction of
+the memory: ResNet-18's 3x3 weight gradient at 28x28 5.8 MiB instead of 11.4 MiB, ResNeXt's g=32
+layer at 28x28 3.8 MiB instead of 8.5 MiB. Groups are chunked whole, so a group's GEMM keeps
+every position of its tile.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ import torch
 from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
+from .._workspace import chunk_limit
 from ._common import run_tiles
 
 NAME = "im2col"
+CHUNK_BYTES = 2 * 2**20  # columns per chunk of output positions and groups
+MIN_CHUNK_POSITIONS = 256  # at least this many positions per chunk (the GEMMs' N)
 FOLD_BELOW = 256  # 1x1 kernels: fold the batch into the GEMM when a sample has fewer positions
 
 
@@ -41,10 +49,18 @@ def kernel_innermost(out: tuple[int, ...], kernel: tuple[int, ...], batch: int) 
     return prod(kernel) > batch * prod(out) or (len(kernel) > 0 and kernel[-1] > out[-1])
 
 
-def _tile(win: torch.Tensor, wg: torch.Tensor, n: int) -> torch.Tensor:
+def _tile(win: torch.Tensor, wg: torch.Tensor, n: int, limit: int) -> torch.Tensor:
+    """``(b, G, Og, *o)`` from the windows ``(b, G, Cg, *o, *k)``, the groups in chunks whose
+    columns take at most ``limit`` bytes (at least one group per chunk)."""
     b, g, cg = win.shape[:3]
     o_tile = win.shape[3 : 3 + n]
     big_l = b * prod(o_tile)
+    step = max(1, limit // (big_l * cg * prod(win.shape[3 + n :]) * win.element_size()))
+    if step < g:
+        y = win.new_empty((b, g, wg.shape[1], *o_tile))
+        for g0 in range(0, g, step):
+            y[:, g0 : g0 + step] = _tile(win[:, g0 : g0 + step], wg[g0 : g0 + step], n, limit)
+        return y
     if kernel_innermost(tuple(o_tile), tuple(win.shape[3 + n :]), b):
         # weight gradients (kernels larger than the output): copy with the kernel innermost, which
         # reads the input in runs of a kernel row instead of an output row (measured 5-13x
@@ -84,5 +100,8 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
     if all(k == 1 for k in w.shape[2:]) and x.shape[1] > 0:
         return _pointwise(x, w, spec)
-    unit = x.shape[1] * prod(w.shape[2:]) * x.element_size()
-    return run_tiles(x, w, spec, unit, lambda win, wg: _tile(win, wg, spec.n))
+    # tiles of output positions sized for one group's columns, each tile's groups in chunks
+    # whose columns fit the same limit: a group's GEMM keeps all of the tile's positions
+    unit = w.shape[1] * prod(w.shape[2:]) * x.element_size()  # one group's column bytes per position
+    limit = chunk_limit(0, unit, CHUNK_BYTES, MIN_CHUNK_POSITIONS)
+    return run_tiles(x, w, spec, unit, lambda win, wg: _tile(win, wg, spec.n, limit), limit)
