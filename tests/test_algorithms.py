@@ -248,7 +248,7 @@ def test_fft_chunks_of_channels_and_blocks(xs, ws, kw, monkeypatch):
     monkeypatch.setattr(fft, "CHUNK_BYTES", 1)
     monkeypatch.setattr(fft, "MIN_CHUNK_UNITS", 3)
 
-    def short_blocks(length, e, s, out, alpha):  # blocks of a few outputs: many blocks per dim
+    def short_blocks(length, e, s, out, alpha, cap=None):  # blocks of a few outputs: many blocks per dim
         n = fft.fast_length(e + 4)
         t = min((n - e) // s + 1, out)
         return n, t, -(-out // t)
@@ -257,6 +257,35 @@ def test_fft_chunks_of_channels_and_blocks(xs, ws, kw, monkeypatch):
     x, w = _tensors(xs, ws)
     y = AF.conv(x, w, algorithm="fft", **kw)
     torch.testing.assert_close(y, _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
+
+
+def test_fft_blocks_are_shortened_to_the_block_budget_within_the_work_slack():
+    """A long signal is cut into blocks whose scratch and kernel spectrum fit ``BLOCK_BYTES``
+    (one whole-signal block would need 4.7 MiB here), unless shorter blocks cost more than
+    ``BLOCK_SLACK`` times the work: a weight gradient (the kernel as long as the signal, one
+    output per block if shortened) keeps its one block."""
+    spec = CorrSpec((1,), (1,), ((511, 511),), 1)
+    p = fft.plan((1, 4, 32768), (4, 4, 1023), spec)
+    assert p["nb"][0] > 1
+    assert sum(fft._block_bytes(p["n"], (1, 4, 32768), (4, 4, 1023), 1, 4)) <= fft.BLOCK_BYTES
+    whole = fft._dim_plan(32768 + 1022, 1023, 1, 32768, 8.0)
+    assert whole == (34560, 32768, 1)
+    assert p["nb"][0] * p["n"][0] * (math.log2(p["n"][0]) + 8.0) <= fft.BLOCK_SLACK * 34560 * (math.log2(34560) + 8.0)
+    spec_w = CorrSpec((1,), (1,), ((2047, 2047),), 1)
+    assert fft.plan((1, 1, 65536), (4095, 1, 65536), spec_w)["nb"] == (1,)
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 3, 300), (4, 3, 40), {"padding": 7}),
+    ((1, 4, 41, 37), (4, 1, 9, 7), {"padding": (4, 3), "groups": 4, "stride": (2, 1)}),
+    ((2, 2, 12, 11, 10), (3, 2, 5, 4, 3), {"padding": 2, "dilation": (1, 2, 1)}),
+])
+def test_fft_shortened_blocks(xs, ws, kw, monkeypatch):
+    """With a tiny ``BLOCK_BYTES`` (the shortest blocks in every dim) and no work limit the result
+    and both gradients are torch's."""
+    monkeypatch.setattr(fft, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(fft, "BLOCK_SLACK", 1e9)
+    _check_with_gradients("fft", xs, ws, kw)
 
 
 @pytest.mark.parametrize("xs, ws, kw", [

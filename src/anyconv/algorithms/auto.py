@@ -101,9 +101,9 @@ def error_growth(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) ->
 
         return WINOGRAD_GROWTH[spec.n][M_DEFAULT[spec.n]]
     if name == "fft":
-        from .fft import plan
+        from .fft import itemsize_of, plan
 
-        n = plan(tuple(x.shape), tuple(w.shape), spec)["n"]
+        n = plan(tuple(x.shape), tuple(w.shape), spec, itemsize_of(x.dtype))["n"]
         return FFT_GROWTH_PER_LOG2 * max(1.0, math.log2(max(prod(n), 2)))
     return 2.0 * math.sqrt(w.shape[1] * prod(w.shape[2:]))
 
@@ -150,9 +150,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
         tiles = b * prod([-(-v // m) for v in out])
         return (1.0, float(tiles * a * o * cg), float(tiles * a * (c + o) * a), float(o * cg * a))
     if name == "fft":
-        from .fft import plan
+        from .fft import itemsize_of, plan
 
-        pl = plan(tuple(x.shape), tuple(w.shape), spec)
+        pl = plan(tuple(x.shape), tuple(w.shape), spec, itemsize_of(x.dtype))
         blocks = prod(pl["nb"])
         size = prod(pl["n"])
         log = math.log2(max(size, 2))
