@@ -199,6 +199,7 @@ def test_winograd_chunks_of_tiles(xs, ws, kw, monkeypatch):
     ((3, 8, 17), (8, 2, 5), {"padding": 2, "groups": 4, "dilation": 2}),
     ((2, 6, 7, 9), (4, 6, 2, 3), {"stride": 2, "padding": (1, 0)}),  # tiles of positions
     ((4, 4, 5, 5), (6, 2, 3, 3), {"groups": 2}),  # weight-gradient shape: kernel innermost
+    ((1, 12, 2, 3), (12, 2, 2, 2), {"groups": 6}),  # 2 positions: chunks of 2 groups, untiled
 ])
 def test_im2col_chunks_of_positions_and_groups(xs, ws, kw, monkeypatch):
     """im2col builds its columns in tiles of positions and, within a tile, chunks of whole
