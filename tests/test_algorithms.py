@@ -413,10 +413,14 @@ def test_pointwise_fast_path_matches_torch():
                                    atol=1e-10, rtol=1e-10)
 
 
+@pytest.mark.parametrize("taps", [0, 64])  # 0: by phases only; 64: small kernels by columns
 @pytest.mark.parametrize("seed", range(6))
-def test_polyphase_transpose_is_the_adjoint(seed):
+def test_polyphase_transpose_is_the_adjoint(seed, taps, monkeypatch):
     from anyconv._operator import conv_operator
+    from anyconv.algorithms import polyphase
     from anyconv.algorithms.polyphase import corr_t
+
+    monkeypatch.setattr(polyphase, "COL2IM_MAX_TAPS", taps)
 
     gen = torch.Generator().manual_seed(seed)
     n = 1 + seed % 3
@@ -515,6 +519,34 @@ def test_kernel_equal_stride_transpose_is_one_gemm(xs, ws, kw, monkeypatch):
     for a, e in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
     assert used and y.is_contiguous()
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 4, 7, 6), (4, 6, 4, 4), {"stride": 2, "padding": 1}),  # DCGAN-style 4x4 s2
+    ((1, 6, 5, 4, 3), (6, 2, 3, 2, 3), {"stride": (2, 3, 1), "groups": 3, "output_padding": (1, 0, 0)}),
+    ((3, 2, 9), (2, 4, 3), {"stride": 2, "dilation": 3, "padding": 5}),  # taps reaching nothing
+    ((2, 3, 4, 4), (3, 5, 3, 1), {"stride": (3, 2), "padding": (4, 0)}),
+])
+def test_transpose_by_columns_and_strided_adds(xs, ws, kw, monkeypatch):
+    """Small kernels with several gradient channels per group: the transposed correlation is one
+    1x1 correlation per chunk of channels (a chunk per channel here) plus one strided add per
+    tap, with torch's values and gradients."""
+    from anyconv.algorithms import polyphase
+
+    used = []
+    real = polyphase._col2im
+    monkeypatch.setattr(polyphase, "_col2im", lambda *a: used.append(1) or real(*a))
+    monkeypatch.setattr(polyphase, "COL2IM_CHUNK_BYTES", 1)
+    x, w = _tensors(xs, ws)
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    y = AF.conv_transpose(x, w, **kw)
+    ref = getattr(F, f"conv_transpose{len(xs) - 2}d")(x, w, **kw)
+    gy = torch.randn_like(ref)
+    torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
+    for a, e in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+    assert used
 
 
 def test_tracing_in_one_thread_leaves_other_threads_alone():
