@@ -51,8 +51,12 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # geometric mean (worst 1.83x: a 7x7 depthwise forward, depthwise picked, fft faster). im2col
 # was then re-timed after its kernel-innermost rule widened (the recorded data): there these
 # coefficients pick the fastest on 79 of 106 calls, 1.08x in geometric mean (worst 2.23x, a
-# transposed 2x2x2 input gradient); a refit on that data did no better (1.08x, the refit's
-# coefficients are the ones in the JSON file), so these were kept.
+# transposed 2x2x2 input gradient); a refit on that data did no better (1.08x), so these were kept.
+# After im2col, Winograd and FFT were made to work in smaller chunks (memory) they were re-timed,
+# and the 1x1 column calls of strided transposed correlations (polyphase._col2im) timed: on those
+# 97 calls (the data now in the JSON file) these coefficients pick the fastest on 70, 1.06x in
+# geometric mean (worst 2.2x, the same 2x2x2 input gradient); a refit picks worse (64/97, 1.08x; its
+# coefficients are the ones in the JSON file), so these were kept again.
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),
