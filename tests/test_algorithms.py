@@ -526,11 +526,12 @@ def test_kernel_equal_stride_transpose_is_one_gemm(xs, ws, kw, monkeypatch):
     ((1, 6, 5, 4, 3), (6, 2, 3, 2, 3), {"stride": (2, 3, 1), "groups": 3, "output_padding": (1, 0, 0)}),
     ((3, 2, 9), (2, 4, 3), {"stride": 2, "dilation": 3, "padding": 5}),  # taps reaching nothing
     ((2, 3, 4, 4), (3, 5, 3, 1), {"stride": (3, 2), "padding": (4, 0)}),
+    ((2, 4, 5, 5), (4, 3, 1, 2), {"stride": 3, "output_padding": (2, 1)}),  # phases without taps
 ])
-def test_transpose_by_columns_and_strided_adds(xs, ws, kw, monkeypatch):
+def test_transpose_by_columns_and_phase_sums(xs, ws, kw, monkeypatch):
     """Small kernels with several gradient channels per group: the transposed correlation is one
-    1x1 correlation per chunk of channels (a chunk per channel here) plus one strided add per
-    tap, with torch's values and gradients."""
+    1x1 correlation per chunk of channels (a chunk per channel here), its taps summed per output
+    phase and copied into the phase's strided positions, with torch's values and gradients."""
     from anyconv.algorithms import polyphase
 
     used = []
