@@ -139,7 +139,7 @@ def window_sum_running(x: torch.Tensor, spec: PoolSpec, acc_dtype: torch.dtype) 
         acc = torch.zeros(shape, dtype=acc_dtype, device=x.device)
         rest = boxes
     for _, (ob, ib) in rest:
-        acc[lead + ob] += x[lead + ib]
+        acc[lead + ob].add_(x[lead + ib])
     return acc
 
 
@@ -157,7 +157,7 @@ def window_sum_t(g: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
         if disjoint:
             gi[lead + ib] = g[lead + ob]
         else:
-            gi[lead + ib] += g[lead + ob]
+            gi[lead + ib].add_(g[lead + ob])
     return gi
 
 

@@ -79,7 +79,7 @@ def _fold_raw(cols: torch.Tensor, spec: FoldSpec) -> torch.Tensor:
         )
         dst = (slice(None), slice(None), *target)
         src: tuple[slice | int, ...] = (slice(None), slice(None), *q)
-        out[dst] += cols[src]
+        out[dst].add_(cols[src])
     return pad(out, [(-pb, -pa) for pb, pa in spec.padding]) if n else out
 
 
