@@ -56,7 +56,10 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # and the 1x1 column calls of strided transposed correlations (polyphase._col2im) timed: on those
 # 97 calls (the data now in the JSON file) these coefficients pick the fastest on 70, 1.06x in
 # geometric mean (worst 2.2x, the same 2x2x2 input gradient); a refit picks worse (64/97, 1.08x; its
-# coefficients are the ones in the JSON file), so these were kept again.
+# coefficients are the ones in the JSON file), so these were kept again, except that ``shifted``
+# got a feature for its stride-phase split (the 2x2x2 input gradient: shifted 2.0 ms predicted 0.74,
+# im2col 0.91) and only its coefficients were refitted on the same data: 71/97 fastest, 1.05x,
+# worst 1.7x (a tiny 3-D weight gradient, im2col picked, direct faster).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),
@@ -66,7 +69,7 @@ COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "matrix": (0.1404, 5.124e-07, 4.488e-05),
     "kn2row": (0.1027, 3.184e-08, 9.076e-07, 0.0),
     "positions": (0.1079, 2.571e-08, 7.432e-08, 0.0003946),
-    "shifted": (0.1143, 1.846e-08, 1.114e-07, 6.992e-05, 4.502e-08),
+    "shifted": (0.1107, 1.768e-08, 1.07e-07, 7.038e-05, 4.766e-08, 8.394e-07),
 }
 
 
@@ -130,7 +133,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     kn2row                  1, GEMM MACs, tap-product elements, shifted-add elements
     positions               1, flat GEMM MACs, flat rows read, (position, group) GEMMs
     shifted                 1, flat GEMM MACs, per-tap traffic + crop, (tap, sample, group) GEMMs,
-                            flat MACs * min(1, 64 / Lf) (short GEMM rows)
+                            flat MACs * min(1, 64 / Lf) (short GEMM rows), input elements
+                            split into stride phases (stride > 1: a strided copy)
     matrix                  1, batch * nnz, nnz (operator build)
     ======================  =====================================================================
     """
@@ -177,8 +181,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
 
         lf, g = flat_len(x, w, spec), spec.groups
         flat_macs = float(b * o * cg * k * lf)
+        split = float(b * c * prod(x.shape[2:])) if any(st > 1 for st in spec.stride) else 0.0
         return (1.0, flat_macs, float(k * b * g * (cg + 2 * (o // g)) * lf + b * o * p),
-                float(k * b * g), flat_macs * min(1.0, 64.0 / max(1, lf)))
+                float(k * b * g), flat_macs * min(1.0, 64.0 / max(1, lf)), split)
     if name == "matrix":
         from .matrix import nnz_bound
 
