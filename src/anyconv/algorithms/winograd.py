@@ -136,6 +136,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     # each chunk of tiles (its cost is 9 / tiles of the products'); a small one once
     es = torch.finfo(dt).bits // 8
     step = max(1, min(og, KERNEL_CHUNK_BYTES // (big_a * g * cg * es)))
+    step = -(-og // -(-og // step))  # balanced: no narrow last chunk
     outs = [slice(j, min(j + step, og)) for j in range(0, og, step)]
     wg = w.to(dt).reshape(g, og, cg, -1)
 
