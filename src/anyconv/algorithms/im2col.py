@@ -14,12 +14,13 @@ is one batched matrix product, with no copy for stride 1 and no padding (with fe
 ``FOLD_BELOW`` positions per sample the batch is folded into the product's columns instead).
 
 The columns are built in chunks of about ``CHUNK_BYTES`` (2 MiB, but at least
-``MIN_CHUNK_POSITIONS`` positions so that the GEMMs stay wide), never above half the workspace
+``MIN_CHUNK_POSITIONS`` (512) positions so that the GEMMs stay wide: 256 measured 5-15% slower on
+ResNet-18's 3x3 layer at 14x14 and a 3-channel 3x3 s2 layer), never above half the workspace
 limit (``anyconv.set_workspace_limit``): grouped calls go through balanced chunks of whole groups
 (each padding only its own channels), so that a group's GEMM keeps all of its positions, and
 columns still too large are tiled over output positions. Measured (interleaved, 1 thread) as
 fast as whole-call columns on the ungrouped benchmark layers, at a fraction of the memory:
-ResNet-18's 3x3 weight gradient at 28x28 5.8 MiB instead of 11.4 MiB. ResNeXt's g=32 layer at
+ResNet-18's 3x3 weight gradient at 28x28 6.6 MiB instead of 11.4 MiB. ResNeXt's g=32 layer at
 28x28 peaks at 2.9 MiB instead of 8.5 MiB (torch: 1.6 MiB) and is about 15% slower for it (four
 chunks of 8 groups, each padded on its own).
 """
@@ -38,7 +39,7 @@ from ._common import run_tiles
 
 NAME = "im2col"
 CHUNK_BYTES = 2 * 2**20  # columns per chunk of output positions and groups
-MIN_CHUNK_POSITIONS = 256  # at least this many positions per chunk (the GEMMs' N)
+MIN_CHUNK_POSITIONS = 512  # at least this many positions per chunk (the GEMMs' N)
 FOLD_BELOW = 256  # 1x1 kernels: fold the batch into the GEMM when a sample has fewer positions
 
 
