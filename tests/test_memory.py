@@ -1,0 +1,55 @@
+"""Peak memory of the chunked algorithms against torch's own convolution on the same call.
+
+Issue 4's memory target: the peak extra memory of a call is at most twice torch's. These are
+the suite cases that were furthest above it before the algorithms worked in chunks (each for a
+different algorithm), measured as ``anyconv bench`` measures them: the peak of torch's CPU
+allocator during one call after a warm-up call (``bench_runner.peak_extra_bytes``). Memory, unlike
+time, is deterministic, so this is a test and not a benchmark.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from anyconv import bench_runner as br
+from anyconv.bench_suite import select
+
+
+@pytest.mark.parametrize("key, mode, algorithm", [
+    ("vgg.conv3x3_256_28", "forward", "winograd"),  # transformed kernel in chunks of output channels
+    ("resnet18.conv3x3_28", "backward", "winograd"),  # and its weight gradient's im2col columns in chunks
+    ("grouped.g32_256_28", "forward", "im2col"),  # chunks of whole groups
+    ("large_dw.dw31x31_64_56", "forward", "fft"),  # depthwise spectra per chunk of channels
+    ("long1d.k1023_32k_c4", "forward", "fft"),  # blocks shortened to the block budget
+    ("transposed.t4x4_s2_64_32", "forward", "im2col"),  # columns route of a strided transpose
+])
+def test_peak_memory_at_most_twice_torchs(key, mode, algorithm):
+    case = select([key])[0]
+    x, w = br.tensors(case)
+    ours, theirs = br.step(br.anyconv_call(case), x, w, mode), br.step(br.torch_call(case), x, w, mode)
+    ours()
+    theirs()
+    mine, ref = br.peak_extra_bytes(ours), br.peak_extra_bytes(theirs)
+    if mine is None or ref is None:
+        pytest.fail("torch.profiler reported no allocator events")
+    from anyconv.algorithms.auto import choose
+    from anyconv.algorithms.choose import core_call
+
+    xc, wc, spec = core_call(case.op, x, w, **case.kwargs)
+    assert choose(xc, wc, spec).name == algorithm  # the algorithm whose chunking this guards
+    assert mine <= 2 * ref, f"{key} {mode}: {mine / 2**20:.1f} MiB vs torch's {ref / 2**20:.1f} MiB"
+
+
+def test_peak_memory_test_can_fail(monkeypatch):
+    """The same measure sees the whole-call buffers the chunks replaced (Winograd's transformed
+    kernel of a 256x256 layer at once: more than twice torch's peak)."""
+    from anyconv.algorithms import winograd
+
+    monkeypatch.setattr(winograd, "KERNEL_CHUNK_BYTES", 2**40)
+    case = select(["vgg.conv3x3_256_28"])[0]
+    x, w = br.tensors(case)
+    ours, theirs = br.step(br.anyconv_call(case), x, w, "forward"), br.step(br.torch_call(case), x, w, "forward")
+    ours()
+    theirs()
+    mine, ref = br.peak_extra_bytes(ours), br.peak_extra_bytes(theirs)
+    assert mine is not None and ref is not None and mine > 2 * ref
