@@ -47,6 +47,17 @@ def windows(
     )
 
 
+def balanced_step(total: int, most: int) -> int:
+    """The chunk size that cuts ``total`` items into as few chunks of at most ``most`` (at least 1)
+    as possible, the chunks as equal as possible (no narrow last chunk).
+
+    >>> balanced_step(32, 10), balanced_step(128, 56), balanced_step(5, 8), balanced_step(7, 0)
+    (8, 43, 5, 1)
+    """
+    most = max(1, min(most, total))
+    return -(-total // -(-total // most))
+
+
 def tiles(sizes: Sequence[int], unit_bytes: int, limit: int) -> Iterator[tuple[slice, ...]]:
     """Row-major blocks of the index domain ``sizes`` costing at most ``limit`` bytes each.
 

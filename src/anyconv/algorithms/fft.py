@@ -224,7 +224,8 @@ def _spectrum(wc: torch.Tensor, ns: tuple[int, ...], g: int, is_complex: bool) -
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)`` by blocked FFTs."""
     n_dims = spec.n
-    p = plan(tuple(x.shape), tuple(w.shape), spec, itemsize_of(x.dtype))
+    size = itemsize_of(x.dtype)
+    p = plan(tuple(x.shape), tuple(w.shape), spec, size)
     ns, ts, nbs, out = p["n"], p["T"], p["nb"], p["out"]
     b, c = x.shape[:2]
     o, cg = w.shape[:2]
@@ -240,7 +241,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     og = o // g
     wf = None if dw else _spectrum(wc, ns, g, is_complex)
     steps = [t * s for t, s in zip(ts, spec.stride)]
-    fixed, unit = workspace_bytes(x, w, spec)
+    fixed, unit = _block_bytes(ns, tuple(x.shape), tuple(w.shape), g, size)  # workspace_bytes, planned once
     # cache-sized chunks (measured as fast as whole-call chunks, with less memory)
     limit = chunk_limit(fixed, unit, CHUNK_BYTES, MIN_CHUNK_UNITS)
     keep = tuple(slice(0, (t - 1) * s + 1, s) for t, s in zip(ts, spec.stride))

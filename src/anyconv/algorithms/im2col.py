@@ -34,6 +34,7 @@ import torch
 from .._padding import pad
 from .._shapes import prod
 from .._spec import CorrSpec
+from .._windows import balanced_step
 from .._workspace import chunk_limit
 from ._common import run_tiles
 
@@ -100,19 +101,21 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     unit = w.shape[1] * prod(w.shape[2:]) * x.element_size()  # one group's column bytes per position
     limit = chunk_limit(0, unit, CHUNK_BYTES, MIN_CHUNK_POSITIONS)
     g = spec.groups
-    positions = x.shape[0] * prod(spec.output_spatial(x.shape[2:], w.shape[2:]))
-    step = max(1, limit // (unit * positions))  # groups whose columns (all positions) fit a chunk
-    if step >= g:
-        return run_tiles(x, w, spec, unit, lambda win, wg: _tile(win, wg, spec.n), limit)
-    # chunks of whole groups (each padded on its own), so that a group's GEMM keeps all of its
-    # positions; a single group's columns beyond the limit are tiled over positions
-    step = -(-g // -(-g // step))  # balanced: no narrow last chunk
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+
+    def tile(win: torch.Tensor, wg: torch.Tensor) -> torch.Tensor:
+        return _tile(win, wg, spec.n)
+
+    fit = limit // (unit * x.shape[0] * prod(out))  # groups whose columns (all positions) fit a chunk
+    if fit >= g:
+        return run_tiles(x, w, spec, unit, tile, limit)
+    # balanced chunks of whole groups (each padded on its own), so that a group's GEMM keeps all
+    # of its positions; a single group's columns beyond the limit are tiled over positions
+    step = balanced_step(g, fit)
     cg, og = x.shape[1] // g, w.shape[0] // g
-    y = x.new_empty((x.shape[0], w.shape[0], *spec.output_spatial(x.shape[2:], w.shape[2:])))
+    y = x.new_empty((x.shape[0], w.shape[0], *out))
     for g0 in range(0, g, step):
         gn = min(step, g - g0)
-        sub = replace(spec, groups=gn)
-        y[:, g0 * og : (g0 + gn) * og] = run_tiles(
-            x[:, g0 * cg : (g0 + gn) * cg], w[g0 * og : (g0 + gn) * og], sub, unit,
-            lambda win, wg: _tile(win, wg, spec.n), limit)
+        xs, ws = x[:, g0 * cg : (g0 + gn) * cg], w[g0 * og : (g0 + gn) * og]
+        y[:, g0 * og : (g0 + gn) * og] = run_tiles(xs, ws, replace(spec, groups=gn), unit, tile, limit)
     return y

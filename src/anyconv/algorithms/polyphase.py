@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import torch
 
 from .._spec import CorrSpec
+from .._windows import balanced_step
 from .._workspace import chunk_limit
 from ._common import crop_then_pad, flip_swap
 
@@ -154,7 +155,7 @@ def _col2im(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequen
     from . import run
 
     n = spec.n
-    b, o = g.shape[:2]
+    b = g.shape[0]
     out = g.shape[2:]
     kernel = tuple(w.shape[2:])
     G, cg, og = spec.groups, w.shape[1], w.shape[0] // spec.groups
@@ -162,8 +163,7 @@ def _col2im(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequen
     wt = w.reshape(G, og, cg, taps).permute(0, 2, 3, 1)  # (G, Cg, K, Og)
     unit = CorrSpec((1,) * n, (1,) * n, ((0, 0),) * n, G)
     per_row = G * taps * b * math.prod(out) * g.element_size()  # column bytes of one c in every group
-    step = max(1, chunk_limit(0, per_row, COL2IM_CHUNK_BYTES, 1) // per_row)
-    step = -(-cg // -(-cg // step))  # balanced chunks
+    step = balanced_step(cg, chunk_limit(0, per_row, COL2IM_CHUNK_BYTES, 1) // per_row)
     # the taps by output phase: tap q adds its columns at rows a + J of phase r (q d = a s + r)
     by_phase: dict[tuple[int, ...], list[tuple[int, tuple[int, ...]]]] = {}
     for t, q in enumerate(itertools.product(*(range(k) for k in kernel))):

@@ -48,7 +48,7 @@ import torch
 
 from .._shapes import prod
 from .._spec import CorrSpec
-from .._windows import tiles
+from .._windows import balanced_step, tiles
 from .._workspace import chunk_limit
 from ._common import padded_slice
 
@@ -134,9 +134,8 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     # kernel transform U = (G g G^T): (A, 3^N) @ (3^N, Og*Cg) per group -> (A, G, Og, Cg). A large U
     # (a^N / 9 times the kernel) is made and used in chunks of output channels per group, remade for
     # each chunk of tiles (its cost is 9 / tiles of the products'); a small one once
-    es = torch.finfo(dt).bits // 8
-    step = max(1, min(og, KERNEL_CHUNK_BYTES // (big_a * g * cg * es)))
-    step = -(-og // -(-og // step))  # balanced: no narrow last chunk
+    es = ka.element_size()
+    step = balanced_step(og, KERNEL_CHUNK_BYTES // (big_a * g * cg * es))
     outs = [slice(j, min(j + step, og)) for j in range(0, og, step)]
     wg = w.to(dt).reshape(g, og, cg, -1)
 
