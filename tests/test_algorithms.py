@@ -20,7 +20,7 @@ from anyconv._spec import CorrSpec
 from anyconv.algorithms import auto, fft, im2col, winograd
 from anyconv.algorithms.choose import core_call
 
-NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions", "shifted")
+NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions", "shifted", "native")
 
 # (input shape, weight shape, conv kwargs)
 CALLS = [
@@ -87,7 +87,7 @@ def test_exact_in_float64_and_bounded_in_float32(name, call):
     assert _normwise(y32, ref) <= auto.predicted_error(name, xc.float(), wc.float(), spec)
 
 
-@pytest.mark.parametrize("name", ("fft", "winograd", "depthwise", "matrix"))
+@pytest.mark.parametrize("name", ("fft", "winograd", "depthwise", "matrix", "native"))
 def test_gradients(name):
     x, w = _tensors((1, 2, 6, 5), (2, 1, 3, 3))
     x.requires_grad_(True)

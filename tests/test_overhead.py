@@ -9,7 +9,17 @@ import torch.nn.functional as F
 import anyconv
 import anyconv.functional as AF
 from anyconv import _spec_cache
+from anyconv.algorithms import native
 from anyconv.functional import _small
+
+
+@pytest.fixture(autouse=True)
+def _without_native():
+    """The small path serves the calls ``auto`` gives im2col; with the C kernel available ``auto``
+    gives most small calls to ``native`` instead, so these tests of the small path turn it off."""
+    native.set_enabled(False)
+    yield
+    native.set_enabled(True)
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 

@@ -45,6 +45,7 @@ _MODULES = {
     "kn2row": ".kn2row",
     "positions": ".positions",
     "shifted": ".shifted",
+    "native": ".native",
 }
 _LOADED: dict[str, Algorithm] = {}
 # per-thread recorder of core calls (``choose.core_calls`` traces a call on meta tensors): set

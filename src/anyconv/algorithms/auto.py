@@ -60,16 +60,22 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # got a feature for its stride-phase split (the 2x2x2 input gradient: shifted 2.0 ms predicted 0.74,
 # im2col 0.91) and only its coefficients were refitted on the same data: 71/97 fastest, 1.05x,
 # worst 1.7x (a tiny 3-D weight gradient, im2col picked, direct faster).
+# Then ``native`` (the C kernel) was added and every algorithm re-timed on the same 97 calls (the data
+# now in the JSON file): ``native``, ``depthwise`` (new feature: its stride-phase split) and ``shifted``
+# were refitted, the others kept (refitting them too picked worse: 67/97, 1.09x): the model picks the
+# measured fastest on 69/97 calls, 1.07x in geometric mean (worst 2.0x: the ResNet stem's forward, im2col
+# picked, native faster).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),
     "fft": (0.2306, 3.634e-07, 5.224e-07, 4.092e-07, 0.0),
     "winograd": (0.09391, 3.322e-08, 4.414e-08, 2.382e-06),
-    "depthwise": (0.04432, 2.119e-07, 0.01376),
+    "depthwise": (0.1491, 2.147e-07, 0.01843, 5.621e-07),
     "matrix": (0.1404, 5.124e-07, 4.488e-05),
     "kn2row": (0.1027, 3.184e-08, 9.076e-07, 0.0),
     "positions": (0.1079, 2.571e-08, 7.432e-08, 0.0003946),
-    "shifted": (0.1107, 1.768e-08, 1.07e-07, 7.038e-05, 4.766e-08, 8.394e-07),
+    "shifted": (0.2119, 2.028e-08, 1.572e-07, 6.536e-05, 5.906e-08, 4.476e-07),
+    "native": (0.01019, 2.523e-08, 3.652e-08, 4.78e-08, 8.042e-07, 4.647e-07, 2.391e-06),
 }
 
 
@@ -96,7 +102,7 @@ def unit_roundoff(dtype: torch.dtype) -> float:
 
 
 def _compute_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
-    if name in ("fft", "winograd", "depthwise", "matrix", "positions", "shifted") and dtype in (torch.float16, torch.bfloat16):
+    if name in ("fft", "winograd", "depthwise", "matrix", "positions", "shifted", "native") and dtype in (torch.float16, torch.bfloat16):
         return torch.float32
     return dtype
 
@@ -127,7 +133,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     direct, im2col          1, MACs, copied window elements + in/out, MACs * min(1, 64 / GEMM N),
                             copied elements of 3-D (and higher) windows (a slower strided copy),
                             copied elements in the kernel-innermost layout (taps > positions)
-    depthwise               1, output elements * taps, taps (passes)
+    depthwise               1, output elements * taps, taps (passes), input elements split into
+                            stride phases (stride > 1)
     winograd                1, transformed MACs, transform work, kernel transform (O Cg a^N)
     fft                     1, data FFTs (n log n), kernel FFTs, dense contraction, depthwise product
     kn2row                  1, GEMM MACs, tap-product elements, shifted-add elements
@@ -136,6 +143,10 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
                             flat MACs * min(1, 64 / Lf) (short GEMM rows), input elements
                             split into stride phases (stride > 1: a strided copy)
     matrix                  1, batch * nnz, nnz (operator build)
+    native                  1, MACs of row blocks (rounded up to whole blocks) with 4 and with 1
+                            output channel per block, MACs of dot products (kernel rows rounded up
+                            to 16), padded input elements copied (contiguously; split into
+                            stride phases), (block or dot) kernel-row loops
     ======================  =====================================================================
     """
     b, c = x.shape[:2]
@@ -149,7 +160,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
         return (1.0, macs, float(cols + b * (c + o) * p), macs * min(1.0, 64.0 / max(1, b * p)),
                 float(cols) if spec.n >= 3 else 0.0, float(cols) if k > b * p else 0.0)
     if name == "depthwise":
-        return (1.0, float(b * o * p * k), float(k))
+        split = float(b * c * prod(x.shape[2:])) if any(st > 1 for st in spec.stride) else 0.0
+        return (1.0, float(b * o * p * k), float(k), split)
     if name == "winograd":
         from .winograd import KERNEL, M_DEFAULT
 
@@ -184,6 +196,23 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
         split = float(b * c * prod(x.shape[2:])) if any(st > 1 for st in spec.stride) else 0.0
         return (1.0, flat_macs, float(k * b * g * (cg + 2 * (o // g)) * lf + b * o * p),
                 float(k * b * g), flat_macs * min(1.0, 64.0 / max(1, lf)), split)
+    if name == "native":
+        from .native import layout_of
+
+        lay = layout_of(x, w, spec)
+        copied = float(b * spec.groups * lay["copied"])
+        if lay["dots"]:
+            rows = prod(out[:-1]) * -(-out[-1] // 4) * 4
+            inner = cg * prod(w.shape[2:-1])
+            kw = -(-int(w.shape[-1]) // 16) * 16
+            return (1.0, 0.0, 0.0, float(b * o * rows * inner * kw), copied, 0.0, float(b * o * rows // 4 * inner))
+        og = o // spec.groups
+        per_channel = float(b * spec.groups * lay["blocks"] * lay["block_outputs"] * cg * k)
+        by4 = og // 4 * 4  # output channels computed 4 at a time (one input load feeds 4 FMAs)
+        loops = float(b * spec.groups * lay["blocks"] * (by4 // 4 + og - by4) * cg * k / max(1, int(w.shape[-1])))
+        split = spec.stride[-1] > 1  # the copy splits the columns into stride phases (a gather)
+        return (1.0, per_channel * by4, per_channel * (og - by4), 0.0, 0.0 if split else copied,
+                copied if split else 0.0, loops)
     if name == "matrix":
         from .matrix import nnz_bound
 
@@ -211,8 +240,9 @@ def state() -> tuple[object, ...]:
     """What a choice depends on besides the call: the workspace limit, the registered
     algorithms and the tunables above (a cache keyed on the call plus this stays valid)."""
     from .._workspace import get_workspace_limit
+    from .native import enabled
 
-    return (get_workspace_limit(), names(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2,
+    return (get_workspace_limit(), names(), enabled(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2,
             tuple(id(v) for v in WINOGRAD_GROWTH.values()), id(COEFFICIENTS))
 
 

@@ -58,12 +58,20 @@ def core_calls(
     return calls
 
 
+def on_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A stand-in for the traced ``meta`` tensor ``t`` on the caller's ``device``: same shape and
+    dtype, one element of storage (what algorithms' ``supports`` and ``auto`` look at; an
+    algorithm such as ``native`` serves CPU tensors only, not ``meta`` ones)."""
+    return torch.zeros((), dtype=t.dtype, device=device).expand(t.shape)
+
+
 def core_call(op: str, input: torch.Tensor, weight: torch.Tensor, **params: Any
               ) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
-    """The forward core call ``(x, w, spec)`` (``meta`` tensors) of a public call."""
+    """The forward core call ``(x, w, spec)`` of a public call (``x`` and ``w``: stand-ins on the
+    input's device, see :func:`on_device`)."""
     params.pop("algorithm", None)
     _, x, w, spec = core_calls(op, input, weight, **params)[0]
-    return x, w, spec
+    return on_device(x, input.device), on_device(w, input.device), spec
 
 
 def _params(bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, padding_mode: Any,
@@ -171,7 +179,8 @@ def explain_algorithm(
     op = "conv_transpose" if transpose else "conv"
     params = _params(bias, stride, padding, dilation, groups, padding_mode, transpose, extra)
     lines = []
-    for label, x, w, spec in core_calls(op, input, weight, backward=backward, **params):
+    for label, xm, wm, spec in core_calls(op, input, weight, backward=backward, **params):
+        x, w = on_device(xm, input.device), on_device(wm, input.device)
         c = choose(x, w, spec)
         bound = ACCURACY_ULPS * unit_roundoff(x.dtype)
         lines.append(

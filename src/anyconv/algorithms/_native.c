@@ -1,0 +1,355 @@
+/* anyconv's native kernel: grouped direct cross-correlation in up to 3 spatial dims.
+
+   y[b, g*Og + o, p] = sum_{c, q} w[g*Og + o, c, q] * x_pad[b, g*Cg + c, p * s + q * d]
+
+   The same sums as the `direct` algorithm, written as plain loops that the C compiler
+   vectorises (built by native.py with the system compiler, -O3 -march=native). Work units are
+   (sample, group, chunk of output channels); each unit first copies its group's input into a
+   private buffer with the zero padding added and the columns split into phases, so that every
+   tap reads a contiguous run of memory and no loop below checks a bound:
+
+   - "rows" form (long output rows, small kernels): a block of OB output channels x R output
+     rows x VL output columns is accumulated in registers over every (channel, tap) and stored
+     once. The buffer's columns are split by the stride: tap kw of output column ow reads phase
+     (kw d) mod s at index ow + (kw d) div s, contiguous in ow.
+   - "dots" form (short output rows, large kernels: the weight gradients): every output is a dot
+     product over the kernel's columns, four outputs of a row at a time. The buffer's columns are
+     split by the dilation: output column ow, tap kw reads phase (ow s) mod d at index
+     (ow s) div d + kw, contiguous in kw.
+
+   Depth (the first of 3 dims) is not padded in the buffer: taps that fall outside are skipped.
+   Accumulation is in the input type (float or double), in order channel, tap.
+*/
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the call's geometry: filled by native.py in this order */
+typedef struct {
+    int64_t b, g, cg, og;        /* samples, groups, in / out channels per group */
+    int64_t in[3], k[3], out[3]; /* spatial sizes, leading dims 1 below 3-D */
+    int64_t s[3], d[3], p[3];    /* stride, dilation, padding before */
+    int64_t form;                /* 0: rows, 1: dots */
+    int64_t threads;             /* worker threads */
+    int64_t chunks;              /* chunks of output channels per (sample, group) */
+} Geom;
+
+/* the padded, phase-split copy of one group's input: buffer shape (Cg, ID, hp, q, wq) */
+typedef struct {
+    int64_t hp, q, wq;
+    int64_t *tap;    /* rows form: where kernel column kw starts in a buffer row, (kw d mod s) wq + kw d div s */
+    int64_t *inside; /* per phase r: [t0, t1), the part of the phase's row that lies inside x */
+} Layout;
+
+static Layout layout(const Geom *m, int64_t rows_r, int64_t cols_r) {
+    Layout l;
+    if (m->form == 0) {
+        int64_t ohr = (m->out[1] + rows_r - 1) / rows_r * rows_r;
+        int64_t owr = (m->out[2] + cols_r - 1) / cols_r * cols_r;
+        int64_t wp = (owr - 1) * m->s[2] + (m->k[2] - 1) * m->d[2] + 1;
+        l.hp = (ohr - 1) * m->s[1] + (m->k[1] - 1) * m->d[1] + 1;
+        l.q = m->s[2];
+        l.wq = (wp + l.q - 1) / l.q;
+    } else {
+        int64_t owr = (m->out[2] + 3) / 4 * 4;
+        int64_t wp = (owr - 1) * m->s[2] + (m->k[2] - 1) * m->d[2] + 1;
+        l.hp = (m->out[1] - 1) * m->s[1] + (m->k[1] - 1) * m->d[1] + 1;
+        l.q = m->d[2];
+        l.wq = (wp + l.q - 1) / l.q;
+    }
+    return l;
+}
+
+/* ceil(a / b) for b > 0 and any sign of a */
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+#define ROWS_R(OB) ((OB) == 4 ? 2 : 4)
+
+/* compiled twice by native.py: -DANYCONV_DOUBLE gives the float64 kernels */
+#ifdef ANYCONV_DOUBLE
+typedef double T;
+#define VL 16 /* output columns per register block */
+#define FN(name) name##_f64
+#else
+typedef float T;
+#define VL 32
+#define FN(name) name##_f32
+#endif
+
+/* short rows: plain loops, not memset / memcpy calls (their call overhead dominated) */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
+    /* x: the group's Cg input planes of one sample; buf: (Cg, ID, hp, q, wq) */
+    const int64_t id = m->in[0], ih = m->in[1], iw = m->in[2];
+    for (int64_t c = 0; c < m->cg; c++)
+        for (int64_t z = 0; z < id; z++)
+            for (int64_t hb = 0; hb < l->hp; hb++) {
+                T *row = buf + ((c * id + z) * l->hp + hb) * l->q * l->wq;
+                int64_t iy = hb - m->p[1];
+                if (iy < 0 || iy >= ih) {
+                    for (int64_t t = 0; t < l->q * l->wq; t++) row[t] = 0;
+                    continue;
+                }
+                const T *src = x + ((c * id + z) * ih + iy) * iw;
+                for (int64_t r = 0; r < l->q; r++) {
+                    T *dst = row + r * l->wq;
+                    int64_t t0 = l->inside[2 * r], t1 = l->inside[2 * r + 1];
+                    const T *from = src + r + t0 * l->q - m->p[2];
+                    for (int64_t t = 0; t < t0; t++) dst[t] = 0;
+                    if (l->q == 1)
+                        for (int64_t t = t0; t < t1; t++) dst[t] = from[t - t0];
+                    else if (l->q == 2) /* a constant stride: vectorised */
+                        for (int64_t t = t0; t < t1; t++) dst[t] = from[(t - t0) * 2];
+                    else
+                        for (int64_t t = t0; t < t1; t++) dst[t] = from[(t - t0) * l->q];
+                    for (int64_t t = t1; t < l->wq; t++) dst[t] = 0;
+                }
+            }
+}
+
+/* GCC/Clang vector types: VL columns are NV vectors of 64 bytes (the compiler splits them where
+   the machine's vectors are narrower); uvec is the same vector read from any T-aligned address */
+#define LANES ((int)(64 / sizeof(T)))
+#define NV (VL / LANES)
+typedef T vec __attribute__((vector_size(64)));
+typedef T uvec __attribute__((vector_size(64), aligned(sizeof(T))));
+#ifdef ANYCONV_DOUBLE
+typedef int64_t ivec __attribute__((vector_size(64))); /* lane masks */
+#else
+typedef int32_t ivec __attribute__((vector_size(64)));
+#endif
+
+/* one block: OB channels (weights wo, stride wstride between channels) x R rows x VL columns
+   of output slice od starting at row oh, column ow, accumulated in OB * R * NV vector registers */
+static inline __attribute__((always_inline)) void FN(block)(
+    const Geom *m, const Layout *l, const T *buf, const T *wo, int64_t wstride, T *yo,
+    int64_t ystride, int64_t od, int64_t oh, int64_t ow, const int OB, const int R) {
+    vec acc[4][4][NV]; /* OB, R <= 4: fixed sizes, so that the compiler keeps them in registers */
+    for (int o = 0; o < OB; o++)
+        for (int r = 0; r < R; r++)
+            for (int n = 0; n < NV; n++) acc[o][r][n] = (vec){0};
+    const int64_t kd_n = m->k[0], kh_n = m->k[1], kw_n = m->k[2];
+    const int64_t rowlen = l->q * l->wq, rowstep = m->s[1] * rowlen;
+    for (int64_t c = 0; c < m->cg; c++)
+        for (int64_t kd = 0; kd < kd_n; kd++) {
+            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
+            if (z < 0 || z >= m->in[0]) continue;
+            const T *plane = buf + (c * m->in[0] + z) * l->hp * rowlen;
+            for (int64_t kh = 0; kh < kh_n; kh++) {
+                const T *wrow = wo + ((c * kd_n + kd) * kh_n + kh) * kw_n;
+                const T *xrow = plane + (oh * m->s[1] + kh * m->d[1]) * rowlen + ow;
+                for (int64_t kw = 0; kw < kw_n; kw++) {
+                    const T *xp = xrow + l->tap[kw];
+                    vec wv[4];
+                    for (int o = 0; o < OB; o++) wv[o] = (vec){0} + wrow[o * wstride + kw];
+                    for (int r = 0; r < R; r++)
+                        for (int n = 0; n < NV; n++) {
+                            vec xv = *(const uvec *)(xp + r * rowstep + n * LANES);
+                            for (int o = 0; o < OB; o++) acc[o][r][n] += wv[o] * xv;
+                        }
+                }
+            }
+        }
+    int64_t nr = m->out[1] - oh < R ? m->out[1] - oh : R;
+    int64_t nv = m->out[2] - ow < VL ? m->out[2] - ow : VL;
+    for (int o = 0; o < OB; o++)
+        for (int64_t r = 0; r < nr; r++) {
+            T *dst = yo + o * ystride + ((od * m->out[1]) + oh + r) * m->out[2] + ow;
+            if (nv == VL) {
+                for (int n = 0; n < NV; n++) *(uvec *)(dst + n * LANES) = acc[o][r][n];
+            } else { /* the row's last, partial block: through a buffer (acc stays in registers) */
+                T part[VL];
+                for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[o][r][n];
+                for (int64_t v = 0; v < nv; v++) dst[v] = part[v];
+            }
+        }
+}
+
+static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
+                       int64_t o0, int64_t o1, int R) {
+    /* w: the group's first output channel's weights; y: its first output plane */
+    const int64_t wstride = m->cg * m->k[0] * m->k[1] * m->k[2];
+    const int64_t ystride = m->out[0] * m->out[1] * m->out[2];
+    for (int64_t o = o0; o < o1;) {
+        int ob = (o1 - o >= 4) ? 4 : 1;
+        for (int64_t od = 0; od < m->out[0]; od++)
+            for (int64_t oh = 0; oh < m->out[1]; oh += R)
+                for (int64_t ow = 0; ow < m->out[2]; ow += VL) {
+                    const T *wo = w + o * wstride;
+                    T *yo = y + o * ystride;
+                    if (ob == 4 && R == 2)
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 2);
+                    else if (ob == 4)
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 1);
+                    else if (R == 4)
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 4);
+                    else if (R == 2)
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 2);
+                    else
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 1);
+                }
+        o += ob;
+    }
+}
+
+/* elements of the dots form's padded copy of one output channel's weights */
+static int64_t FN(wpad_len)(const Geom *m) {
+    return m->cg * m->k[0] * m->k[1] * ((m->k[2] + LANES - 1) / LANES * LANES);
+}
+
+static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
+                     int64_t o0, int64_t o1, T *wpad) {
+    /* every output is a dot product over each kernel row, four outputs of a row at a time, in
+       vector accumulators (one horizontal sum per output at the end); a kernel row's last
+       partial vector reads zeros past the row's end from the weights (each output channel's
+       weights are first copied to wpad with rows padded to whole vectors) and has those lanes of
+       the inputs zeroed with a bit mask (so that an Inf or NaN read there never makes a NaN) */
+    const int64_t kd_n = m->k[0], kh_n = m->k[1], kw_n = m->k[2];
+    const int64_t wstride = m->cg * kd_n * kh_n * kw_n;
+    const int64_t rowlen = l->q * l->wq;
+    const int64_t full = kw_n / LANES * LANES, kwr = (kw_n + LANES - 1) / LANES * LANES;
+    ivec mask;
+    for (int v = 0; v < LANES; v++) mask[v] = v < kw_n - full ? -1 : 0;
+    for (int64_t o = o0; o < o1; o++) {
+        for (int64_t row = 0; row < wstride / kw_n; row++)
+            for (int64_t v = 0; v < kwr; v++) wpad[row * kwr + v] = v < kw_n ? w[o * wstride + row * kw_n + v] : 0;
+        for (int64_t od = 0; od < m->out[0]; od++)
+            for (int64_t oh = 0; oh < m->out[1]; oh++)
+                for (int64_t ow = 0; ow < m->out[2]; ow += 4) {
+                    vec acc[4] = {{0}, {0}, {0}, {0}};
+                    int64_t off[4];
+                    for (int j = 0; j < 4; j++) {
+                        int64_t col = (ow + j) * m->s[2];
+                        off[j] = (col % l->q) * l->wq + col / l->q;
+                    }
+                    for (int64_t c = 0; c < m->cg; c++)
+                        for (int64_t kd = 0; kd < kd_n; kd++) {
+                            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
+                            if (z < 0 || z >= m->in[0]) continue;
+                            for (int64_t kh = 0; kh < kh_n; kh++) {
+                                const T *wr = wpad + ((c * kd_n + kd) * kh_n + kh) * kwr;
+                                const T *xr = buf + ((c * m->in[0] + z) * l->hp
+                                                     + oh * m->s[1] + kh * m->d[1]) * rowlen;
+                                int64_t kv = 0;
+                                for (; kv < full; kv += LANES) {
+                                    vec wv = *(const uvec *)(wr + kv);
+                                    for (int j = 0; j < 4; j++) acc[j] += wv * *(const uvec *)(xr + off[j] + kv);
+                                }
+                                if (kv < kw_n) {
+                                    vec wv = *(const uvec *)(wr + kv);
+                                    for (int j = 0; j < 4; j++) {
+                                        vec xv = *(const uvec *)(xr + off[j] + kv);
+                                        acc[j] += wv * (vec)((ivec)xv & mask);
+                                    }
+                                }
+                            }
+                        }
+                    T *dst = y + ((o * m->out[0] + od) * m->out[1] + oh) * m->out[2] + ow;
+                    for (int64_t j = 0; j < 4 && ow + j < m->out[2]; j++) {
+                        T sum = 0;
+                        for (int v = 0; v < LANES; v++) sum += acc[j][v];
+                        dst[j] = sum;
+                    }
+                }
+    }
+}
+
+typedef struct {
+    const Geom *m;
+    const T *x, *w;
+    T *y;
+    int64_t tid;
+    int status;
+} FN(Job);
+
+static void *FN(work)(void *arg) {
+    FN(Job) *job = (FN(Job) *)arg;
+    const Geom *m = job->m;
+    int R = m->out[1] == 1 ? 1 : ROWS_R(m->og >= 4 ? 4 : 1);
+    Layout l = layout(m, R, VL);
+    const int64_t plane_in = m->in[0] * m->in[1] * m->in[2];
+    const int64_t plane_out = m->out[0] * m->out[1] * m->out[2];
+    const int64_t wsize = m->cg * m->k[0] * m->k[1] * m->k[2];
+    T *buf = (T *)malloc((size_t)(m->cg * m->in[0] * l.hp * l.q * l.wq + LANES) * sizeof(T));
+    l.tap = (int64_t *)malloc((size_t)(m->k[2] + 2 * l.q) * sizeof(int64_t));
+    T *wpad = m->form == 1 ? (T *)malloc((size_t)FN(wpad_len)(m) * sizeof(T)) : NULL;
+    if (!buf || !l.tap || (m->form == 1 && !wpad)) {
+        free(buf);
+        free(l.tap);
+        free(wpad);
+        job->status = 1;
+        return NULL;
+    }
+    for (int64_t kw = 0; kw < m->k[2]; kw++) {
+        int64_t tap = kw * m->d[2];
+        l.tap[kw] = (tap % l.q) * l.wq + tap / l.q;
+    }
+    l.inside = l.tap + m->k[2];
+    for (int64_t r = 0; r < l.q; r++) {
+        /* phase r, element t is input column r + t q - pw: inside x for t in [t0, t1) */
+        int64_t t0 = ceil_div(m->p[2] - r, l.q), t1 = ceil_div(m->in[2] + m->p[2] - r, l.q);
+        t0 = t0 < 0 ? 0 : (t0 > l.wq ? l.wq : t0);
+        l.inside[2 * r] = t0;
+        l.inside[2 * r + 1] = t1 < t0 ? t0 : (t1 > l.wq ? l.wq : t1);
+    }
+    const int64_t units = m->b * m->g * m->chunks;
+    const int64_t per = (m->og + m->chunks - 1) / m->chunks;
+    int64_t filled = -1; /* the (sample, group) whose input is in buf */
+    for (int64_t u = job->tid; u < units; u += m->threads) {
+        int64_t bg = u / m->chunks, ch = u % m->chunks;
+        int64_t b = bg / m->g, g = bg % m->g;
+        int64_t o0 = ch * per, o1 = o0 + per < m->og ? o0 + per : m->og;
+        if (o0 >= o1) continue;
+        if (filled != bg) {
+            FN(fill)(m, &l, job->x + (b * m->g + g) * m->cg * plane_in, buf);
+            filled = bg;
+        }
+        const T *wg = job->w + g * m->og * wsize;
+        T *yg = job->y + (b * m->g + g) * m->og * plane_out;
+        if (m->form == 0)
+            FN(rows)(m, &l, buf, wg, yg, o0, o1, R);
+        else
+            FN(dots)(m, &l, buf, wg, yg, o0, o1, wpad);
+    }
+    free(buf);
+    free(l.tap);
+    free(wpad);
+    return NULL;
+}
+
+int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) {
+    const Geom *m = (const Geom *)geom;
+    int64_t n = m->threads < 1 ? 1 : m->threads;
+    FN(Job) jobs[64];
+    pthread_t ids[64];
+    if (n > 64) n = 64;
+    for (int64_t t = 0; t < n; t++) {
+        jobs[t].m = m;
+        jobs[t].x = x;
+        jobs[t].w = w;
+        jobs[t].y = y;
+        jobs[t].tid = t;
+        jobs[t].status = 0;
+    }
+    int64_t started = 1;
+    for (; started < n; started++)
+        if (pthread_create(&ids[started], NULL, FN(work), &jobs[started]) != 0) break;
+    for (int64_t t = started; t < n; t++) FN(work)(&jobs[t]); /* threads that did not start */
+    FN(work)(&jobs[0]);
+    int status = jobs[0].status;
+    for (int64_t t = 1; t < started; t++) {
+        pthread_join(ids[t], NULL);
+        status |= jobs[t].status;
+    }
+    for (int64_t t = started; t < n; t++) status |= jobs[t].status;
+    return status;
+}
+
+int64_t FN(buffer_bytes)(const int64_t *geom) {
+    const Geom *m = (const Geom *)geom;
+    int R = m->out[1] == 1 ? 1 : ROWS_R(m->og >= 4 ? 4 : 1);
+    Layout l = layout(m, R, VL);
+    int64_t n = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES + (m->form == 1 ? FN(wpad_len)(m) : 0);
+    return n * (int64_t)sizeof(T);
+}

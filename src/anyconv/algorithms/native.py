@@ -1,0 +1,274 @@
+"""``native``: the direct sums as a small C kernel, built with the system C compiler on first use.
+
+Eager PyTorch runs one memory pass per operation, so a depthwise 3x3 layer written with tensor
+ops (``depthwise``: one multiply-add pass per tap) or a grouped layer with tiny per-group matrix
+products cannot match a fused kernel. ``native`` is the one algorithm that fuses: ``_native.c``
+(plain loops, no intrinsics) computes
+
+    y[b, g*Og + o, p] = sum_{c, q} w[g*Og + o, c, q] * x_pad[b, g*Cg + c, p * s + q * d]
+
+with every output accumulated in registers over all its channels and taps (a block of up to 4
+output channels x 1-4 output rows x 32 float / 16 double columns at a time, vectorised by the
+compiler), or, for short output rows and large kernels (weight gradients), as dot products over
+the kernel's columns. Each (sample, group) first copies its input into a private buffer with the
+zero padding added and the columns split into stride (or dilation) phases, so that every tap is a
+contiguous read and no inner loop checks a bound. Work is split over ``torch.get_num_threads()``
+POSIX threads by (sample, group, chunk of output channels).
+
+Availability: CPU tensors, float32/float64 (float16/bfloat16 computed in float32), at most 3 spatial dims, and a working C compiler
+(``$CC``, else ``cc``). The library is compiled once per source version and machine into
+``$ANYCONV_CACHE`` (default ``~/.cache/anyconv``; a temporary directory if that is not
+writable) and loaded with ``ctypes``; ``ANYCONV_NATIVE=0`` turns the algorithm off. Without a
+compiler ``supports`` says so and ``auto`` chooses among the others; :func:`set_enabled` turns it off
+and on at run time.
+
+Memory: one padded copy of one (sample, group)'s input per thread (checked against the scratch
+budget), no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
+order; float32 normwise relative error ~1e-7, as ``direct``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+from .._shapes import prod
+from .._spec import CorrSpec
+from .._workspace import scratch_budget
+from ._common import trivial_result
+
+NAME = "native"
+SOURCE = Path(__file__).with_name("_native.c")
+FLAGS = ("-O3", "-march=native", "-fPIC", "-fopenmp-simd", "-pthread")
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+# half precisions are computed in float32 (converted on the way in and out)
+COMPUTE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+# columns per register block (the C source's VL) and threads at most (its job array)
+BLOCK_COLUMNS = {torch.float32: 32, torch.float64: 16}
+MAX_THREADS = 64
+
+_LOCK = threading.Lock()
+_STATE: dict[str, object] = {}
+_ENABLED = os.environ.get("ANYCONV_NATIVE", "1") != "0"
+
+
+def enabled() -> bool:
+    """Whether the algorithm may be used in this process (see :func:`set_enabled`)."""
+    return _ENABLED
+
+
+def set_enabled(flag: bool) -> None:
+    """Turn the algorithm on or off in this process (``ANYCONV_NATIVE=0`` starts with it off).
+
+    Off, ``supports`` refuses every call and ``auto`` chooses among the other algorithms (its
+    cached choices depend on this switch)."""
+    global _ENABLED
+    _ENABLED = bool(flag)
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("ANYCONV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "anyconv")
+    path = Path(root)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    path = Path(tempfile.gettempdir()) / f"anyconv-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _build() -> ctypes.CDLL:
+    """Compile ``_native.c`` (once per source, compiler, flags and machine) and load it."""
+    cc = os.environ.get("CC", "cc")
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(b"\0".join([source, cc.encode(), " ".join(FLAGS).encode(),
+                                      platform.machine().encode(), platform.node().encode(),
+                                      sys.platform.encode()])).hexdigest()[:16]
+    target = _cache_dir() / f"anyconv_native_{key}.so"
+    if not target.exists():
+        # build under a unique name, then rename: concurrent processes never load a partial file
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        objects: list[str] = []
+        try:
+            objects = [f"{tmp}.{suf}.o" for suf in DTYPES.values()]
+            steps = [[cc, *FLAGS, "-c", str(SOURCE), "-o", objects[0]],
+                     [cc, *FLAGS, "-DANYCONV_DOUBLE", "-c", str(SOURCE), "-o", objects[1]],
+                     [cc, *FLAGS, "-shared", *objects, "-o", tmp]]
+            for step in steps:
+                done = subprocess.run(step, capture_output=True, text=True, timeout=120)
+                if done.returncode != 0:
+                    raise OSError(f"{cc} failed: {done.stderr.strip()[-500:]}")
+            os.replace(tmp, target)
+        finally:
+            for path in [tmp, *objects]:
+                if os.path.exists(path):
+                    os.unlink(path)
+    lib = ctypes.CDLL(str(target))
+    for suf in DTYPES.values():
+        fn = getattr(lib, f"corr_{suf}")
+        fn.argtypes = [ctypes.c_void_p] * 4
+        fn.restype = ctypes.c_int
+        size = getattr(lib, f"buffer_bytes_{suf}")
+        size.argtypes = [ctypes.c_void_p]
+        size.restype = ctypes.c_int64
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel library, or None (then :func:`unavailable` says why)."""
+    if not _ENABLED:
+        return None
+    with _LOCK:
+        if "lib" not in _STATE and "error" not in _STATE:
+            try:
+                _STATE["lib"] = _build()
+            except (OSError, subprocess.SubprocessError) as exc:
+                _STATE["error"] = f"the C kernel could not be built or loaded ({exc})"
+        lib = _STATE.get("lib")
+        return lib if isinstance(lib, ctypes.CDLL) else None
+
+
+def unavailable() -> str | None:
+    """Why the kernel library cannot be used, or None if it can."""
+    if not _ENABLED:
+        return "turned off (ANYCONV_NATIVE=0 or native.set_enabled(False))"
+    if library() is None:
+        return str(_STATE.get("error"))
+    return None
+
+
+def _threads() -> int:
+    return max(1, min(MAX_THREADS, torch.get_num_threads()))
+
+
+def dots_form(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
+    """Dot products over the kernel's columns (short output rows, wide kernels), else row blocks."""
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    return int(w.shape[-1]) >= 8 and out[-1] < BLOCK_COLUMNS.get(x.dtype, 32) // 2
+
+
+def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int]:
+    """The kernel's plan for a call (mirrors ``layout`` in ``_native.c``): ``dots`` (the form),
+    ``copied`` (elements of one (sample, group)'s padded buffer), ``blocks`` (register blocks per
+    output channel, rows form) and ``block_outputs`` (outputs one block computes).
+
+    >>> spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    >>> layout_of(torch.empty(1, 3, 56, 56), torch.empty(8, 3, 3, 3), spec)
+    {'dots': 0, 'copied': 11484, 'blocks': 56, 'block_outputs': 64}
+    """
+    n = spec.n
+    lead = 3 - n
+    kernel = [1] * lead + [int(v) for v in w.shape[2:]]
+    out = [1] * lead + list(spec.output_spatial(x.shape[2:], w.shape[2:]))
+    stride = [1] * lead + list(spec.stride)
+    dil = [1] * lead + list(spec.dilation)
+    depth = ([1] * lead + [int(v) for v in x.shape[2:]])[0]
+    cols = BLOCK_COLUMNS.get(x.dtype, 32)
+    dots = dots_form(x, w, spec)
+    if dots:
+        owr, rows = -(-out[2] // 4) * 4, out[1]
+        q = dil[2]
+    else:
+        r = 1 if out[1] == 1 else (2 if int(w.shape[0]) // spec.groups >= 4 else 4)
+        owr, rows = -(-out[2] // cols) * cols, -(-out[1] // r) * r
+        q = stride[2]
+    hp = (rows - 1) * stride[1] + (kernel[1] - 1) * dil[1] + 1
+    wp = (owr - 1) * stride[2] + (kernel[2] - 1) * dil[2] + 1
+    copied = int(w.shape[1]) * depth * hp * q * -(-wp // q)
+    if dots:
+        return {"dots": 1, "copied": copied, "blocks": 0, "block_outputs": 0}
+    return {"dots": 0, "copied": copied, "blocks": out[0] * (rows // r) * (owr // cols),
+            "block_outputs": r * cols}
+
+
+def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> list[int]:
+    """The C kernel's ``Geom`` (spatial dims left-padded to 3)."""
+    lead = 3 - spec.n
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    b, o, g = int(x.shape[0]), int(w.shape[0]), spec.groups
+    units = max(1, b * g)
+    threads = _threads()
+    chunks = 1 if units >= threads else min(o // g, -(-threads // units))
+    return [b, g, int(w.shape[1]), o // g,
+            *([1] * lead + [int(v) for v in x.shape[2:]]),
+            *([1] * lead + [int(v) for v in w.shape[2:]]),
+            *([1] * lead + list(out)),
+            *([1] * lead + list(spec.stride)),
+            *([1] * lead + list(spec.dilation)),
+            *([0] * lead + [pb for pb, _ in spec.padding]),
+            int(dots_form(x, w, spec)), threads, max(1, chunks)]
+
+
+def _geom_array(geom: list[int]) -> ctypes.Array[ctypes.c_int64]:
+    return (ctypes.c_int64 * len(geom))(*geom)
+
+
+def buffer_bytes(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
+    """Bytes of all threads' padded input buffers."""
+    lib = library()
+    dt = COMPUTE.get(x.dtype, x.dtype)
+    if lib is None or dt not in DTYPES:
+        return 0
+    geom = geometry(x, w, spec)
+    one = int(getattr(lib, f"buffer_bytes_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geom))))
+    return one * min(geom[-2], prod(geom[:2]) * geom[-1])
+
+
+def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
+    """CPU calls in real floating-point dtypes and 1-3 spatial dims, when the C kernel could be built; the
+    threads' padded input copies within the scratch budget."""
+    if x.device.type != "cpu":
+        return f"only CPU tensors are supported (got device {x.device.type!r})"
+    if COMPUTE.get(x.dtype, x.dtype) not in DTYPES:
+        return "only real floating-point dtypes are supported (got a complex dtype)"
+    if not 1 <= spec.n <= 3:
+        return f"only 1 to 3 spatial dims are supported (got {spec.n})"
+    why = unavailable()
+    if why is not None:
+        return why
+    need = buffer_bytes(x, w, spec)
+    if need > scratch_budget():
+        return (f"the threads' padded input copies ({need} bytes) would exceed the scratch budget "
+                f"({scratch_budget()} bytes, half the workspace limit)")
+    return None
+
+
+_PLANS: dict[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, ...]]] = {}
+
+
+def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
+    key = (tuple(x.shape), tuple(w.shape), x.dtype, spec, _threads())
+    plan = _PLANS.get(key)
+    if plan is None:  # the call's geometry, once per shape (the Python side is most of a tiny call)
+        trivial = trivial_result(x, w, spec)
+        if trivial is not None:
+            return trivial
+        if len(_PLANS) >= 1024:
+            _PLANS.clear()
+        out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
+        plan = _PLANS[key] = (_geom_array(geometry(x, w, spec)), out)
+    lib = library()
+    if lib is None:
+        raise ValueError(f"native: {unavailable()}")
+    dt = COMPUTE.get(x.dtype, x.dtype)
+    xc, wc = x.to(dt).contiguous(), w.to(dt).contiguous()
+    y = torch.empty(plan[1], dtype=dt)
+    status = getattr(lib, f"corr_{DTYPES[dt]}")(
+        ctypes.addressof(plan[0]), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
+    if status != 0:
+        raise MemoryError("native: a thread could not allocate its padded input buffer")
+    return y.to(x.dtype)

@@ -1,0 +1,197 @@
+"""The ``native`` algorithm: the direct sums as a C kernel built with the system compiler.
+
+Its values are checked with the other algorithms (test_algorithms, test_conv, test_gradients
+run every registered algorithm); here: the kernel's own code paths (row blocks and dot
+products, partial blocks, output-channel blocks of 4 and their remainder, threads, stride
+phases, negative and asymmetric padding), Inf/NaN isolation, its memory check, what it is built
+from, and that anyconv works without it (turned off, or no working compiler).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import anyconv
+import anyconv.functional as AF
+from anyconv._spec import CorrSpec
+from anyconv.algorithms import native
+
+TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _reference(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """torch's convolution of ``x`` padded (or cropped) by ``spec.padding``."""
+    pads = [v for pair in reversed(spec.padding) for v in pair]
+    return TORCH_CONV[spec.n](F.pad(x, pads), w, stride=spec.stride, dilation=spec.dilation, groups=spec.groups)
+
+
+def _random_call(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
+    n = rng.choice([1, 2, 3])
+    g, cg, og, b = rng.choice([1, 2, 3]), rng.choice([1, 2, 5]), rng.choice([1, 3, 4, 5, 9]), rng.choice([1, 2])
+    k = [rng.choice([1, 2, 3]) if rng.random() < 0.75 else rng.choice([9, 20]) for _ in range(n)]
+    s = [rng.choice([1, 1, 2, 3]) for _ in range(n)]
+    d = [rng.choice([1, 1, 2]) for _ in range(n)]
+    pads = [(rng.choice([-1, 0, 1, 3]), rng.choice([0, 1, 2])) for _ in range(n)]
+    size = [rng.randint(1, 40 if n < 3 else 9) for _ in range(n)]
+    size = [max(v, (kk - 1) * dd + 1 - a - z) for v, kk, dd, (a, z) in zip(size, k, d, pads)]
+    x = torch.randn(b, g * cg, *size, dtype=torch.float64)
+    w = torch.randn(g * og, cg, *k, dtype=torch.float64)
+    return x, w, CorrSpec(tuple(s), tuple(d), tuple(pads), g)
+
+
+def test_random_calls_match_torch_in_both_forms_and_dtypes():
+    rng = random.Random(7)
+    forms = set()
+    for _ in range(120):
+        x, w, spec = _random_call(rng)
+        ref = _reference(x, w, spec)
+        forms.add(native.dots_form(x, w, spec))
+        torch.testing.assert_close(native.forward(x, w, spec), ref, atol=1e-11, rtol=1e-11)
+        y32 = native.forward(x.float(), w.float(), spec)
+        assert y32.dtype == torch.float32
+        assert (y32.double() - ref).abs().max() <= 1e-5 * max(1.0, ref.abs().max().item())
+    assert forms == {False, True}
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_threads_split_samples_groups_and_output_channels(threads):
+    # (1 sample x 1 group) < threads: output channels are split into chunks across threads
+    cases = [((1, 3, 23, 30), (13, 3, 3, 3), 1), ((2, 6, 17, 9), (6, 1, 3, 3), 6), ((1, 4, 40), (10, 2, 5), 2)]
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for xs, ws, g in cases:
+            x, w = torch.randn(xs, dtype=torch.float64), torch.randn(ws, dtype=torch.float64)
+            n = len(xs) - 2
+            spec = CorrSpec((1,) * n, (1,) * n, ((1, 2),) * n, g)
+            assert native.geometry(x, w, spec)[-2] == threads
+            torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-11, rtol=1e-11)
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dots", [False, True])
+def test_inf_and_nan_reach_only_the_outputs_that_read_them(dots):
+    # the kernel reads whole vectors past a row's end (masked) and computes whole blocks (cropped):
+    # an Inf or NaN there must not leak into outputs that do not read it
+    if dots:  # a weight-gradient shape: kernel rows longer than the output rows
+        x, w = torch.randn(1, 1, 12, 40, dtype=torch.float64), torch.randn(1, 1, 10, 37, dtype=torch.float64)
+    else:
+        x, w = torch.randn(1, 1, 12, 40, dtype=torch.float64), torch.randn(5, 1, 3, 3, dtype=torch.float64)
+    x[0, 0, 5, 39] = math.inf
+    x[0, 0, 0, 0] = math.nan
+    spec = CorrSpec((1, 1), (1, 1), ((0, 0), (0, 0)), 1)
+    assert native.dots_form(x, w, spec) == dots
+    y, ref = native.forward(x, w, spec), _reference(x, w, spec)
+    assert torch.equal(y.isnan(), ref.isnan()) and torch.equal(y.isinf(), ref.isinf())
+    finite = ref.isfinite()
+    assert finite.any()
+    torch.testing.assert_close(y[finite], ref[finite], atol=1e-11, rtol=1e-11)
+
+
+def test_through_the_public_ops_with_gradients():
+    x = torch.randn(2, 8, 15, 14, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(8, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    y = AF.conv(x, w, stride=2, padding=(1, 2), dilation=(2, 1), groups=4, algorithm="native")
+    ref = F.conv2d(x, w, stride=2, padding=(1, 2), dilation=(2, 1), groups=4)
+    torch.testing.assert_close(y, ref, atol=1e-11, rtol=1e-11)
+    g = torch.autograd.grad(y.square().sum(), (x, w))
+    gt = torch.autograd.grad(ref.square().sum(), (x, w))
+    for a, b in zip(g, gt):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+    assert torch.autograd.gradcheck(lambda a, b: AF.conv(a, b, padding=1, groups=4, algorithm="native"),
+                                    (x[:1, :, :5, :6].detach().requires_grad_(), w))
+
+
+def test_refusals_name_their_reason():
+    spec = CorrSpec((1,), (1,), ((0, 0),), 1)
+    assert "complex" in native.supports(torch.randn(1, 1, 8, dtype=torch.complex64),
+                                        torch.randn(1, 1, 3, dtype=torch.complex64), spec)
+    assert "CPU" in native.supports(torch.randn(1, 1, 8, device="meta"), torch.randn(1, 1, 3, device="meta"), spec)
+    spec4 = CorrSpec((1,) * 4, (1,) * 4, ((0, 0),) * 4, 1)
+    assert "1 to 3 spatial dims" in native.supports(torch.randn(1, 1, 3, 3, 3, 3), torch.randn(1, 1, 2, 2, 2, 2), spec4)
+    with pytest.raises(ValueError, match="algorithm='native' cannot serve this call: only 1 to 3"):
+        AF.conv(torch.randn(1, 1, 3, 3, 3, 3), torch.randn(1, 1, 2, 2, 2, 2), algorithm="native")
+    big = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    x, w = torch.randn(1, 64, 400, 400), torch.randn(4, 64, 3, 3)
+    assert native.supports(x, w, big) is None
+    with anyconv.workspace_limit(2**20):
+        assert "scratch budget" in native.supports(x, w, big)
+
+
+def test_auto_picks_native_where_it_is_fastest_and_says_so():
+    x, w = torch.randn(2, 144, 56, 56), torch.randn(144, 1, 3, 3)
+    assert anyconv.choose_algorithm(x, w, padding=1, groups=144) == "native"
+    assert "chosen: native" in anyconv.explain_algorithm(x, w, padding=1, groups=144)
+
+
+def test_the_kernel_uses_only_the_c_library():
+    # no torch (or any other) kernel can hide in the C source: it includes libc and pthreads only
+    source = native.SOURCE.read_text()
+    assert set(re.findall(r"#include <([^>]+)>", source)) <= {"pthread.h", "stdint.h", "stdlib.h", "string.h"}
+    assert '#include "' not in source
+
+
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=full, timeout=300)
+
+
+CHECK = """
+    import torch, anyconv, anyconv.functional as AF
+    import torch.nn.functional as F
+    from anyconv.algorithms import native
+    print("REASON", native.unavailable())
+    x, w = torch.randn(2, 144, 20, 20, dtype=torch.float64), torch.randn(144, 1, 3, 3, dtype=torch.float64)
+    print("CHOICE", anyconv.choose_algorithm(x, w, padding=1, groups=144))
+    y = AF.conv(x, w, padding=1, groups=144)
+    assert torch.allclose(y, F.conv2d(x, w, padding=1, groups=144), atol=1e-12)
+    try:
+        AF.conv(x, w, padding=1, groups=144, algorithm="native")
+    except ValueError as e:
+        print("ERROR", e)
+"""
+
+
+def test_anyconv_works_with_native_turned_off():
+    done = _run(CHECK, ANYCONV_NATIVE="0")
+    assert done.returncode == 0, done.stderr
+    assert "REASON turned off (ANYCONV_NATIVE=0" in done.stdout
+    assert "CHOICE native" not in done.stdout
+    assert "ERROR conv: algorithm='native' cannot serve this call: turned off" in done.stdout
+
+
+def test_set_enabled_switches_auto_in_process():
+    x, w = torch.randn(2, 144, 20, 20), torch.randn(144, 1, 3, 3)
+    assert anyconv.choose_algorithm(x, w, padding=1, groups=144) == "native"
+    try:
+        native.set_enabled(False)
+        assert anyconv.choose_algorithm(x, w, padding=1, groups=144) != "native"
+        assert "turned off" in native.supports(x, w, CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 144))
+        torch.testing.assert_close(AF.conv(x, w, padding=1, groups=144), F.conv2d(x, w, padding=1, groups=144))
+    finally:
+        native.set_enabled(True)
+    assert anyconv.choose_algorithm(x, w, padding=1, groups=144) == "native"
+
+
+def test_anyconv_works_without_a_compiler_and_builds_into_its_cache(tmp_path: Path):
+    broken = _run(CHECK, CC="false", ANYCONV_CACHE=str(tmp_path / "none"), ANYCONV_NATIVE="1")
+    assert broken.returncode == 0, broken.stderr
+    assert "REASON the C kernel could not be built or loaded (false failed" in broken.stdout
+    assert "CHOICE native" not in broken.stdout and "ERROR conv: algorithm='native'" in broken.stdout
+    built = _run(CHECK, ANYCONV_CACHE=str(tmp_path / "cache"), ANYCONV_NATIVE="1")
+    assert built.returncode == 0, built.stderr
+    assert "REASON None" in built.stdout and "CHOICE native" in built.stdout and "ERROR" not in built.stdout
+    assert len(list((tmp_path / "cache").glob("anyconv_native_*.so"))) == 1
