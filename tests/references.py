@@ -74,7 +74,7 @@ def pad_explicit(x: torch.Tensor, pairs: Pairs, mode: str = "zeros") -> torch.Te
             x = torch.cat([before, x, x.new_zeros(shape)], dim)
         else:
             index = np.pad(np.arange(size), (b, a), mode=_NP_MODE[mode])  # type: ignore[call-overload]
-            x = x.index_select(dim, torch.as_tensor(index, dtype=torch.long))
+            x = x.index_select(dim, torch.as_tensor(index, dtype=torch.long, device=x.device))
     return x
 
 

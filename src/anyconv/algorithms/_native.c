@@ -193,65 +193,92 @@ static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T
     }
 }
 
-/* elements of the dots form's padded copy of one output channel's weights */
+/* elements of the dots form's padded copy of one group's weights (rows padded to whole vectors) */
 static int64_t FN(wpad_len)(const Geom *m) {
-    return m->cg * m->k[0] * m->k[1] * ((m->k[2] + LANES - 1) / LANES * LANES);
+    return m->og * m->cg * m->k[0] * m->k[1] * ((m->k[2] + LANES - 1) / LANES * LANES);
 }
 
-static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
-                     int64_t o0, int64_t o1, T *wpad) {
-    /* every output is a dot product over each kernel row, four outputs of a row at a time, in
-       vector accumulators (one horizontal sum per output at the end); a kernel row's last
-       partial vector reads zeros past the row's end from the weights (each output channel's
-       weights are first copied to wpad with rows padded to whole vectors) and has those lanes of
-       the inputs zeroed with a bit mask (so that an Inf or NaN read there never makes a NaN) */
+static void FN(pad_weights)(const Geom *m, const T *w, T *wpad) {
+    /* w: the group's weights (Og, Cg, *k) */
+    const int64_t kw_n = m->k[2], kwr = (kw_n + LANES - 1) / LANES * LANES;
+    const int64_t rows = m->og * m->cg * m->k[0] * m->k[1];
+    for (int64_t row = 0; row < rows; row++) {
+        for (int64_t v = 0; v < kw_n; v++) wpad[row * kwr + v] = w[row * kw_n + v];
+        for (int64_t v = kw_n; v < kwr; v++) wpad[row * kwr + v] = 0;
+    }
+}
+
+/* one row block of the dots form: OB output channels (padded weights wp, wlen apart) x 4 output
+   columns starting at ow of output row (od, oh), accumulated in OB * 4 vectors */
+static inline __attribute__((always_inline)) void FN(dot_block)(
+    const Geom *m, const Layout *l, const T *buf, const T *wp, int64_t wlen, T *yo, int64_t ystride,
+    int64_t od, int64_t oh, int64_t ow, ivec mask, const int OB) {
     const int64_t kd_n = m->k[0], kh_n = m->k[1], kw_n = m->k[2];
-    const int64_t wstride = m->cg * kd_n * kh_n * kw_n;
     const int64_t rowlen = l->q * l->wq;
     const int64_t full = kw_n / LANES * LANES, kwr = (kw_n + LANES - 1) / LANES * LANES;
+    vec acc[4][4];
+    for (int o = 0; o < OB; o++)
+        for (int j = 0; j < 4; j++) acc[o][j] = (vec){0};
+    int64_t off[4];
+    for (int j = 0; j < 4; j++) {
+        int64_t col = (ow + j) * m->s[2];
+        off[j] = (col % l->q) * l->wq + col / l->q;
+    }
+    for (int64_t c = 0; c < m->cg; c++)
+        for (int64_t kd = 0; kd < kd_n; kd++) {
+            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
+            if (z < 0 || z >= m->in[0]) continue;
+            for (int64_t kh = 0; kh < kh_n; kh++) {
+                const T *wr = wp + ((c * kd_n + kd) * kh_n + kh) * kwr;
+                const T *xr = buf + ((c * m->in[0] + z) * l->hp + oh * m->s[1] + kh * m->d[1]) * rowlen;
+                for (int64_t kv = 0; kv < kwr; kv += LANES) {
+                    vec xv[4];
+                    for (int j = 0; j < 4; j++) {
+                        xv[j] = *(const uvec *)(xr + off[j] + kv);
+                        if (kv >= full) xv[j] = (vec)((ivec)xv[j] & mask);
+                    }
+                    for (int o = 0; o < OB; o++) {
+                        vec wv = *(const uvec *)(wr + o * wlen + kv);
+                        for (int j = 0; j < 4; j++) acc[o][j] += wv * xv[j];
+                    }
+                }
+            }
+        }
+    for (int o = 0; o < OB; o++) {
+        T *dst = yo + o * ystride + (od * m->out[1] + oh) * m->out[2] + ow;
+        for (int64_t j = 0; j < 4 && ow + j < m->out[2]; j++) {
+            T sum = 0;
+            for (int v = 0; v < LANES; v++) sum += acc[o][j][v];
+            dst[j] = sum;
+        }
+    }
+}
+
+static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *wpad, T *y,
+                     int64_t o0, int64_t o1) {
+    /* every output is a dot product over each kernel row, 4 output channels x 4 outputs of a row
+       at a time, in vector accumulators (one horizontal sum per output at the end); a kernel
+       row's last partial vector reads zeros past the row's end from the weights (wpad: the
+       group's weights with rows padded to whole vectors) and has those lanes of the inputs
+       zeroed with a bit mask (so that an Inf or NaN read there never makes a NaN) */
+    const int64_t kw_n = m->k[2];
+    const int64_t kwr = (kw_n + LANES - 1) / LANES * LANES, wlen = m->cg * m->k[0] * m->k[1] * kwr;
+    const int64_t ystride = m->out[0] * m->out[1] * m->out[2];
     ivec mask;
-    for (int v = 0; v < LANES; v++) mask[v] = v < kw_n - full ? -1 : 0;
-    for (int64_t o = o0; o < o1; o++) {
-        for (int64_t row = 0; row < wstride / kw_n; row++)
-            for (int64_t v = 0; v < kwr; v++) wpad[row * kwr + v] = v < kw_n ? w[o * wstride + row * kw_n + v] : 0;
+    for (int v = 0; v < LANES; v++) mask[v] = v < kw_n - kw_n / LANES * LANES ? -1 : 0;
+    for (int64_t o = o0; o < o1;) {
+        int ob = (o1 - o >= 4) ? 4 : 1;
+        const T *wp = wpad + o * wlen;
+        T *yo = y + o * ystride;
         for (int64_t od = 0; od < m->out[0]; od++)
             for (int64_t oh = 0; oh < m->out[1]; oh++)
                 for (int64_t ow = 0; ow < m->out[2]; ow += 4) {
-                    vec acc[4] = {{0}, {0}, {0}, {0}};
-                    int64_t off[4];
-                    for (int j = 0; j < 4; j++) {
-                        int64_t col = (ow + j) * m->s[2];
-                        off[j] = (col % l->q) * l->wq + col / l->q;
-                    }
-                    for (int64_t c = 0; c < m->cg; c++)
-                        for (int64_t kd = 0; kd < kd_n; kd++) {
-                            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
-                            if (z < 0 || z >= m->in[0]) continue;
-                            for (int64_t kh = 0; kh < kh_n; kh++) {
-                                const T *wr = wpad + ((c * kd_n + kd) * kh_n + kh) * kwr;
-                                const T *xr = buf + ((c * m->in[0] + z) * l->hp
-                                                     + oh * m->s[1] + kh * m->d[1]) * rowlen;
-                                int64_t kv = 0;
-                                for (; kv < full; kv += LANES) {
-                                    vec wv = *(const uvec *)(wr + kv);
-                                    for (int j = 0; j < 4; j++) acc[j] += wv * *(const uvec *)(xr + off[j] + kv);
-                                }
-                                if (kv < kw_n) {
-                                    vec wv = *(const uvec *)(wr + kv);
-                                    for (int j = 0; j < 4; j++) {
-                                        vec xv = *(const uvec *)(xr + off[j] + kv);
-                                        acc[j] += wv * (vec)((ivec)xv & mask);
-                                    }
-                                }
-                            }
-                        }
-                    T *dst = y + ((o * m->out[0] + od) * m->out[1] + oh) * m->out[2] + ow;
-                    for (int64_t j = 0; j < 4 && ow + j < m->out[2]; j++) {
-                        T sum = 0;
-                        for (int v = 0; v < LANES; v++) sum += acc[j][v];
-                        dst[j] = sum;
-                    }
+                    if (ob == 4)
+                        FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 4);
+                    else
+                        FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 1);
                 }
+        o += ob;
     }
 }
 
@@ -295,22 +322,37 @@ static void *FN(work)(void *arg) {
     }
     const int64_t units = m->b * m->g * m->chunks;
     const int64_t per = (m->og + m->chunks - 1) / m->chunks;
-    int64_t filled = -1; /* the (sample, group) whose input is in buf */
+    int64_t filled = -1, padded = -1; /* the (sample, group) whose input is in buf, the group in wpad */
     for (int64_t u = job->tid; u < units; u += m->threads) {
-        int64_t bg = u / m->chunks, ch = u % m->chunks;
-        int64_t b = bg / m->g, g = bg % m->g;
+        /* rows form: units in (sample, group, chunk) order, so that chunks share the input copy;
+           dots form: (group, chunk, sample), so that samples share the padded weights */
+        int64_t b, g, ch;
+        if (m->form == 0) {
+            ch = u % m->chunks;
+            b = u / m->chunks / m->g;
+            g = u / m->chunks % m->g;
+        } else {
+            b = u % m->b;
+            ch = u / m->b % m->chunks;
+            g = u / m->b / m->chunks;
+        }
         int64_t o0 = ch * per, o1 = o0 + per < m->og ? o0 + per : m->og;
         if (o0 >= o1) continue;
-        if (filled != bg) {
+        if (filled != b * m->g + g) {
             FN(fill)(m, &l, job->x + (b * m->g + g) * m->cg * plane_in, buf);
-            filled = bg;
+            filled = b * m->g + g;
         }
         const T *wg = job->w + g * m->og * wsize;
         T *yg = job->y + (b * m->g + g) * m->og * plane_out;
-        if (m->form == 0)
+        if (m->form == 0) {
             FN(rows)(m, &l, buf, wg, yg, o0, o1, R);
-        else
-            FN(dots)(m, &l, buf, wg, yg, o0, o1, wpad);
+        } else {
+            if (padded != g) {
+                FN(pad_weights)(m, wg, wpad);
+                padded = g;
+            }
+            FN(dots)(m, &l, buf, wpad, yg, o0, o1);
+        }
     }
     free(buf);
     free(l.tap);

@@ -128,7 +128,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     if y.numel() == 0:
         return y
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    ka, kg, kb = (t.to(dt) for t in kron_matrices(m, n))  # (m^N, A), (A, 3^N), (A, A)
+    ka, kg, kb = (t.to(device=x.device, dtype=dt) for t in kron_matrices(m, n))  # (m^N, A), (A, 3^N), (A, A)
     big_a = a**n
     nt = [-(-v // m) for v in out]  # tiles per dim
     # kernel transform U = (G g G^T): (A, 3^N) @ (3^N, Og*Cg) per group -> (A, G, Og, Cg). A large U
