@@ -64,6 +64,23 @@ def test_random_calls_match_torch_in_both_forms_and_dtypes():
     assert forms == {False, True}
 
 
+@pytest.mark.parametrize("dots", [False, True])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_strided_views_are_read_in_place(n, dots):
+    # the weight gradient passes batch/channel-swapped views: x is read through its strides (and a
+    # dots-form w too), rows contiguous
+    size, k = ((14,) * n, (9,) * n) if dots else ((7,) * n, (2,) * n)
+    x = torch.randn(3, 4, *size, dtype=torch.float64).transpose(0, 1)  # (4, 3, ...)
+    w = torch.randn(3, 6, *k, dtype=torch.float64).transpose(0, 1)  # (6, 3, ...)
+    spec = CorrSpec((1,) * n, (2,) * n if dots else (1,) * n, ((1, 2),) * n, 1)
+    assert native.dots_form(x, w, spec) == dots and not x.is_contiguous()
+    torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-11, rtol=1e-11)
+    xs = torch.randn(2, 6, *[v + 3 for v in size], dtype=torch.float64)[..., 1:-2]  # rows not contiguous
+    spec1 = CorrSpec((1,) * n, (1,) * n, ((1, 1),) * n, 2)
+    wg = torch.randn(4, 3, *k, dtype=torch.float64)
+    torch.testing.assert_close(native.forward(xs, wg, spec1), _reference(xs, wg, spec1), atol=1e-11, rtol=1e-11)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 5])
 def test_threads_split_samples_groups_and_output_channels(threads):
     # (1 sample x 1 group) < threads: output channels are split into chunks across threads
@@ -75,7 +92,8 @@ def test_threads_split_samples_groups_and_output_channels(threads):
             x, w = torch.randn(xs, dtype=torch.float64), torch.randn(ws, dtype=torch.float64)
             n = len(xs) - 2
             spec = CorrSpec((1,) * n, (1,) * n, ((1, 2),) * n, g)
-            assert native.geometry(x, w, spec)[-2] == threads
+            geom = native.geometry(x, w, spec)
+            assert len(geom) == len(native.FIELDS) and geom[native.FIELDS.index("threads")] == threads
             torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-11, rtol=1e-11)
     finally:
         torch.set_num_threads(old)
@@ -141,6 +159,16 @@ def test_the_kernel_uses_only_the_c_library():
     source = native.SOURCE.read_text()
     assert set(re.findall(r"#include <([^>]+)>", source)) <= {"pthread.h", "stdint.h", "stdlib.h", "string.h"}
     assert '#include "' not in source
+
+
+def test_python_and_c_agree_on_the_geometry_struct():
+    struct = re.search(r"typedef struct \{(.*?)\} Geom;", native.SOURCE.read_text(), re.S).group(1)
+    names = []
+    for decl in re.findall(r"int64_t ([^;]+);", re.sub(r"/\*.*?\*/", "", struct, flags=re.S)):
+        for part in decl.split(","):
+            m = re.fullmatch(r"\s*(\w+)(?:\[(\d+)\])?\s*", part)
+            names += [m.group(1)] if m.group(2) is None else [f"{m.group(1)}{i}" for i in range(int(m.group(2)))]
+    assert tuple(names) == native.FIELDS
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:

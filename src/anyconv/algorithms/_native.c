@@ -33,6 +33,9 @@ typedef struct {
     int64_t form;                /* 0: rows, 1: dots */
     int64_t threads;             /* worker threads */
     int64_t chunks;              /* chunks of output channels per (sample, group) */
+    int64_t xs[4];               /* x's strides (elements) of sample, channel, depth, row; columns: 1 */
+    int64_t ws[4];               /* w's strides of output channel, input channel, depth, row (dots
+                                    form; the rows form takes a contiguous w) */
 } Geom;
 
 /* the padded, phase-split copy of one group's input: buffer shape (Cg, ID, hp, q, wq) */
@@ -80,8 +83,8 @@ typedef float T;
 /* short rows: plain loops, not memset / memcpy calls (their call overhead dominated) */
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
-    /* x: the group's Cg input planes of one sample; buf: (Cg, ID, hp, q, wq) */
-    const int64_t id = m->in[0], ih = m->in[1], iw = m->in[2];
+    /* x: the group's first input channel of one sample (strides m->xs); buf: (Cg, ID, hp, q, wq) */
+    const int64_t id = m->in[0], ih = m->in[1];
     for (int64_t c = 0; c < m->cg; c++)
         for (int64_t z = 0; z < id; z++)
             for (int64_t hb = 0; hb < l->hp; hb++) {
@@ -91,7 +94,7 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
                     for (int64_t t = 0; t < l->q * l->wq; t++) row[t] = 0;
                     continue;
                 }
-                const T *src = x + ((c * id + z) * ih + iy) * iw;
+                const T *src = x + c * m->xs[1] + z * m->xs[2] + iy * m->xs[3];
                 for (int64_t r = 0; r < l->q; r++) {
                     T *dst = row + r * l->wq;
                     int64_t t0 = l->inside[2 * r], t1 = l->inside[2 * r + 1];
@@ -199,28 +202,32 @@ static int64_t FN(wpad_len)(const Geom *m) {
 }
 
 static void FN(pad_weights)(const Geom *m, const T *w, T *wpad) {
-    /* w: the group's weights (Og, Cg, *k) */
+    /* w: the group's weights (Og, Cg, *k), strides m->ws */
     const int64_t kw_n = m->k[2], kwr = (kw_n + LANES - 1) / LANES * LANES;
-    const int64_t rows = m->og * m->cg * m->k[0] * m->k[1];
-    for (int64_t row = 0; row < rows; row++) {
-        for (int64_t v = 0; v < kw_n; v++) wpad[row * kwr + v] = w[row * kw_n + v];
-        for (int64_t v = kw_n; v < kwr; v++) wpad[row * kwr + v] = 0;
-    }
+    T *dst = wpad;
+    for (int64_t o = 0; o < m->og; o++)
+        for (int64_t c = 0; c < m->cg; c++)
+            for (int64_t kd = 0; kd < m->k[0]; kd++)
+                for (int64_t kh = 0; kh < m->k[1]; kh++, dst += kwr) {
+                    const T *src = w + o * m->ws[0] + c * m->ws[1] + kd * m->ws[2] + kh * m->ws[3];
+                    for (int64_t v = 0; v < kw_n; v++) dst[v] = src[v];
+                    for (int64_t v = kw_n; v < kwr; v++) dst[v] = 0;
+                }
 }
 
-/* one row block of the dots form: OB output channels (padded weights wp, wlen apart) x 4 output
-   columns starting at ow of output row (od, oh), accumulated in OB * 4 vectors */
+/* one row block of the dots form: OB output channels (padded weights wp, wlen apart) x J <= 4
+   output columns starting at ow of output row (od, oh), accumulated in OB * J vectors */
 static inline __attribute__((always_inline)) void FN(dot_block)(
     const Geom *m, const Layout *l, const T *buf, const T *wp, int64_t wlen, T *yo, int64_t ystride,
-    int64_t od, int64_t oh, int64_t ow, ivec mask, const int OB) {
+    int64_t od, int64_t oh, int64_t ow, ivec mask, const int OB, const int J) {
     const int64_t kd_n = m->k[0], kh_n = m->k[1], kw_n = m->k[2];
     const int64_t rowlen = l->q * l->wq;
     const int64_t full = kw_n / LANES * LANES, kwr = (kw_n + LANES - 1) / LANES * LANES;
     vec acc[4][4];
     for (int o = 0; o < OB; o++)
-        for (int j = 0; j < 4; j++) acc[o][j] = (vec){0};
+        for (int j = 0; j < J; j++) acc[o][j] = (vec){0};
     int64_t off[4];
-    for (int j = 0; j < 4; j++) {
+    for (int j = 0; j < J; j++) {
         int64_t col = (ow + j) * m->s[2];
         off[j] = (col % l->q) * l->wq + col / l->q;
     }
@@ -233,20 +240,20 @@ static inline __attribute__((always_inline)) void FN(dot_block)(
                 const T *xr = buf + ((c * m->in[0] + z) * l->hp + oh * m->s[1] + kh * m->d[1]) * rowlen;
                 for (int64_t kv = 0; kv < kwr; kv += LANES) {
                     vec xv[4];
-                    for (int j = 0; j < 4; j++) {
+                    for (int j = 0; j < J; j++) {
                         xv[j] = *(const uvec *)(xr + off[j] + kv);
                         if (kv >= full) xv[j] = (vec)((ivec)xv[j] & mask);
                     }
                     for (int o = 0; o < OB; o++) {
                         vec wv = *(const uvec *)(wr + o * wlen + kv);
-                        for (int j = 0; j < 4; j++) acc[o][j] += wv * xv[j];
+                        for (int j = 0; j < J; j++) acc[o][j] += wv * xv[j];
                     }
                 }
             }
         }
     for (int o = 0; o < OB; o++) {
         T *dst = yo + o * ystride + (od * m->out[1] + oh) * m->out[2] + ow;
-        for (int64_t j = 0; j < 4 && ow + j < m->out[2]; j++) {
+        for (int j = 0; j < J; j++) {
             T sum = 0;
             for (int v = 0; v < LANES; v++) sum += acc[o][j][v];
             dst[j] = sum;
@@ -273,10 +280,20 @@ static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *wpad
         for (int64_t od = 0; od < m->out[0]; od++)
             for (int64_t oh = 0; oh < m->out[1]; oh++)
                 for (int64_t ow = 0; ow < m->out[2]; ow += 4) {
-                    if (ob == 4)
-                        FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 4);
-                    else
-                        FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 1);
+                    /* J = the columns left, at most 4 (a 3-wide output, the usual weight gradient
+                       of a 3x3 layer, wastes no lanes) */
+                    int64_t left = m->out[2] - ow;
+                    if (ob == 4) {
+                        if (left >= 4) FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 4, 4);
+                        else if (left == 3) FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 4, 3);
+                        else if (left == 2) FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 4, 2);
+                        else FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 4, 1);
+                    } else {
+                        if (left >= 4) FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 1, 4);
+                        else if (left == 3) FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 1, 3);
+                        else if (left == 2) FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 1, 2);
+                        else FN(dot_block)(m, l, buf, wp, wlen, yo, ystride, od, oh, ow, mask, 1, 1);
+                    }
                 }
         o += ob;
     }
@@ -295,7 +312,6 @@ static void *FN(work)(void *arg) {
     const Geom *m = job->m;
     int R = m->out[1] == 1 ? 1 : ROWS_R(m->og >= 4 ? 4 : 1);
     Layout l = layout(m, R, VL);
-    const int64_t plane_in = m->in[0] * m->in[1] * m->in[2];
     const int64_t plane_out = m->out[0] * m->out[1] * m->out[2];
     const int64_t wsize = m->cg * m->k[0] * m->k[1] * m->k[2];
     T *buf = (T *)malloc((size_t)(m->cg * m->in[0] * l.hp * l.q * l.wq + LANES) * sizeof(T));
@@ -339,10 +355,10 @@ static void *FN(work)(void *arg) {
         int64_t o0 = ch * per, o1 = o0 + per < m->og ? o0 + per : m->og;
         if (o0 >= o1) continue;
         if (filled != b * m->g + g) {
-            FN(fill)(m, &l, job->x + (b * m->g + g) * m->cg * plane_in, buf);
+            FN(fill)(m, &l, job->x + b * m->xs[0] + g * m->cg * m->xs[1], buf);
             filled = b * m->g + g;
         }
-        const T *wg = job->w + g * m->og * wsize;
+        const T *wg = job->w + g * m->og * (m->form == 0 ? wsize : m->ws[0]);
         T *yg = job->y + (b * m->g + g) * m->og * plane_out;
         if (m->form == 0) {
             FN(rows)(m, &l, buf, wg, yg, o0, o1, R);

@@ -194,8 +194,13 @@ def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int
             "block_outputs": r * cols}
 
 
+# the C kernel's ``Geom`` struct, field by field (3-element fields spelled out)
+FIELDS = ("b", "g", "cg", "og", *(f"{name}{i}" for name in ("in", "k", "out", "s", "d", "p") for i in range(3)),
+          "form", "threads", "chunks", *(f"xs{i}" for i in range(4)), *(f"ws{i}" for i in range(4)))
+
+
 def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> list[int]:
-    """The C kernel's ``Geom`` (spatial dims left-padded to 3)."""
+    """The C kernel's ``Geom`` (:data:`FIELDS`; spatial dims left-padded to 3)."""
     lead = 3 - spec.n
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
     b, o, g = int(x.shape[0]), int(w.shape[0]), spec.groups
@@ -209,7 +214,15 @@ def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> list[int]:
             *([1] * lead + list(spec.stride)),
             *([1] * lead + list(spec.dilation)),
             *([0] * lead + [pb for pb, _ in spec.padding]),
-            int(dots_form(x, w, spec)), threads, max(1, chunks)]
+            int(dots_form(x, w, spec)), threads, max(1, chunks),
+            *_strides(x, lead), *_strides(w, lead)]
+
+
+def _strides(t: torch.Tensor, lead: int) -> list[int]:
+    """The strides (elements) of dims 0, 1 and the spatial dims but the last, spatial dims
+    left-padded to 3 (a padded dim's stride is never used with an index other than 0)."""
+    st = list(t.stride())
+    return [st[0], st[1], *([0] * lead + st[2:-1])]
 
 
 def _geom_array(geom: list[int]) -> ctypes.Array[ctypes.c_int64]:
@@ -224,7 +237,8 @@ def buffer_bytes(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
         return 0
     geom = geometry(x, w, spec)
     one = int(getattr(lib, f"buffer_bytes_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geom))))
-    return one * min(geom[-2], prod(geom[:2]) * geom[-1])
+    threads, chunks = geom[FIELDS.index("threads")], geom[FIELDS.index("chunks")]
+    return one * min(threads, prod(geom[:2]) * chunks)
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
@@ -251,7 +265,14 @@ _PLANS: dict[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
-    key = (tuple(x.shape), tuple(w.shape), x.dtype, spec, _threads())
+    dt = COMPUTE.get(x.dtype, x.dtype)
+    # the kernel reads x (and a dots-form w) through their strides, rows contiguous: no copy of the
+    # batch/channel-swapped views the weight gradient passes
+    xc = x.to(dt) if x.stride(-1) == 1 else x.to(dt).contiguous()
+    wc = w.to(dt)
+    if not dots_form(x, w, spec) or wc.stride(-1) != 1:
+        wc = wc.contiguous()
+    key = (tuple(x.shape), tuple(w.shape), xc.stride(), wc.stride(), x.dtype, spec, _threads())
     plan = _PLANS.get(key)
     if plan is None:  # the call's geometry, once per shape (the Python side is most of a tiny call)
         trivial = trivial_result(x, w, spec)
@@ -260,12 +281,10 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         if len(_PLANS) >= 1024:
             _PLANS.clear()
         out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
-        plan = _PLANS[key] = (_geom_array(geometry(x, w, spec)), out)
+        plan = _PLANS[key] = (_geom_array(geometry(xc, wc, spec)), out)
     lib = library()
     if lib is None:
         raise ValueError(f"native: {unavailable()}")
-    dt = COMPUTE.get(x.dtype, x.dtype)
-    xc, wc = x.to(dt).contiguous(), w.to(dt).contiguous()
     y = torch.empty(plan[1], dtype=dt)
     status = getattr(lib, f"corr_{DTYPES[dt]}")(
         ctypes.addressof(plan[0]), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
