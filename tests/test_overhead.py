@@ -13,11 +13,10 @@ from anyconv.algorithms import native
 from anyconv.functional import _small
 
 
-@pytest.fixture(autouse=True)
-def _without_native():
-    """The small path serves the calls ``auto`` gives im2col; with the C kernel available ``auto``
-    gives most small calls to ``native`` instead, so these tests of the small path turn it off."""
-    native.set_enabled(False)
+@pytest.fixture(params=[True, False], ids=["native", "no-native"], autouse=True)
+def _native(request):
+    """The small path serves the calls ``auto`` gives im2col or native: with and without the C kernel."""
+    native.set_enabled(request.param)
     yield
     native.set_enabled(True)
 
@@ -149,14 +148,15 @@ def test_mnist1d_layers_take_the_small_path():
 
 def test_small_plan_follows_auto_state(monkeypatch):
     """The cached small-call plan is keyed on auto's state: when the cost model stops choosing
-    im2col for a call, the call leaves the small path (and is still right)."""
+    im2col (or native) for a call, the call leaves the small path (and is still right)."""
     from anyconv.algorithms import auto
 
     x = torch.randn(4, 3, 10, dtype=torch.float64, requires_grad=True)
     w = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
     assert type(AF.conv(x, w, padding=1).grad_fn).__name__ == "SmallCorrBackward"
     costly = dict(auto.COEFFICIENTS)
-    costly["im2col"] = tuple(1e6 * c for c in costly["im2col"])
+    for name in ("im2col", "native"):
+        costly[name] = tuple(1e6 * c for c in costly[name])
     monkeypatch.setattr(auto, "COEFFICIENTS", costly)
     y = AF.conv(x, w, padding=1)
     assert type(y.grad_fn).__name__ != "SmallCorrBackward"

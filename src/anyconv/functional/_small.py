@@ -1,6 +1,7 @@
 """Small im2col correlations with little Python around them (a per-call-overhead fast path).
 
-``conv`` calls whose core correlation ``auto`` serves with im2col and whose columns have at
+``conv`` calls whose core correlation ``auto`` serves with im2col (or ``native``, whose kernel is
+faster but whose general-path Python costs more on calls this small) and whose columns have at
 most ``MAX_COLUMN_ELEMENTS`` entries (the layers of small models) run here: the forward is
 im2col's own computation (the same columns and GEMM) with the bias added while the output is
 reordered, inside one autograd Function (:class:`SmallCorr`) instead of the general chain
@@ -97,7 +98,8 @@ class Plan:
 
 def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
     """The :class:`Plan` of ``corr(x, w)`` if it is a small call that ``auto`` serves with
-    im2col's column GEMM, else ``None`` (cached on the call and :func:`auto.state`).
+    im2col's column GEMM or the ``native`` kernel, else ``None`` (cached on the call and
+    :func:`auto.state`).
 
     ``meta`` tensors take the general path: ``anyconv.explain_algorithm`` traces a call's core
     correlations on them by replacing ``algorithms.run``.
@@ -133,7 +135,10 @@ def _serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
         return False  # im2col's kernel-innermost layout, or a call large enough to tile
     from ..algorithms.auto import choose
 
-    return choose(x, w, spec).name == "im2col"
+    # native's C kernel is faster than im2col on the call itself, but on calls this small the general
+    # path's Python around it costs more than the fused path saves (MNIST-1D training step 1.28 ms
+    # with these calls here, 1.70 ms through native, interleaved)
+    return choose(x, w, spec).name in ("im2col", "native")
 
 
 def col2im_pays(x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, spec: CorrSpec) -> bool:
