@@ -13,12 +13,14 @@
      once. The buffer's columns are split by the stride: tap kw of output column ow reads phase
      (kw d) mod s at index ow + (kw d) div s, contiguous in ow.
    - "dots" form (short output rows, large kernels: the weight gradients): every output is a dot
-     product over the kernel's columns, four outputs of a row at a time. The buffer's columns are
-     split by the dilation: output column ow, tap kw reads phase (ow s) mod d at index
-     (ow s) div d + kw, contiguous in kw.
+     product over the kernel's rows, 4 output channels x up to 4 outputs of a row at a time, over a
+     copy of the group's weights with rows padded to whole vectors. The buffer's columns are split
+     by the dilation: output column ow, tap kw reads phase (ow s) mod d at index (ow s) div d + kw,
+     contiguous in kw.
 
    Depth (the first of 3 dims) is not padded in the buffer: taps that fall outside are skipped.
-   Accumulation is in the input type (float or double), in order channel, tap.
+   Accumulation is in the input type (float or double), in order channel, tap (the dots form sums
+   each row's vector lanes at the end). x is read through its strides (rows contiguous).
 */
 #include <pthread.h>
 #include <stdint.h>

@@ -10,20 +10,22 @@ products cannot match a fused kernel. ``native`` is the one algorithm that fuses
 with every output accumulated in registers over all its channels and taps (a block of up to 4
 output channels x 1-4 output rows x 32 float / 16 double columns at a time, vectorised by the
 compiler), or, for short output rows and large kernels (weight gradients), as dot products over
-the kernel's columns. Each (sample, group) first copies its input into a private buffer with the
-zero padding added and the columns split into stride (or dilation) phases, so that every tap is a
-contiguous read and no inner loop checks a bound. Work is split over ``torch.get_num_threads()``
-POSIX threads by (sample, group, chunk of output channels).
+the kernel's rows (4 output channels x up to 4 outputs at a time). Each (sample, group) first copies
+its input into a private buffer with the zero padding added and the columns split into stride (or
+dilation) phases, so that every tap is a contiguous read and no inner loop checks a bound; ``x``
+(and a weight-gradient-shaped ``w``) is read through its strides, so the batch/channel-swapped views
+of a weight gradient need no copy. Work is split over ``torch.get_num_threads()`` POSIX threads by
+(sample, group, chunk of output channels).
 
-Availability: CPU tensors, float32/float64 (float16/bfloat16 computed in float32), at most 3 spatial dims, and a working C compiler
-(``$CC``, else ``cc``). The library is compiled once per source version and machine into
+Availability: CPU tensors, float32/float64 (float16/bfloat16 computed in float32), at most 3
+spatial dims, and a working C compiler (``$CC``, else ``cc``). The library is compiled once per source version and machine into
 ``$ANYCONV_CACHE`` (default ``~/.cache/anyconv``; a temporary directory if that is not
 writable) and loaded with ``ctypes``; ``ANYCONV_NATIVE=0`` turns the algorithm off. Without a
 compiler ``supports`` says so and ``auto`` chooses among the others; :func:`set_enabled` turns it off
 and on at run time.
 
-Memory: one padded copy of one (sample, group)'s input per thread (checked against the scratch
-budget), no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
+Memory: per thread, one padded copy of one (sample, group)'s input and, for the dot products, one
+padded copy of one group's weights (checked against the scratch budget); no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
 order; float32 normwise relative error ~1e-7, as ``direct``.
 """
 
@@ -48,7 +50,7 @@ from ._common import trivial_result
 
 NAME = "native"
 SOURCE = Path(__file__).with_name("_native.c")
-FLAGS = ("-O3", "-march=native", "-fPIC", "-fopenmp-simd", "-pthread")
+FLAGS = ("-O3", "-march=native", "-fPIC", "-pthread")
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 # half precisions are computed in float32 (converted on the way in and out)
 COMPUTE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
