@@ -81,6 +81,50 @@ def test_strided_views_are_read_in_place(n, dots):
     torch.testing.assert_close(native.forward(xs, wg, spec1), _reference(xs, wg, spec1), atol=1e-11, rtol=1e-11)
 
 
+def test_transposed_correlation_matches_torchs_input_gradient():
+    # corr_t: the adjoint in x of a correlation with one output channel per group (strided
+    # depthwise layers' input gradients, strided depthwise conv_transpose), every phase in one pass
+    rng = random.Random(11)
+    for _ in range(80):
+        n = rng.choice([1, 2, 3])
+        g, cg, b = rng.choice([1, 2, 5]), rng.choice([1, 2, 3]), rng.choice([1, 2])
+        k = [rng.choice([1, 2, 3, 4]) for _ in range(n)]
+        s = [rng.choice([1, 2, 3]) for _ in range(n)]
+        d = [rng.choice([1, 2]) for _ in range(n)]
+        p = [rng.choice([0, 1, 2]) for _ in range(n)]
+        size = [rng.randint(1, 30 if n < 3 else 8) for _ in range(n)]
+        size = [max(v, (kk - 1) * dd + 1 - 2 * pp) for v, kk, dd, pp in zip(size, k, d, p)]
+        x = torch.randn(b, g * cg, *size, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(g, cg, *k, dtype=torch.float64)
+        spec = CorrSpec(tuple(s), tuple(d), tuple((v, v) for v in p), g)
+        y = TORCH_CONV[n](x, w, stride=s, padding=p, dilation=d, groups=g)
+        gy = torch.randn_like(y)
+        (ref,) = torch.autograd.grad(y, x, gy)
+        assert native.transposed_reason(gy, w, spec, tuple(size)) is None
+        torch.testing.assert_close(native.corr_t(gy, w, spec, tuple(size)), ref, atol=1e-11, rtol=1e-11)
+    spec = CorrSpec((2, 2), (1, 1), ((1, 1), (1, 1)), 2)
+    assert "one output channel per group" in native.transposed_reason(
+        torch.randn(1, 4, 3, 3), torch.randn(4, 1, 3, 3), spec, (6, 6))
+
+
+def test_strided_depthwise_gradients_take_the_transposed_kernel(monkeypatch):
+    calls = []
+    monkeypatch.setattr(native, "corr_t", lambda *a, f=native.corr_t: calls.append(1) or f(*a))
+    # large enough for the general path (small calls take functional/_small.py's own backward)
+    x = torch.randn(2, 6, 121, 120, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    y = AF.conv(x, w, stride=2, padding=1, groups=6)
+    gx, gw = torch.autograd.grad(y.square().sum(), (x, w))
+    yt = F.conv2d(x, w, stride=2, padding=1, groups=6)
+    tx, tw = torch.autograd.grad(yt.square().sum(), (x, w))
+    assert calls, "the strided depthwise input gradient did not use native.corr_t"
+    torch.testing.assert_close(gx, tx, atol=1e-11, rtol=1e-11)
+    torch.testing.assert_close(gw, tw, atol=1e-11, rtol=1e-11)
+    yt2 = AF.conv_transpose(y.detach(), w.detach(), stride=2, padding=1, groups=6, output_padding=1)
+    torch.testing.assert_close(yt2, F.conv_transpose2d(y.detach(), w.detach(), stride=2, padding=1, groups=6,
+                                                       output_padding=1), atol=1e-11, rtol=1e-11)
+
+
 @pytest.mark.parametrize("threads", [1, 2, 5])
 def test_threads_split_samples_groups_and_output_channels(threads):
     # (1 sample x 1 group) < threads: output channels are split into chunks across threads

@@ -378,7 +378,105 @@ static void *FN(work)(void *arg) {
     return NULL;
 }
 
-int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) {
+/* the transposed correlation, the adjoint of the above in x (strided input gradients):
+
+     dx[b, g*Cg + c, i] = sum_{o, q : i = p s + q d - pad} w[g*Og + o, c, q] gy[b, g*Og + o, p]
+
+   m describes the forward correlation (in = dx's spatial size, out = gy's), gy and w contiguous.
+   Units (sample, group); each copies its group's Og planes of gy into a buffer with zero columns on
+   both sides. dx columns are computed phase by phase: column x = t s + r - pad (phase r) gets tap kw
+   when kw d = r (mod s), reading gy column t - (kw d - r) / s, contiguous in t, so VL consecutive t
+   are one vector block; rows and depth keep only the taps that land on a gy row. Every dx element
+   belongs to one phase and one t, so each is written once (zero where no tap reaches it). */
+static void *FN(work_t)(void *arg) {
+    FN(Job) *job = (FN(Job) *)arg;
+    const Geom *m = job->m;
+    const int64_t sw = m->s[2], dw = m->d[2], pw = m->p[2], kw_n = m->k[2];
+    const int64_t lpad = (kw_n - 1) * dw / sw;                   /* the largest tap shift (kw d - r) / s */
+    const int64_t tcount = (m->in[2] - 1 + pw) / sw + 1;          /* t of every phase is below this */
+    const int64_t wbuf = lpad + (tcount + VL - 1) / VL * VL + VL;
+    const int64_t planes = m->og * m->out[0] * m->out[1];
+    T *buf = (T *)malloc((size_t)(planes * wbuf) * sizeof(T));
+    int64_t *taps = (int64_t *)malloc((size_t)(2 * kw_n * sw + sw) * sizeof(int64_t));
+    if (!buf || !taps) {
+        free(buf);
+        free(taps);
+        job->status = 1;
+        return NULL;
+    }
+    int64_t *ntap = taps + 2 * kw_n * sw; /* per phase r: its taps kw (taps[r kw_n ..]) and shifts */
+    for (int64_t r = 0; r < sw; r++) {
+        ntap[r] = 0;
+        for (int64_t kw = 0; kw < kw_n; kw++)
+            if ((kw * dw) % sw == r) {
+                taps[r * kw_n + ntap[r]] = kw;
+                taps[(sw + r) * kw_n + ntap[r]] = (kw * dw - r) / sw;
+                ntap[r]++;
+            }
+    }
+    const int64_t ksize = m->cg * m->k[0] * m->k[1] * kw_n;
+    for (int64_t u = job->tid; u < m->b * m->g; u += m->threads) {
+        int64_t b = u / m->g, g = u % m->g;
+        const T *gy = job->x + (b * m->g + g) * planes * m->out[2];
+        for (int64_t row = 0; row < planes; row++) {
+            T *dst = buf + row * wbuf;
+            for (int64_t v = 0; v < lpad; v++) dst[v] = 0;
+            for (int64_t v = 0; v < m->out[2]; v++) dst[lpad + v] = gy[row * m->out[2] + v];
+            for (int64_t v = lpad + m->out[2]; v < wbuf; v++) dst[v] = 0;
+        }
+        for (int64_t c = 0; c < m->cg; c++)
+            for (int64_t z = 0; z < m->in[0]; z++)
+                for (int64_t y = 0; y < m->in[1]; y++) {
+                    T *dxrow = job->y + (((b * m->g + g) * m->cg + c) * m->in[0] + z) * m->in[1] * m->in[2]
+                               + y * m->in[2];
+                    for (int64_t r = 0; r < sw; r++) {
+                        /* phase r's columns x = t s + r - pw inside dx: t in [ts, te) */
+                        int64_t ts = ceil_div(pw - r, sw), te = ceil_div(m->in[2] + pw - r, sw);
+                        if (ts < 0) ts = 0;
+                        for (int64_t t0 = ts; t0 < te; t0 += VL) {
+                            vec acc[NV];
+                            for (int n = 0; n < NV; n++) acc[n] = (vec){0};
+                            for (int64_t o = 0; o < m->og; o++)
+                                for (int64_t kd = 0; kd < m->k[0]; kd++) {
+                                    int64_t nz = z + m->p[0] - kd * m->d[0];
+                                    if (nz < 0 || nz % m->s[0] || nz / m->s[0] >= m->out[0]) continue;
+                                    for (int64_t kh = 0; kh < m->k[1]; kh++) {
+                                        int64_t ny = y + m->p[1] - kh * m->d[1];
+                                        if (ny < 0 || ny % m->s[1] || ny / m->s[1] >= m->out[1]) continue;
+                                        const T *gr = buf + ((o * m->out[0] + nz / m->s[0]) * m->out[1]
+                                                             + ny / m->s[1]) * wbuf + lpad + t0;
+                                        const T *wr = job->w + (g * m->og + o) * ksize
+                                                      + ((c * m->k[0] + kd) * m->k[1] + kh) * kw_n;
+                                        for (int64_t i = 0; i < ntap[r]; i++) {
+                                            vec wv = (vec){0} + wr[taps[r * kw_n + i]];
+                                            const T *gp = gr - taps[(sw + r) * kw_n + i];
+                                            for (int n = 0; n < NV; n++) acc[n] += wv * *(const uvec *)(gp + n * LANES);
+                                        }
+                                    }
+                                }
+                            T part[VL];
+                            for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[n];
+                            int64_t nv = te - t0 < VL ? te - t0 : VL;
+                            T *dx = dxrow + t0 * sw + r - pw;
+                            for (int64_t v = 0; v < nv; v++) dx[v * sw] = part[v];
+                        }
+                    }
+                }
+    }
+    free(buf);
+    free(taps);
+    return NULL;
+}
+
+/* elements of one thread's buffer for the transposed correlation */
+int64_t FN(buffer_bytes_t)(const int64_t *geom) {
+    const Geom *m = (const Geom *)geom;
+    int64_t lpad = (m->k[2] - 1) * m->d[2] / m->s[2], tcount = (m->in[2] - 1 + m->p[2]) / m->s[2] + 1;
+    int64_t wbuf = lpad + (tcount + VL - 1) / VL * VL + VL;
+    return (m->og * m->out[0] * m->out[1] * wbuf) * (int64_t)sizeof(T);
+}
+
+static int FN(launch)(const int64_t *geom, const T *x, const T *w, T *y, void *(*worker)(void *)) {
     const Geom *m = (const Geom *)geom;
     int64_t n = m->threads < 1 ? 1 : m->threads;
     FN(Job) jobs[64];
@@ -394,9 +492,9 @@ int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) {
     }
     int64_t started = 1;
     for (; started < n; started++)
-        if (pthread_create(&ids[started], NULL, FN(work), &jobs[started]) != 0) break;
-    for (int64_t t = started; t < n; t++) FN(work)(&jobs[t]); /* threads that did not start */
-    FN(work)(&jobs[0]);
+        if (pthread_create(&ids[started], NULL, worker, &jobs[started]) != 0) break;
+    for (int64_t t = started; t < n; t++) worker(&jobs[t]); /* threads that did not start */
+    worker(&jobs[0]);
     int status = jobs[0].status;
     for (int64_t t = 1; t < started; t++) {
         pthread_join(ids[t], NULL);
@@ -404,6 +502,13 @@ int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) {
     }
     for (int64_t t = started; t < n; t++) status |= jobs[t].status;
     return status;
+}
+
+int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) { return FN(launch)(geom, x, w, y, FN(work)); }
+
+/* gy, w -> dx (see work_t): geom is the forward correlation's */
+int FN(corr_t)(const int64_t *geom, const T *gy, const T *w, T *dx) {
+    return FN(launch)(geom, gy, w, dx, FN(work_t));
 }
 
 int64_t FN(buffer_bytes)(const int64_t *geom) {

@@ -120,12 +120,14 @@ def _build() -> ctypes.CDLL:
                     os.unlink(path)
     lib = ctypes.CDLL(str(target))
     for suf in DTYPES.values():
-        fn = getattr(lib, f"corr_{suf}")
-        fn.argtypes = [ctypes.c_void_p] * 4
-        fn.restype = ctypes.c_int
-        size = getattr(lib, f"buffer_bytes_{suf}")
-        size.argtypes = [ctypes.c_void_p]
-        size.restype = ctypes.c_int64
+        for name in ("corr", "corr_t"):
+            fn = getattr(lib, f"{name}_{suf}")
+            fn.argtypes = [ctypes.c_void_p] * 4
+            fn.restype = ctypes.c_int
+        for name in ("buffer_bytes", "buffer_bytes_t"):
+            size = getattr(lib, f"{name}_{suf}")
+            size.argtypes = [ctypes.c_void_p]
+            size.restype = ctypes.c_int64
     return lib
 
 
@@ -293,3 +295,57 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     if status != 0:
         raise MemoryError("native: a thread could not allocate its padded input buffer")
     return y.to(x.dtype)
+
+
+# strided transposed correlations (strided layers' input gradients) that ``corr_t`` serves: one output
+# channel per group (depthwise-like: ``polyphase`` would otherwise make prod(stride) phase calls and copies)
+# and at most this many taps (larger kernels' phases may go by FFT)
+TRANSPOSED_MAX_TAPS = 64
+
+
+def transposed_reason(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: tuple[int, ...]) -> str | None:
+    """Why :func:`corr_t` cannot serve the adjoint of ``corr(x, w)`` (``x`` of ``in_spatial``), or None."""
+    if int(w.shape[0]) != spec.groups:
+        return "only one output channel per group"
+    if prod(w.shape[2:]) > TRANSPOSED_MAX_TAPS:
+        return f"at most {TRANSPOSED_MAX_TAPS} taps"
+    x = torch.empty((int(g.shape[0]), int(w.shape[1]) * spec.groups, *in_spatial), dtype=g.dtype, device="meta")
+    if g.device.type != "cpu" or spec.output_spatial(in_spatial, w.shape[2:]) != tuple(g.shape[2:]):
+        return "CPU tensors whose output size is the forward's"
+    if COMPUTE.get(g.dtype, g.dtype) not in DTYPES or not 1 <= spec.n <= 3:
+        return "real floating-point dtypes, 1 to 3 spatial dims"
+    why = unavailable()
+    if why is not None:
+        return why
+    lib = library()
+    assert lib is not None
+    geom = geometry(x, w, spec)
+    one = int(getattr(lib, f"buffer_bytes_t_{DTYPES[COMPUTE.get(g.dtype, g.dtype)]}")(ctypes.addressof(_geom_array(geom))))
+    need = one * min(geom[FIELDS.index("threads")], int(g.shape[0]) * spec.groups)
+    if need > scratch_budget():
+        return f"the threads' padded gradient copies ({need} bytes) would exceed the scratch budget"
+    return None
+
+
+def corr_t(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: tuple[int, ...]) -> torch.Tensor:
+    """The adjoint of ``corr(x, w)`` in ``x`` (``x`` of spatial size ``in_spatial``): ``(B, O, *o) ->
+    (B, C, *in_spatial)``, for the calls :func:`transposed_reason` accepts (one pass, no phases).
+
+    >>> g, w = torch.tensor([[[1.0, 10.0]]]), torch.tensor([[[1.0, 2.0, 3.0]]])
+    >>> corr_t(g, w, CorrSpec((2,), (1,), ((0, 0),), 1), (5,)).tolist()
+    [[[1.0, 2.0, 13.0, 20.0, 30.0]]]
+    """
+    lib = library()
+    if lib is None:
+        raise ValueError(f"native: {unavailable()}")
+    dt = COMPUTE.get(g.dtype, g.dtype)
+    gc, wc = g.to(dt).contiguous(), w.to(dt).contiguous()
+    x = torch.empty((int(g.shape[0]), int(w.shape[1]) * spec.groups, *in_spatial), dtype=dt, device="meta")
+    dx = torch.empty(x.shape, dtype=dt)
+    if dx.numel() == 0:
+        return dx.to(g.dtype)
+    geom = _geom_array(geometry(x, wc, spec))
+    status = getattr(lib, f"corr_t_{DTYPES[dt]}")(ctypes.addressof(geom), gc.data_ptr(), wc.data_ptr(), dx.data_ptr())
+    if status != 0:
+        raise MemoryError("native: a thread could not allocate its padded gradient buffer")
+    return dx.to(g.dtype)

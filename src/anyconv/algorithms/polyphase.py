@@ -98,6 +98,12 @@ def corr_t(
         return _patches(g, w, spec, in_spatial, algo, strict)
     if w.shape[0] > spec.groups and math.prod(w.shape[2:]) <= COL2IM_MAX_TAPS:
         return _col2im(g, w, spec, in_spatial, algo, strict)
+    if algo == "auto":
+        from . import native
+
+        if native.transposed_reason(g, w, spec, tuple(in_spatial)) is None:
+            # one output channel per group (depthwise): the C kernel computes every phase in one pass
+            return native.corr_t(g, w, spec, tuple(in_spatial))
     n = spec.n
     b = g.shape[0]
     c = w.shape[1] * spec.groups
