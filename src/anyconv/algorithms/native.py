@@ -15,7 +15,9 @@ its input into a private buffer with the zero padding added and the columns spli
 dilation) phases, so that every tap is a contiguous read and no inner loop checks a bound; ``x``
 (and a weight-gradient-shaped ``w``) is read through its strides, so the batch/channel-swapped views
 of a weight gradient need no copy. Work is split over ``torch.get_num_threads()`` POSIX threads by
-(sample, group, chunk of output channels).
+(sample, group, chunk of output channels). :func:`corr_t` is the transposed correlation (a strided
+layer's input gradient) for one output channel per group, which ``polyphase`` uses instead of its
+phase calls.
 
 Availability: CPU tensors, float32/float64 (float16/bfloat16 computed in float32), at most 3
 spatial dims, and a working C compiler (``$CC``, else ``cc``). The library is compiled once per source version and machine into
