@@ -69,7 +69,9 @@ static Layout layout(const Geom *m, int64_t rows_r, int64_t cols_r) {
 /* ceil(a / b) for b > 0 and any sign of a */
 static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
-#define ROWS_R(OB) ((OB) == 4 ? 2 : 4)
+/* output rows per register block of the rows form: 2 with blocks of 4 output channels, 4 with one
+   channel (so that a block keeps 8-16 accumulators), 1 for a one-row output */
+static int rows_per_block(const Geom *m) { return m->out[1] == 1 ? 1 : (m->og >= 4 ? 2 : 4); }
 
 /* compiled twice by native.py: -DANYCONV_DOUBLE gives the float64 kernels */
 #ifdef ANYCONV_DOUBLE
@@ -82,8 +84,6 @@ typedef float T;
 #define FN(name) name##_f32
 #endif
 
-/* short rows: plain loops, not memset / memcpy calls (their call overhead dominated) */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
     /* x: the group's first input channel of one sample (strides m->xs); buf: (Cg, ID, hp, q, wq) */
     const int64_t id = m->in[0], ih = m->in[1];
@@ -312,7 +312,7 @@ typedef struct {
 static void *FN(work)(void *arg) {
     FN(Job) *job = (FN(Job) *)arg;
     const Geom *m = job->m;
-    int R = m->out[1] == 1 ? 1 : ROWS_R(m->og >= 4 ? 4 : 1);
+    int R = rows_per_block(m);
     Layout l = layout(m, R, VL);
     const int64_t plane_out = m->out[0] * m->out[1] * m->out[2];
     const int64_t wsize = m->cg * m->k[0] * m->k[1] * m->k[2];
@@ -513,7 +513,7 @@ int FN(corr_t)(const int64_t *geom, const T *gy, const T *w, T *dx) {
 
 int64_t FN(buffer_bytes)(const int64_t *geom) {
     const Geom *m = (const Geom *)geom;
-    int R = m->out[1] == 1 ? 1 : ROWS_R(m->og >= 4 ? 4 : 1);
+    int R = rows_per_block(m);
     Layout l = layout(m, R, VL);
     int64_t n = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES + (m->form == 1 ? FN(wpad_len)(m) : 0);
     return n * (int64_t)sizeof(T);

@@ -157,12 +157,13 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
     p = prod(out)
     macs = float(b * o * p * cg * k)
+    # input elements copied into stride phases (a strided copy) by depthwise and shifted
+    split = float(b * c * prod(x.shape[2:])) if any(st > 1 for st in spec.stride) else 0.0
     if name in ("direct", "im2col"):
         cols = 0 if k == 1 else b * c * k * p  # column / window copy
         return (1.0, macs, float(cols + b * (c + o) * p), macs * min(1.0, 64.0 / max(1, b * p)),
                 float(cols) if spec.n >= 3 else 0.0, float(cols) if k > b * p else 0.0)
     if name == "depthwise":
-        split = float(b * c * prod(x.shape[2:])) if any(st > 1 for st in spec.stride) else 0.0
         return (1.0, float(b * o * p * k), float(k), split)
     if name == "winograd":
         from .winograd import KERNEL, M_DEFAULT
@@ -195,7 +196,6 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
 
         lf, g = flat_len(x, w, spec), spec.groups
         flat_macs = float(b * o * cg * k * lf)
-        split = float(b * c * prod(x.shape[2:])) if any(st > 1 for st in spec.stride) else 0.0
         return (1.0, flat_macs, float(k * b * g * (cg + 2 * (o // g)) * lf + b * o * p),
                 float(k * b * g), flat_macs * min(1.0, 64.0 / max(1, lf)), split)
     if name == "native":

@@ -235,16 +235,22 @@ def _geom_array(geom: list[int]) -> ctypes.Array[ctypes.c_int64]:
     return (ctypes.c_int64 * len(geom))(*geom)
 
 
-def buffer_bytes(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
-    """Bytes of all threads' padded input buffers."""
+def _threads_bytes(kernel: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, transposed: bool = False) -> int:
+    """Bytes of the buffers of every thread that gets work: the C function ``kernel`` (bytes of one
+    thread's buffers) times the threads, at most one per unit (sample, group[, chunk of channels])."""
     lib = library()
     dt = COMPUTE.get(x.dtype, x.dtype)
     if lib is None or dt not in DTYPES:
         return 0
     geom = geometry(x, w, spec)
-    one = int(getattr(lib, f"buffer_bytes_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geom))))
-    threads, chunks = geom[FIELDS.index("threads")], geom[FIELDS.index("chunks")]
-    return one * min(threads, prod(geom[:2]) * chunks)
+    one = int(getattr(lib, f"{kernel}_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geom))))
+    units = prod(geom[:2]) * (1 if transposed else geom[FIELDS.index("chunks")])
+    return one * min(geom[FIELDS.index("threads")], units)
+
+
+def buffer_bytes(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
+    """Bytes of all threads' padded input buffers."""
+    return _threads_bytes("buffer_bytes", x, w, spec)
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
@@ -266,19 +272,23 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
     return None
 
 
-_PLANS: dict[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, ...]]] = {}
+# per call shape and strides: (Geom, output shape, whether w is read through its strides)
+_PLANS: dict[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, ...], bool]] = {}
+
+
+def _operands(x: torch.Tensor, w: torch.Tensor, dt: torch.dtype, strided_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` and ``w`` in the compute dtype, as the kernel reads them: x (and a dots-form w) through
+    their strides with rows contiguous (no copy of the batch/channel-swapped views a weight gradient
+    passes), anything else contiguous."""
+    xc = x.to(dt) if x.stride(-1) == 1 else x.to(dt).contiguous()
+    wc = w.to(dt)
+    return xc, wc if strided_w and wc.stride(-1) == 1 else wc.contiguous()
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
     dt = COMPUTE.get(x.dtype, x.dtype)
-    # the kernel reads x (and a dots-form w) through their strides, rows contiguous: no copy of the
-    # batch/channel-swapped views the weight gradient passes
-    xc = x.to(dt) if x.stride(-1) == 1 else x.to(dt).contiguous()
-    wc = w.to(dt)
-    if not dots_form(x, w, spec) or wc.stride(-1) != 1:
-        wc = wc.contiguous()
-    key = (tuple(x.shape), tuple(w.shape), xc.stride(), wc.stride(), x.dtype, spec, _threads())
+    key = (tuple(x.shape), tuple(w.shape), x.stride(), w.stride(), x.dtype, spec, _threads())
     plan = _PLANS.get(key)
     if plan is None:  # the call's geometry, once per shape (the Python side is most of a tiny call)
         trivial = trivial_result(x, w, spec)
@@ -286,8 +296,12 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
             return trivial
         if len(_PLANS) >= 1024:
             _PLANS.clear()
+        dots = dots_form(x, w, spec)
+        xc, wc = _operands(x, w, dt, dots)
         out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
-        plan = _PLANS[key] = (_geom_array(geometry(xc, wc, spec)), out)
+        plan = _PLANS[key] = (_geom_array(geometry(xc, wc, spec)), out, dots)
+    else:
+        xc, wc = _operands(x, w, dt, plan[2])
     lib = library()
     if lib is None:
         raise ValueError(f"native: {unavailable()}")
@@ -311,7 +325,6 @@ def transposed_reason(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spati
         return "only one output channel per group"
     if prod(w.shape[2:]) > TRANSPOSED_MAX_TAPS:
         return f"at most {TRANSPOSED_MAX_TAPS} taps"
-    x = torch.empty((int(g.shape[0]), int(w.shape[1]) * spec.groups, *in_spatial), dtype=g.dtype, device="meta")
     if g.device.type != "cpu" or spec.output_spatial(in_spatial, w.shape[2:]) != tuple(g.shape[2:]):
         return "CPU tensors whose output size is the forward's"
     if COMPUTE.get(g.dtype, g.dtype) not in DTYPES or not 1 <= spec.n <= 3:
@@ -319,11 +332,8 @@ def transposed_reason(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spati
     why = unavailable()
     if why is not None:
         return why
-    lib = library()
-    assert lib is not None
-    geom = geometry(x, w, spec)
-    one = int(getattr(lib, f"buffer_bytes_t_{DTYPES[COMPUTE.get(g.dtype, g.dtype)]}")(ctypes.addressof(_geom_array(geom))))
-    need = one * min(geom[FIELDS.index("threads")], int(g.shape[0]) * spec.groups)
+    x = torch.empty((int(g.shape[0]), int(w.shape[1]) * spec.groups, *in_spatial), dtype=g.dtype, device="meta")
+    need = _threads_bytes("buffer_bytes_t", x, w, spec, transposed=True)
     if need > scratch_budget():
         return f"the threads' padded gradient copies ({need} bytes) would exceed the scratch budget"
     return None

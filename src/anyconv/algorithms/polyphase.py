@@ -16,9 +16,10 @@ of them are one GEMM plus one interleaving copy (``_patches``). Small kernels (a
 ``COL2IM_MAX_TAPS`` taps) with more than one gradient channel per group go by columns instead
 (``_col2im``): one 1x1 correlation makes every tap's contribution, the taps of each output
 phase are summed in a contiguous buffer and each phase is copied once into the result (fewer,
-larger GEMMs than the phases: measured 1.1-2.2x faster on strided 3x3, 4x4 and 7x7 layers);
-depthwise kernels (a "GEMM" of one channel) and large kernels (whose phases may go by FFT) keep
-the phases.
+larger GEMMs than the phases: measured 1.1-2.2x faster on strided 3x3, 4x4 and 7x7 layers).
+Kernels with one output channel per group (depthwise: a "GEMM" of one channel) go to the C
+kernel's one-pass transposed correlation (``native.corr_t``) when it is built; they and large
+kernels (whose phases may go by FFT) otherwise keep the phases.
 
 ``corr_t`` has the signature of ``anyconv.functional._autograd.corr_t_raw`` and the same result.
 """
