@@ -320,6 +320,28 @@ def test_im2col_kernel_innermost_layout_for_long_kernel_rows():
                                    rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((3, 4, 30, 30), (5, 4, 30, 30), {}),                            # a 1x1 layer's weight gradient
+    ((2, 6, 59, 39), (4, 3, 30, 20), {"dilation": (2, 2), "groups": 2}),  # every other input
+    ((2, 3, 600), (3, 1, 600), {"groups": 3}),
+    ((1, 2, 8, 9, 8), (3, 2, 8, 8, 8), {"stride": 2}),               # the last input row unread
+])
+def test_im2col_one_window_is_a_product_per_channel(xs, ws, kw):
+    """One output position, no padding: the window is a view of the input and the call a matrix
+    product per input channel, summed (no column copy); torch's values, in float64 and float32."""
+    from anyconv._spec import CorrSpec
+    from anyconv.algorithms import im2col
+
+    x, w = _tensors(xs, ws)
+    n = len(xs) - 2
+    spec = CorrSpec((kw.get("stride", 1),) * n, kw.get("dilation", (1,) * n), ((0, 0),) * n, kw.get("groups", 1))
+    assert im2col.one_window(x, w, spec)
+    torch.testing.assert_close(AF.conv(x, w, algorithm="im2col", **kw), _torch_conv(x, w, kw), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(AF.conv(x.float(), w.float(), algorithm="im2col", **kw),
+                               _torch_conv(x, w, kw).float(), rtol=1e-4, atol=1e-4)
+    assert not im2col.one_window(x, w, CorrSpec(spec.stride, spec.dilation, ((0, 1),) + spec.padding[1:], spec.groups))
+
+
 def test_flat_offset_algorithms_refuse_what_they_cannot_serve():
     x, w = _tensors((1, 2, 9, 9), (2, 2, 3, 3))
     with pytest.raises(ValueError, match="algorithm='shifted' cannot serve this call: 1-tap kernels"):
@@ -499,6 +521,7 @@ def test_col2im_input_gradient_of_wide_layers(xs, ws, kw, monkeypatch):
     ((1, 6, 2, 3, 2), (6, 2, 2, 2, 2), {"stride": 2, "groups": 2}),                # 3-D, groups
     ((3, 2, 4), (2, 3, 3), {"stride": 3, "padding": 1, "output_padding": 2}),     # padding crops
     ((2, 4, 3, 2), (4, 1, 3, 1), {"stride": (3, 1), "padding": (2, 0), "groups": 4}),
+    ((1, 8, 16, 16, 16), (8, 4, 2, 2, 2), {"stride": 2}),  # large enough for native's strided copy
 ])
 def test_kernel_equal_stride_transpose_is_one_gemm(xs, ws, kw, monkeypatch):
     """Kernel == stride (non-overlapping windows): the transposed correlation is one GEMM plus

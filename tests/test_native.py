@@ -267,3 +267,66 @@ def test_anyconv_works_without_a_compiler_and_builds_into_its_cache(tmp_path: Pa
     assert built.returncode == 0, built.stderr
     assert "REASON None" in built.stdout and "CHOICE native" in built.stdout and "ERROR" not in built.stdout
     assert len(list((tmp_path / "cache").glob("anyconv_native_*.so"))) == 1
+
+
+def _random_view(rng: random.Random, dtype: torch.dtype) -> torch.Tensor:
+    """A permuted, sliced (steps up to 3, offsets) view of a random tensor of 1-7 dims."""
+    nd = rng.randint(1, 7)
+    shape = [rng.randint(1, 9) for _ in range(nd)]
+    base = (torch.randn(*shape, dtype=torch.float64) * 100).to(dtype)
+    v = base.permute(*rng.sample(range(nd), nd))
+    index = tuple(slice(rng.randint(0, 1) if n > 1 else 0, None, rng.choice([1, 1, 2, 3])) for n in v.shape)
+    return v[index]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int32, torch.int64, torch.complex64])
+def test_strided_copy_matches_torch_on_random_views(monkeypatch, dtype):
+    # every element size the C copy takes (4 and 8 bytes, copied bitwise): permutations, steps,
+    # offsets, size-1 dims; compared with torch's copy element for element
+    monkeypatch.setattr(native, "COPY_MIN_ELEMENTS", 1)
+    rng = random.Random(11)
+    copied = 0
+    for _ in range(150):
+        v = _random_view(rng, dtype)
+        out = torch.empty(v.shape, dtype=dtype)
+        if native.copy_(out, v):
+            copied += 1
+            assert torch.equal(out, v.contiguous()), (v.shape, v.stride())
+    assert copied == 150  # none fell back to torch
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_strided_copy_interleaves_and_splits_rows_over_threads(threads):
+    # the transposed patches' interleave (short rows read across), large enough for several threads
+    cols = torch.randn(2, 16, 2, 2, 2, 16, 16, 16)
+    v = cols.permute(0, 1, 5, 2, 6, 3, 7, 4)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        assert torch.equal(native.contiguous(v), v.contiguous())
+        out = torch.empty(v.shape)
+        assert native.copy_(out, v) and torch.equal(out, v.contiguous())
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_strided_copy_declines_what_it_does_not_serve():
+    big = torch.randn(64, 1024).t()
+    out = torch.empty(big.shape)
+    assert not native.copy_(torch.empty(big.shape, dtype=torch.float16), big.half())  # 2-byte elements
+    assert not native.copy_(out.double(), big)  # dtypes differ
+    small = torch.randn(63, 100).t()
+    assert not native.copy_(torch.empty(small.shape), small)  # below COPY_MIN_ELEMENTS: torch copies
+    assert not native.copy_(out, big.clone().requires_grad_())  # autograd
+    assert native.copy_(out, big) and torch.equal(out, big.contiguous())
+    c = torch.randn(256, 256, dtype=torch.complex64).t().conj()  # a lazily conjugated view: torch resolves it
+    assert not native.copy_(torch.empty(c.shape, dtype=c.dtype), c)
+    assert torch.equal(native.contiguous(c), c.contiguous())
+
+
+def test_python_and_c_agree_on_the_copy_struct():
+    source = native.SOURCE.read_text()
+    assert f"#define COPY_MAX_DIMS {native.COPY_MAX_DIMS}" in source
+    struct = re.search(r"typedef struct \{([^{}]*)\} CopyGeom;", source, re.S).group(1)
+    assert re.sub(r"\s+", " ", struct).strip() == (
+        "int64_t nd, esize, threads; int64_t shape[COPY_MAX_DIMS], ds[COPY_MAX_DIMS], ss[COPY_MAX_DIMS];")

@@ -208,7 +208,7 @@ def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Seque
 
         x_pad'[b, g, c, J * s + a] = sum_o w[g, o, c, a] g[b, g, o, J]
     """
-    from . import run
+    from . import native, run
 
     n = spec.n
     b, o = g.shape[:2]
@@ -223,7 +223,7 @@ def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Seque
     cols = cols.reshape(b, G * cg, *kernel, *out)  # (B, C, *k, *o)
     # (B, C, k0, k1, .., o0, o1, ..) -> (B, C, o0, k0, o1, k1, ..) -> (B, C, o0 * k0, ..)
     perm = [0, 1] + [v for i in range(n) for v in (2 + n + i, 2 + i)]
-    covered = cols.permute(perm).reshape(b, G * cg, *(v * k for v, k in zip(out, kernel)))
+    covered = native.contiguous(cols.permute(perm)).reshape(b, G * cg, *(v * k for v, k in zip(out, kernel)))
     full = [i + pb + pa for i, (pb, pa) in zip(in_spatial, spec.padding)]
     if list(covered.shape[2:]) != full:  # an uncovered tail of the padded input: zero gradient
         res = covered.new_zeros((b, G * cg, *full))
