@@ -107,6 +107,32 @@ def test_transposed_correlation_matches_torchs_input_gradient():
         torch.randn(1, 4, 3, 3), torch.randn(4, 1, 3, 3), spec, (6, 6))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_transposed_correlation_stride_two_rows_are_interleaved_exactly(dtype):
+    # stride 2 in the last dim: both phases of a block of columns at once, interleaved and stored as
+    # consecutive columns (several blocks per row, odd and even padding, columns no tap reaches)
+    rng = random.Random(5 if dtype == torch.float64 else 6)
+    tol = 1e-11 if dtype == torch.float64 else 1e-4
+    for _ in range(60):
+        n = rng.choice([1, 2, 3])
+        g, b = rng.choice([1, 3]), rng.choice([1, 2])
+        k = [rng.choice([1, 2, 3, 5]) for _ in range(n)]
+        s = [rng.choice([1, 2]) for _ in range(n - 1)] + [2]
+        d = [rng.choice([1, 1, 2, 3]) for _ in range(n)]
+        p = [rng.choice([0, 1, 2, 3]) for _ in range(n)]
+        size = [rng.randint(1, 6) for _ in range(n - 1)] + [rng.randint(1, 150)]
+        size = [max(v, (kk - 1) * dd + 1 - 2 * pp) for v, kk, dd, pp in zip(size, k, d, p)]
+        x = torch.randn(b, g, *size, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(g, 1, *k, dtype=torch.float64)
+        spec = CorrSpec(tuple(s), tuple(d), tuple((v, v) for v in p), g)
+        y = TORCH_CONV[n](x, w, stride=s, padding=p, dilation=d, groups=g)
+        gy = torch.randn_like(y)
+        (ref,) = torch.autograd.grad(y, x, gy)
+        got = native.corr_t(gy.to(dtype), w.to(dtype), spec, tuple(size))
+        assert got.dtype == dtype
+        torch.testing.assert_close(got.double(), ref, atol=tol, rtol=tol)
+
+
 def test_strided_depthwise_gradients_take_the_transposed_kernel(monkeypatch):
     calls = []
     monkeypatch.setattr(native, "corr_t", lambda *a, f=native.corr_t: calls.append(1) or f(*a))

@@ -125,6 +125,26 @@ typedef int64_t ivec __attribute__((vector_size(64))); /* lane masks */
 typedef int32_t ivec __attribute__((vector_size(64)));
 #endif
 
+/* the first and the second half of the lanes of a and b interleaved (a0 b0 a1 b1 ...): two stride-2
+   phases of a row written back as consecutive columns */
+#ifdef ANYCONV_DOUBLE
+#ifdef __clang__
+#define ZIPLO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIPHI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#else
+#define ZIPLO(a, b) __builtin_shuffle(a, b, (ivec){0, 8, 1, 9, 2, 10, 3, 11})
+#define ZIPHI(a, b) __builtin_shuffle(a, b, (ivec){4, 12, 5, 13, 6, 14, 7, 15})
+#endif
+#else
+#ifdef __clang__
+#define ZIPLO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIPHI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+#define ZIPLO(a, b) __builtin_shuffle(a, b, (ivec){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define ZIPHI(a, b) __builtin_shuffle(a, b, (ivec){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
+#endif
+#endif
+
 /* one block: OB channels (weights wo, stride wstride between channels) x R rows x VL columns
    of output slice od starting at row oh, column ow, accumulated in OB * R * NV vector registers */
 static inline __attribute__((always_inline)) void FN(block)(
@@ -378,6 +398,32 @@ static void *FN(work)(void *arg) {
     return NULL;
 }
 
+/* one block of phase r of a dx row (sample/group/channel c, depth z, row y): VL consecutive t from t0,
+   summed over the output channels and every tap that lands there (see work_t) */
+static inline __attribute__((always_inline)) void FN(phase_block)(
+    const Geom *m, const T *buf, int64_t wbuf, int64_t lpad, const int64_t *taps, const int64_t *ntap,
+    int64_t kw_n, int64_t ksize, const T *w, int64_t g, int64_t c, int64_t z, int64_t y, int64_t r, int64_t t0,
+    vec *acc) {
+    const int64_t sw = m->s[2];
+    for (int n = 0; n < NV; n++) acc[n] = (vec){0};
+    for (int64_t o = 0; o < m->og; o++)
+        for (int64_t kd = 0; kd < m->k[0]; kd++) {
+            int64_t nz = z + m->p[0] - kd * m->d[0];
+            if (nz < 0 || nz % m->s[0] || nz / m->s[0] >= m->out[0]) continue;
+            for (int64_t kh = 0; kh < m->k[1]; kh++) {
+                int64_t ny = y + m->p[1] - kh * m->d[1];
+                if (ny < 0 || ny % m->s[1] || ny / m->s[1] >= m->out[1]) continue;
+                const T *gr = buf + ((o * m->out[0] + nz / m->s[0]) * m->out[1] + ny / m->s[1]) * wbuf + lpad + t0;
+                const T *wr = w + (g * m->og + o) * ksize + ((c * m->k[0] + kd) * m->k[1] + kh) * kw_n;
+                for (int64_t i = 0; i < ntap[r]; i++) {
+                    vec wv = (vec){0} + wr[taps[r * kw_n + i]];
+                    const T *gp = gr - taps[(sw + r) * kw_n + i];
+                    for (int n = 0; n < NV; n++) acc[n] += wv * *(const uvec *)(gp + n * LANES);
+                }
+            }
+        }
+}
+
 /* the transposed correlation, the adjoint of the above in x (strided input gradients):
 
      dx[b, g*Cg + c, i] = sum_{o, q : i = p s + q d - pad} w[g*Og + o, c, q] gy[b, g*Og + o, p]
@@ -429,31 +475,33 @@ static void *FN(work_t)(void *arg) {
                 for (int64_t y = 0; y < m->in[1]; y++) {
                     T *dxrow = job->y + (((b * m->g + g) * m->cg + c) * m->in[0] + z) * m->in[1] * m->in[2]
                                + y * m->in[2];
+                    if (sw == 2) { /* both phases of a block of t at once, interleaved: contiguous stores */
+                        int64_t ts0 = ceil_div(pw, 2), ts1 = ceil_div(pw - 1, 2);
+                        int64_t te0 = ceil_div(m->in[2] + pw, 2), te1 = ceil_div(m->in[2] + pw - 1, 2);
+                        int64_t tlo = ts1 < ts0 ? ts1 : ts0, thi = te0 > te1 ? te0 : te1;
+                        if (tlo < 0) tlo = 0;
+                        for (int64_t t0 = tlo; t0 < thi; t0 += VL) {
+                            vec a0[NV], a1[NV];
+                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, z, y, 0, t0, a0);
+                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, z, y, 1, t0, a1);
+                            T part[2 * VL]; /* dx columns x0 .. x0 + 2 VL - 1 */
+                            for (int n = 0; n < NV; n++) {
+                                *(uvec *)(part + 2 * n * LANES) = ZIPLO(a0[n], a1[n]);
+                                *(uvec *)(part + (2 * n + 1) * LANES) = ZIPHI(a0[n], a1[n]);
+                            }
+                            int64_t x0 = 2 * t0 - pw, i0 = x0 < 0 ? -x0 : 0;
+                            int64_t i1 = m->in[2] - x0 < 2 * VL ? m->in[2] - x0 : 2 * VL;
+                            for (int64_t i = i0; i < i1; i++) dxrow[x0 + i] = part[i];
+                        }
+                        continue;
+                    }
                     for (int64_t r = 0; r < sw; r++) {
                         /* phase r's columns x = t s + r - pw inside dx: t in [ts, te) */
                         int64_t ts = ceil_div(pw - r, sw), te = ceil_div(m->in[2] + pw - r, sw);
                         if (ts < 0) ts = 0;
                         for (int64_t t0 = ts; t0 < te; t0 += VL) {
                             vec acc[NV];
-                            for (int n = 0; n < NV; n++) acc[n] = (vec){0};
-                            for (int64_t o = 0; o < m->og; o++)
-                                for (int64_t kd = 0; kd < m->k[0]; kd++) {
-                                    int64_t nz = z + m->p[0] - kd * m->d[0];
-                                    if (nz < 0 || nz % m->s[0] || nz / m->s[0] >= m->out[0]) continue;
-                                    for (int64_t kh = 0; kh < m->k[1]; kh++) {
-                                        int64_t ny = y + m->p[1] - kh * m->d[1];
-                                        if (ny < 0 || ny % m->s[1] || ny / m->s[1] >= m->out[1]) continue;
-                                        const T *gr = buf + ((o * m->out[0] + nz / m->s[0]) * m->out[1]
-                                                             + ny / m->s[1]) * wbuf + lpad + t0;
-                                        const T *wr = job->w + (g * m->og + o) * ksize
-                                                      + ((c * m->k[0] + kd) * m->k[1] + kh) * kw_n;
-                                        for (int64_t i = 0; i < ntap[r]; i++) {
-                                            vec wv = (vec){0} + wr[taps[r * kw_n + i]];
-                                            const T *gp = gr - taps[(sw + r) * kw_n + i];
-                                            for (int n = 0; n < NV; n++) acc[n] += wv * *(const uvec *)(gp + n * LANES);
-                                        }
-                                    }
-                                }
+                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, z, y, r, t0, acc);
                             T part[VL];
                             for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[n];
                             int64_t nv = te - t0 < VL ? te - t0 : VL;
