@@ -241,6 +241,27 @@ def test_python_and_c_agree_on_the_geometry_struct():
     assert tuple(names) == native.FIELDS
 
 
+@pytest.mark.parametrize("xs, ws, stride, groups", [
+    ((2, 6, 33, 41), (6, 1, 3, 3), (1, 2), 6),    # depthwise 3x3, stride 1 over rows: 8-row blocks
+    ((1, 4, 5, 30, 41), (8, 2, 3, 3, 3), (1, 1, 1), 2),  # 3-D, 4 output channels per group: 2-row blocks
+    ((1, 3, 30, 41), (3, 1, 3, 3), (2, 1), 3),    # stride 2 over rows: 4-row blocks
+    ((1, 3, 30, 41), (3, 1, 5, 5), (1, 1), 3),
+])
+def test_python_mirrors_the_kernels_buffer_layout(xs, ws, stride, groups):
+    # the cost model's copied elements (``layout_of``) are the C kernel's own buffer, row blocks included
+    x, w = torch.randn(xs), torch.randn(ws)
+    n = len(xs) - 2
+    spec = CorrSpec(stride, (1,) * n, ((1, 1),) * n, groups)
+    lay = native.layout_of(x, w, spec)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert native.buffer_bytes(x, w, spec) == (lay["copied"] + 16) * 4
+    finally:
+        torch.set_num_threads(old)
+    torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-4, rtol=1e-4)
+
+
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,

@@ -71,7 +71,13 @@ static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 
 
 /* output rows per register block of the rows form: 2 with blocks of 4 output channels, 4 with one
    channel (so that a block keeps 8-16 accumulators), 1 for a one-row output */
-static int rows_per_block(const Geom *m) { return m->out[1] == 1 ? 1 : (m->og >= 4 ? 2 : 4); }
+/* 3x3 kernels, stride and dilation 1 over rows, one output channel at a time (depthwise): 8 rows per
+   block, each input row loaded once for the (up to) 3 output rows it feeds (see block_rows3) */
+static int rows3(const Geom *m) {
+    return m->form == 0 && m->og < 4 && m->k[1] == 3 && m->k[2] == 3 && m->s[1] == 1 && m->d[1] == 1 && m->out[1] > 1;
+}
+
+static int rows_per_block(const Geom *m) { return m->out[1] == 1 ? 1 : (m->og >= 4 ? 2 : (rows3(m) ? 8 : 4)); }
 
 /* compiled twice by native.py: -DANYCONV_DOUBLE gives the float64 kernels */
 #ifdef ANYCONV_DOUBLE
@@ -191,6 +197,56 @@ static inline __attribute__((always_inline)) void FN(block)(
         }
 }
 
+/* one output channel x 8 rows x VL columns of a 3x3 kernel with stride and dilation 1 over rows:
+   input row i of the block feeds output rows i - kh (kh = 0..2), so each (input row, kernel column)
+   vector is loaded once for up to 3 multiply-adds instead of once per multiply-add (the loads, not
+   the multiply-adds, bound the general block on depthwise layers) */
+static inline __attribute__((always_inline)) void FN(block_rows3)(
+    const Geom *m, const Layout *l, const T *buf, const T *wo, T *yo, int64_t od, int64_t oh, int64_t ow) {
+    vec acc[8][NV];
+    for (int r = 0; r < 8; r++)
+        for (int n = 0; n < NV; n++) acc[r][n] = (vec){0};
+    const int64_t rowlen = l->q * l->wq, t0 = l->tap[0], t1 = l->tap[1], t2 = l->tap[2];
+    for (int64_t c = 0; c < m->cg; c++)
+        for (int64_t kd = 0; kd < m->k[0]; kd++) {
+            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
+            if (z < 0 || z >= m->in[0]) continue;
+            const T *x0 = buf + (c * m->in[0] + z) * l->hp * rowlen + oh * rowlen + ow;
+            const T *wk = wo + (c * m->k[0] + kd) * 9;
+            vec wv[3][3];
+            for (int kh = 0; kh < 3; kh++)
+                for (int kw = 0; kw < 3; kw++) wv[kh][kw] = (vec){0} + wk[kh * 3 + kw];
+#pragma GCC unroll 10
+            for (int i = 0; i < 10; i++) {
+                const T *xr = x0 + i * rowlen;
+#pragma GCC unroll 3
+                for (int kw = 0; kw < 3; kw++) {
+                    const T *xp = xr + (kw == 0 ? t0 : (kw == 1 ? t1 : t2));
+                    vec xv[NV];
+                    for (int n = 0; n < NV; n++) xv[n] = *(const uvec *)(xp + n * LANES);
+#pragma GCC unroll 3
+                    for (int kh = 0; kh < 3; kh++) {
+                        int r = i - kh;
+                        if (r < 0 || r >= 8) continue;
+                        for (int n = 0; n < NV; n++) acc[r][n] += wv[kh][kw] * xv[n];
+                    }
+                }
+            }
+        }
+    int64_t nr = m->out[1] - oh < 8 ? m->out[1] - oh : 8;
+    int64_t nv = m->out[2] - ow < VL ? m->out[2] - ow : VL;
+    for (int64_t r = 0; r < nr; r++) {
+        T *dst = yo + ((od * m->out[1]) + oh + r) * m->out[2] + ow;
+        if (nv == VL) {
+            for (int n = 0; n < NV; n++) *(uvec *)(dst + n * LANES) = acc[r][n];
+        } else {
+            T part[VL];
+            for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[r][n];
+            for (int64_t v = 0; v < nv; v++) dst[v] = part[v];
+        }
+    }
+}
+
 static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
                        int64_t o0, int64_t o1, int R) {
     /* w: the group's first output channel's weights; y: its first output plane */
@@ -203,7 +259,9 @@ static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T
                 for (int64_t ow = 0; ow < m->out[2]; ow += VL) {
                     const T *wo = w + o * wstride;
                     T *yo = y + o * ystride;
-                    if (ob == 4 && R == 2)
+                    if (R == 8)
+                        FN(block_rows3)(m, l, buf, wo, yo, od, oh, ow);
+                    else if (ob == 4 && R == 2)
                         FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 2);
                     else if (ob == 4)
                         FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 1);

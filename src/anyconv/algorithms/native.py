@@ -197,7 +197,9 @@ def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int
         owr, rows = -(-out[2] // 4) * 4, out[1]
         q = dil[2]
     else:
-        r = 1 if out[1] == 1 else (2 if int(w.shape[0]) // spec.groups >= 4 else 4)
+        og = int(w.shape[0]) // spec.groups
+        rows3 = og < 4 and kernel[1:] == [3, 3] and stride[1] == 1 and dil[1] == 1  # C: rows3()
+        r = 1 if out[1] == 1 else (2 if og >= 4 else (8 if rows3 else 4))
         owr, rows = -(-out[2] // cols) * cols, -(-out[1] // r) * r
         q = stride[2]
     hp = (rows - 1) * stride[1] + (kernel[1] - 1) * dil[1] + 1
