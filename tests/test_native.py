@@ -241,6 +241,31 @@ def test_python_and_c_agree_on_the_geometry_struct():
     assert tuple(names) == native.FIELDS
 
 
+def test_dot_products_of_one_channel_walk_rows_in_blocks_of_four():
+    # weight-gradient shapes (kernel rows >= 8, short output rows) with 1-3 output channels per group:
+    # blocks of up to 4 output rows x 4 columns (remainders of both), kernel rows 1 or 2 apart
+    rng = random.Random(3)
+    seen = set()
+    for _ in range(80):
+        n = rng.choice([1, 2, 3])
+        g, cg, og = rng.choice([1, 3]), rng.choice([1, 2]), rng.choice([1, 2, 3])
+        out = [rng.randint(1, 2) for _ in range(n - 2)] + [rng.randint(1, 9) for _ in range(min(n, 2) - 1)] + [rng.randint(1, 6)]
+        k = [rng.randint(1, 3) for _ in range(n - 1)] + [rng.randint(8, 35)]
+        s = [rng.choice([1, 2]) for _ in range(n)]
+        d = [rng.choice([1, 1, 2]) for _ in range(n)]
+        pads = [(rng.choice([0, 1, 2]), rng.choice([0, 1])) for _ in range(n)]
+        size = [(o - 1) * ss + (kk - 1) * dd + 1 - a - z for o, ss, kk, dd, (a, z) in zip(out, s, k, d, pads)]
+        if min(size) < 1:
+            continue
+        x = torch.randn(rng.choice([1, 2]), g * cg, *size, dtype=torch.float64)
+        w = torch.randn(g * og, cg, *k, dtype=torch.float64)
+        spec = CorrSpec(tuple(s), tuple(d), tuple(pads), g)
+        assert native.dots_form(x, w, spec)
+        seen.add((out[-2] if n > 1 else 1) % 4)
+        torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-10, rtol=1e-10)
+    assert seen == {0, 1, 2, 3}  # whole blocks of 4 rows and every remainder
+
+
 @pytest.mark.parametrize("xs, ws, stride, groups", [
     ((2, 6, 33, 41), (6, 1, 3, 3), (1, 2), 6),    # depthwise 3x3, stride 1 over rows: 8-row blocks
     ((1, 4, 5, 30, 41), (8, 2, 3, 3, 3), (1, 1, 1), 2),  # 3-D, 4 output channels per group: 2-row blocks
