@@ -66,6 +66,13 @@ static Layout layout(const Geom *m, int64_t rows_r, int64_t cols_r) {
     return l;
 }
 
+/* the input depth index that output depth od reads with kernel depth kd, or -1 outside the input
+   (depth is not padded in the buffers) */
+static inline int64_t depth_row(const Geom *m, int64_t od, int64_t kd) {
+    int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
+    return z < 0 || z >= m->in[0] ? -1 : z;
+}
+
 /* ceil(a / b) for b > 0 and any sign of a */
 static inline int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
@@ -164,8 +171,8 @@ static inline __attribute__((always_inline)) void FN(block)(
     const int64_t rowlen = l->q * l->wq, rowstep = m->s[1] * rowlen;
     for (int64_t c = 0; c < m->cg; c++)
         for (int64_t kd = 0; kd < kd_n; kd++) {
-            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
-            if (z < 0 || z >= m->in[0]) continue;
+            int64_t z = depth_row(m, od, kd);
+            if (z < 0) continue;
             const T *plane = buf + (c * m->in[0] + z) * l->hp * rowlen;
             for (int64_t kh = 0; kh < kh_n; kh++) {
                 const T *wrow = wo + ((c * kd_n + kd) * kh_n + kh) * kw_n;
@@ -209,8 +216,8 @@ static inline __attribute__((always_inline)) void FN(block_rows3)(
     const int64_t rowlen = l->q * l->wq, t0 = l->tap[0], t1 = l->tap[1], t2 = l->tap[2];
     for (int64_t c = 0; c < m->cg; c++)
         for (int64_t kd = 0; kd < m->k[0]; kd++) {
-            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
-            if (z < 0 || z >= m->in[0]) continue;
+            int64_t z = depth_row(m, od, kd);
+            if (z < 0) continue;
             const T *x0 = buf + (c * m->in[0] + z) * l->hp * rowlen + oh * rowlen + ow;
             const T *wk = wo + (c * m->k[0] + kd) * 9;
             vec wv[3][3];
@@ -295,6 +302,30 @@ static void FN(pad_weights)(const Geom *m, const T *w, T *wpad) {
                 }
 }
 
+/* a dots-form block's start: A x J accumulators zeroed, and where output column ow + j (j < J) starts
+   in a buffer row (columns split by the dilation) */
+static inline __attribute__((always_inline)) void FN(dot_begin)(const Geom *m, const Layout *l, int64_t ow,
+                                                                 vec acc[4][4], const int A, const int J,
+                                                                 int64_t *off) {
+    for (int a = 0; a < A; a++)
+        for (int j = 0; j < J; j++) acc[a][j] = (vec){0};
+    for (int j = 0; j < J; j++) {
+        int64_t col = (ow + j) * m->s[2];
+        off[j] = (col % l->q) * l->wq + col / l->q;
+    }
+}
+
+/* the dots form's outputs: the lanes of acc[a][j] summed into dst[a * astride + j] */
+static inline __attribute__((always_inline)) void FN(dot_store)(vec acc[4][4], const int A, const int J, T *dst,
+                                                                 int64_t astride) {
+    for (int a = 0; a < A; a++)
+        for (int j = 0; j < J; j++) {
+            T sum = 0;
+            for (int v = 0; v < LANES; v++) sum += acc[a][j][v];
+            dst[a * astride + j] = sum;
+        }
+}
+
 /* one row block of the dots form: OB output channels (padded weights wp, wlen apart) x J <= 4
    output columns starting at ow of output row (od, oh), accumulated in OB * J vectors */
 static inline __attribute__((always_inline)) void FN(dot_block)(
@@ -304,17 +335,12 @@ static inline __attribute__((always_inline)) void FN(dot_block)(
     const int64_t rowlen = l->q * l->wq;
     const int64_t full = kw_n / LANES * LANES, kwr = (kw_n + LANES - 1) / LANES * LANES;
     vec acc[4][4];
-    for (int o = 0; o < OB; o++)
-        for (int j = 0; j < J; j++) acc[o][j] = (vec){0};
     int64_t off[4];
-    for (int j = 0; j < J; j++) {
-        int64_t col = (ow + j) * m->s[2];
-        off[j] = (col % l->q) * l->wq + col / l->q;
-    }
+    FN(dot_begin)(m, l, ow, acc, OB, J, off);
     for (int64_t c = 0; c < m->cg; c++)
         for (int64_t kd = 0; kd < kd_n; kd++) {
-            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
-            if (z < 0 || z >= m->in[0]) continue;
+            int64_t z = depth_row(m, od, kd);
+            if (z < 0) continue;
             for (int64_t kh = 0; kh < kh_n; kh++) {
                 const T *wr = wp + ((c * kd_n + kd) * kh_n + kh) * kwr;
                 const T *xr = buf + ((c * m->in[0] + z) * l->hp + oh * m->s[1] + kh * m->d[1]) * rowlen;
@@ -331,14 +357,7 @@ static inline __attribute__((always_inline)) void FN(dot_block)(
                 }
             }
         }
-    for (int o = 0; o < OB; o++) {
-        T *dst = yo + o * ystride + (od * m->out[1] + oh) * m->out[2] + ow;
-        for (int j = 0; j < J; j++) {
-            T sum = 0;
-            for (int v = 0; v < LANES; v++) sum += acc[o][j][v];
-            dst[j] = sum;
-        }
-    }
+    FN(dot_store)(acc, OB, J, yo + (od * m->out[1] + oh) * m->out[2] + ow, ystride);
 }
 
 /* one output channel, OH <= 4 output rows from oh0 x J <= 4 columns from ow: the dots form walking the
@@ -352,17 +371,12 @@ static inline __attribute__((always_inline)) void FN(dot_rows)(
     const int64_t full = kw_n / LANES * LANES, kwr = (kw_n + LANES - 1) / LANES * LANES;
     const int64_t rows_i = (OH - 1) * s1 + (kh_n - 1) * d1 + 1;
     vec acc[4][4];
-    for (int h = 0; h < OH; h++)
-        for (int j = 0; j < J; j++) acc[h][j] = (vec){0};
     int64_t off[4];
-    for (int j = 0; j < J; j++) {
-        int64_t col = (ow + j) * m->s[2];
-        off[j] = (col % l->q) * l->wq + col / l->q;
-    }
+    FN(dot_begin)(m, l, ow, acc, OH, J, off);
     for (int64_t c = 0; c < m->cg; c++)
         for (int64_t kd = 0; kd < kd_n; kd++) {
-            int64_t z = od * m->s[0] + kd * m->d[0] - m->p[0];
-            if (z < 0 || z >= m->in[0]) continue;
+            int64_t z = depth_row(m, od, kd);
+            if (z < 0) continue;
             const T *x0 = buf + ((c * m->in[0] + z) * l->hp + oh0 * s1) * rowlen;
             const T *w0 = wp + (c * kd_n + kd) * kh_n * kwr;
             for (int64_t i = 0; i < rows_i; i++) {
@@ -388,14 +402,7 @@ static inline __attribute__((always_inline)) void FN(dot_rows)(
                 }
             }
         }
-    for (int h = 0; h < OH; h++) {
-        T *dst = yo + (od * m->out[1] + oh0 + h) * m->out[2] + ow;
-        for (int j = 0; j < J; j++) {
-            T sum = 0;
-            for (int v = 0; v < LANES; v++) sum += acc[h][j][v];
-            dst[j] = sum;
-        }
-    }
+    FN(dot_store)(acc, OH, J, yo + (od * m->out[1] + oh0) * m->out[2] + ow, m->out[2]);
 }
 
 #define DOT_ROWS_J(OHC)                                                                               \
