@@ -241,6 +241,23 @@ def test_python_and_c_agree_on_the_geometry_struct():
     assert tuple(names) == native.FIELDS
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stride_two_columns_are_split_by_whole_vectors(dtype):
+    # a row's two stride-2 phases are filled by vectors over its inside (the last one overlapping) and
+    # element by element at the edges: widths around the vector sizes, odd, even and negative padding
+    rng = random.Random(9)
+    tol = 1e-11 if dtype == torch.float64 else 1e-4
+    for _ in range(150):
+        width, k, d = rng.randint(1, 140), rng.randint(1, 5), rng.choice([1, 2])
+        pw = (rng.randint(-2, 3), rng.randint(-1, 3))
+        if width + sum(pw) < (k - 1) * d + 1:
+            continue
+        x, w = torch.randn(2, 3, 5, width, dtype=torch.float64), torch.randn(6, 1, 3, k, dtype=torch.float64)
+        spec = CorrSpec((1, 2), (1, d), ((1, 1), pw), 3)
+        got = native.forward(x.to(dtype), w.to(dtype), spec)
+        torch.testing.assert_close(got.double(), _reference(x, w, spec), atol=tol, rtol=tol)
+
+
 def test_dot_products_of_one_channel_walk_rows_in_blocks_of_four():
     # weight-gradient shapes (kernel rows >= 8, short output rows) with 1-3 output channels per group:
     # blocks of up to 4 output rows x 4 columns (remainders of both), kernel rows 1 or 2 apart

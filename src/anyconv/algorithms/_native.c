@@ -97,6 +97,64 @@ typedef float T;
 #define FN(name) name##_f32
 #endif
 
+/* GCC/Clang vector types: VL columns are NV vectors of 64 bytes (the compiler splits them where
+   the machine's vectors are narrower); uvec is the same vector read from any T-aligned address */
+#define LANES ((int)(64 / sizeof(T)))
+#define NV (VL / LANES)
+typedef T vec __attribute__((vector_size(64)));
+typedef T uvec __attribute__((vector_size(64), aligned(sizeof(T))));
+#ifdef ANYCONV_DOUBLE
+typedef int64_t ivec __attribute__((vector_size(64))); /* lane masks */
+#else
+typedef int32_t ivec __attribute__((vector_size(64)));
+#endif
+
+/* the even and the odd lanes of two vectors (a, b): the stride-2 phases of 2 * LANES consecutive inputs */
+#ifdef ANYCONV_DOUBLE
+#ifdef __clang__
+#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#else
+#define EVENS(a, b) __builtin_shuffle(a, b, (ivec){0, 2, 4, 6, 8, 10, 12, 14})
+#define ODDS(a, b) __builtin_shuffle(a, b, (ivec){1, 3, 5, 7, 9, 11, 13, 15})
+#endif
+#else
+#ifdef __clang__
+#define EVENS(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define ODDS(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#else
+#define EVENS(a, b) __builtin_shuffle(a, b, (ivec){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#define ODDS(a, b) __builtin_shuffle(a, b, (ivec){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+#endif
+#endif
+
+/* one input row split into its two stride-2 phases: d_r[t] = src[2 t + r - pw] (zero outside [0, n)),
+   t < wq; whole vectors over the inside (the last one overlapping the one before, so no element-wise
+   tail), element by element at the edges */
+static void FN(fill_pairs)(const T *src, int64_t n, int64_t pw, int64_t wq, T *d0, T *d1) {
+    const int64_t ta = pw > 0 ? (pw + 1) / 2 : 0;      /* the first t whose both inputs are >= 0 */
+    const int64_t tb = (n + pw - 2 * LANES) >= 0 ? (n + pw - 2 * LANES) / 2 : -1; /* the last vector's t */
+    int64_t lo = 0, hi = 0; /* [lo, hi): the t written by vectors */
+    if (tb >= ta && tb + LANES <= wq) {
+        for (int64_t t = ta;; t += LANES) {
+            if (t > tb) t = tb;
+            vec a = *(const uvec *)(src + 2 * t - pw), b = *(const uvec *)(src + 2 * t - pw + LANES);
+            *(uvec *)(d0 + t) = EVENS(a, b);
+            *(uvec *)(d1 + t) = ODDS(a, b);
+            if (t == tb) break;
+        }
+        lo = ta;
+        hi = tb + LANES;
+    }
+    for (int64_t t = 0; t < wq; t++) {
+        if (t == lo && hi > lo) t = hi;
+        if (t >= wq) break;
+        int64_t j = 2 * t - pw;
+        d0[t] = j >= 0 && j < n ? src[j] : 0;
+        d1[t] = j + 1 >= 0 && j + 1 < n ? src[j + 1] : 0;
+    }
+}
+
 static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
     /* x: the group's first input channel of one sample (strides m->xs); buf: (Cg, ID, hp, q, wq) */
     const int64_t id = m->in[0], ih = m->in[1];
@@ -110,6 +168,10 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
                     continue;
                 }
                 const T *src = x + c * m->xs[1] + z * m->xs[2] + iy * m->xs[3];
+                if (l->q == 2) { /* both phases in one pass over the row */
+                    FN(fill_pairs)(src, m->in[2], m->p[2], l->wq, row, row + l->wq);
+                    continue;
+                }
                 for (int64_t r = 0; r < l->q; r++) {
                     T *dst = row + r * l->wq;
                     int64_t t0 = l->inside[2 * r], t1 = l->inside[2 * r + 1];
@@ -117,8 +179,6 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
                     for (int64_t t = 0; t < t0; t++) dst[t] = 0;
                     if (l->q == 1)
                         for (int64_t t = t0; t < t1; t++) dst[t] = from[t - t0];
-                    else if (l->q == 2) /* a constant stride: vectorised */
-                        for (int64_t t = t0; t < t1; t++) dst[t] = from[(t - t0) * 2];
                     else
                         for (int64_t t = t0; t < t1; t++) dst[t] = from[(t - t0) * l->q];
                     for (int64_t t = t1; t < l->wq; t++) dst[t] = 0;
@@ -126,17 +186,6 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
             }
 }
 
-/* GCC/Clang vector types: VL columns are NV vectors of 64 bytes (the compiler splits them where
-   the machine's vectors are narrower); uvec is the same vector read from any T-aligned address */
-#define LANES ((int)(64 / sizeof(T)))
-#define NV (VL / LANES)
-typedef T vec __attribute__((vector_size(64)));
-typedef T uvec __attribute__((vector_size(64), aligned(sizeof(T))));
-#ifdef ANYCONV_DOUBLE
-typedef int64_t ivec __attribute__((vector_size(64))); /* lane masks */
-#else
-typedef int32_t ivec __attribute__((vector_size(64)));
-#endif
 
 /* the first and the second half of the lanes of a and b interleaved (a0 b0 a1 b1 ...): two stride-2
    phases of a row written back as consecutive columns */
