@@ -364,15 +364,39 @@ static inline __attribute__((always_inline)) void FN(dot_begin)(const Geom *m, c
     }
 }
 
+/* the lanes of v summed: halves added in a tree of vector shuffles (log2 LANES steps) */
+static inline __attribute__((always_inline)) T FN(hsum)(vec v) {
+#ifdef ANYCONV_DOUBLE
+#ifdef __clang__
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7);
+    v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3);
+    v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1);
+#else
+    v += __builtin_shuffle(v, (ivec){4, 5, 6, 7, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, (ivec){2, 3, 2, 3, 2, 3, 2, 3});
+    v += __builtin_shuffle(v, (ivec){1, 1, 1, 1, 1, 1, 1, 1});
+#endif
+#else
+#ifdef __clang__
+    v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7);
+    v += __builtin_shufflevector(v, v, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    v += __builtin_shufflevector(v, v, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1);
+#else
+    v += __builtin_shuffle(v, (ivec){8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15});
+    v += __builtin_shuffle(v, (ivec){4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7});
+    v += __builtin_shuffle(v, (ivec){2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3});
+    v += __builtin_shuffle(v, (ivec){1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+#endif
+#endif
+    return v[0];
+}
+
 /* the dots form's outputs: the lanes of acc[a][j] summed into dst[a * astride + j] */
 static inline __attribute__((always_inline)) void FN(dot_store)(vec acc[4][4], const int A, const int J, T *dst,
                                                                  int64_t astride) {
     for (int a = 0; a < A; a++)
-        for (int j = 0; j < J; j++) {
-            T sum = 0;
-            for (int v = 0; v < LANES; v++) sum += acc[a][j][v];
-            dst[a * astride + j] = sum;
-        }
+        for (int j = 0; j < J; j++) dst[a * astride + j] = FN(hsum)(acc[a][j]);
 }
 
 /* one row block of the dots form: OB output channels (padded weights wp, wlen apart) x J <= 4
