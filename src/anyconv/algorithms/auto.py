@@ -73,8 +73,11 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # (67-71/97), so their coefficients were kept; positions got one more feature, the MACs of its GEMMs
 # with fewer than 16 rows or columns (B or Og: a ResNeXt group's 8 x 8, a 3-channel layer's weight
 # gradient), whose coefficient alone was fitted (NNLS on relative error) to what the other four leave
-# unexplained: the model now picks the fastest on 73/97 calls, 1.06x in geometric mean (ResNeXt g=32 at
-# 28x28's weight gradient: native, 1.1 ms, instead of positions, 2.2 ms).
+# unexplained: the model then picked the fastest on 73/97 calls, 1.06x in geometric mean (ResNeXt g=32 at
+# 28x28's weight gradient: native, 1.1 ms, instead of positions, 2.2 ms). After native's depthwise row
+# blocks, dot-product row walks and stride-2 fills it was re-timed (the JSON file): these coefficients
+# pick the fastest on 71/97 calls, 1.055x in geometric mean (worst 1.86x: the 2x2x2 transposed layer's
+# weight gradient, positions picked, native faster); a refit of native's picked worse (66/97, 1.075x).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),
