@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .. import _workspace
 from .._shapes import prod
 from .._spec import CorrSpec
-from . import get, names
+from . import get, names, native
 from .im2col import one_window
 
 ACCURACY_ULPS = 256.0
@@ -257,11 +258,8 @@ def clear_cache() -> None:
 def state() -> tuple[object, ...]:
     """What a choice depends on besides the call: the workspace limit, the registered
     algorithms and the tunables above (a cache keyed on the call plus this stays valid)."""
-    from .._workspace import get_workspace_limit
-    from .native import enabled
-
-    return (get_workspace_limit(), names(), enabled(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2,
-            tuple(id(v) for v in WINOGRAD_GROWTH.values()), id(COEFFICIENTS))
+    return (_workspace.get_workspace_limit(), names(), native.enabled(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2,
+            tuple(map(id, WINOGRAD_GROWTH.values())), id(COEFFICIENTS))
 
 
 def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:

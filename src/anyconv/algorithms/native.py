@@ -291,9 +291,10 @@ def _operands(x: torch.Tensor, w: torch.Tensor, dt: torch.dtype, strided_w: bool
     """``x`` and ``w`` in the compute dtype, as the kernel reads them: x (and a dots-form w) through
     their strides with rows contiguous (no copy of the batch/channel-swapped views a weight gradient
     passes), anything else contiguous."""
-    xc = x.to(dt) if x.stride(-1) == 1 else x.to(dt).contiguous()
-    wc = w.to(dt)
-    return xc, wc if strided_w and wc.stride(-1) == 1 else wc.contiguous()
+    xc = x if x.dtype == dt else x.to(dt)  # (no `to` call when it would return x: a tiny call's Python counts)
+    wc = w if w.dtype == dt else w.to(dt)
+    return (xc if xc.stride(-1) == 1 else xc.contiguous(),
+            wc if strided_w and wc.stride(-1) == 1 else wc.contiguous())
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
@@ -321,7 +322,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         ctypes.addressof(plan[0]), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
     if status != 0:
         raise MemoryError("native: a thread could not allocate its padded input buffer")
-    return y.to(x.dtype)
+    return y if y.dtype == x.dtype else y.to(x.dtype)
 
 
 # strided transposed correlations (strided layers' input gradients) that ``corr_t`` serves: one output
