@@ -419,3 +419,54 @@ def test_python_and_c_agree_on_the_copy_struct():
     struct = re.search(r"typedef struct \{([^{}]*)\} CopyGeom;", source, re.S).group(1)
     assert re.sub(r"\s+", " ", struct).strip() == (
         "int64_t nd, esize, threads; int64_t shape[COPY_MAX_DIMS], ds[COPY_MAX_DIMS], ss[COPY_MAX_DIMS];")
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((3, 6, 17, 15), (6, 1, 3, 3), {"padding": 1, "groups": 6}),                  # depthwise, batch 3
+    ((2, 8, 12, 13), (8, 2, 3, 3), {"stride": 2, "padding": (1, 0), "groups": 4}),
+    ((4, 5, 40), (5, 1, 4), {"padding": "causal", "groups": 5}),                    # causal 4-tap conv1d
+    ((2, 4, 6, 7, 5), (4, 1, 3, 3, 3), {"padding": 1, "dilation": (1, 2, 1), "groups": 4}),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_weight_gradient_reads_the_swapped_input_in_place(monkeypatch, xs, ws, kw, dtype):
+    # a batch > 1: the weight gradient's (Cg, G*B, *L) input is not a view of x; native reads it through
+    # a group stride instead of a copy, with torch's values
+    from anyconv.functional import _small
+
+    monkeypatch.setattr(_small, "plan", lambda *a: None)  # small calls: the general path all the same
+    used = []
+    monkeypatch.setattr(native, "forward_grouped", lambda *a, f=native.forward_grouped: used.append(1) or f(*a))
+    x = torch.randn(xs, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(ws, dtype=torch.float64, requires_grad=True)
+    n = len(xs) - 2
+    tkw = dict(kw)
+    if tkw.get("padding") == "causal":  # torch gets the causal padding through F.pad
+        tkw.pop("padding")
+        ref_y = TORCH_CONV[n](F.pad(x, [ws[-1] - 1, 0]), w, **tkw)
+    else:
+        ref_y = TORCH_CONV[n](x, w, **kw)
+    gy = torch.randn_like(ref_y)
+    (ref,) = torch.autograd.grad(ref_y, w, gy)
+    xd, wd = x.detach().to(dtype).requires_grad_(), w.detach().to(dtype).requires_grad_()
+    y = AF.conv(xd, wd, **kw)
+    (got,) = torch.autograd.grad(y, wd, gy.to(dtype))
+    tol = 1e-10 if dtype == torch.float64 else 1e-3
+    torch.testing.assert_close(got.double(), ref, atol=tol, rtol=tol)
+    assert used, "the weight gradient did not read the swapped input in place"
+    assert got.is_contiguous() and got.dtype == dtype
+
+
+def test_grouped_view_matches_the_flattened_copy():
+    rng = random.Random(2)
+    for _ in range(40):
+        n = rng.choice([1, 2, 3])
+        b, g, cg, og = rng.choice([1, 2]), rng.choice([1, 2, 3]), rng.choice([1, 2, 3]), rng.choice([1, 4, 5])
+        size = [rng.randint(3, 12) for _ in range(n)]
+        k = [rng.choice([1, 2, 3, 9]) for _ in range(n)]
+        size = [max(v, kk) for v, kk in zip(size, k)]
+        base = torch.randn(cg, b, g, *size, dtype=torch.float64)  # a group stride that is not Cg x the channel's
+        xg = base.permute(1, 2, 0, *range(3, 3 + n))  # (B, G, Cg, *L)
+        w = torch.randn(g * og, cg, *k, dtype=torch.float64)
+        spec = CorrSpec((1,) * n, (1,) * n, ((1, 0),) * n, g)
+        torch.testing.assert_close(native.forward_grouped(xg, w, spec), native.forward(xg.flatten(1, 2), w, spec),
+                                   atol=1e-12, rtol=1e-12)

@@ -70,6 +70,11 @@ def get(name: str) -> Algorithm:
     return _LOADED[name]
 
 
+def tracing() -> bool:
+    """Whether this thread's core calls are being recorded (``explain_algorithm``'s trace)."""
+    return getattr(_TRACE, "recorder", None) is not None
+
+
 def run(
     op: str, name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, strict: bool = True
 ) -> torch.Tensor:

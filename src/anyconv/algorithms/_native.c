@@ -38,6 +38,8 @@ typedef struct {
     int64_t xs[4];               /* x's strides (elements) of sample, channel, depth, row; columns: 1 */
     int64_t ws[4];               /* w's strides of output channel, input channel, depth, row (dots
                                     form; the rows form takes a contiguous w) */
+    int64_t xg;                  /* x's stride between groups: Cg xs[1] for a tensor, another for the
+                                    batch/channel-swapped input of a weight gradient read in place */
 } Geom;
 
 /* the padded, phase-split copy of one group's input: buffer shape (Cg, ID, hp, q, wq) */
@@ -596,7 +598,7 @@ static void *FN(work)(void *arg) {
         int64_t o0 = ch * per, o1 = o0 + per < m->og ? o0 + per : m->og;
         if (o0 >= o1) continue;
         if (filled != b * m->g + g) {
-            FN(fill)(m, &l, job->x + b * m->xs[0] + g * m->cg * m->xs[1], buf);
+            FN(fill)(m, &l, job->x + b * m->xs[0] + g * m->xg, buf);
             filled = b * m->g + g;
         }
         const T *wg = job->w + g * m->og * (m->form == 0 ? wsize : m->ws[0]);

@@ -213,11 +213,13 @@ def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int
 
 # the C kernel's ``Geom`` struct, field by field (3-element fields spelled out)
 FIELDS = ("b", "g", "cg", "og", *(f"{name}{i}" for name in ("in", "k", "out", "s", "d", "p") for i in range(3)),
-          "form", "threads", "chunks", *(f"xs{i}" for i in range(4)), *(f"ws{i}" for i in range(4)))
+          "form", "threads", "chunks", *(f"xs{i}" for i in range(4)), *(f"ws{i}" for i in range(4)), "xg")
 
 
-def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> list[int]:
-    """The C kernel's ``Geom`` (:data:`FIELDS`; spatial dims left-padded to 3)."""
+def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, grouped: torch.Tensor | None = None) -> list[int]:
+    """The C kernel's ``Geom`` (:data:`FIELDS`; spatial dims left-padded to 3). With ``grouped``, a
+    ``(B, G, Cg, *L)`` view whose flattening is ``x``, x's strides are read from it (see
+    :func:`forward_grouped`)."""
     lead = 3 - spec.n
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
     b, o, g = int(x.shape[0]), int(w.shape[0]), spec.groups
@@ -232,7 +234,8 @@ def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> list[int]:
             *([1] * lead + list(spec.dilation)),
             *([0] * lead + [pb for pb, _ in spec.padding]),
             int(dots_form(x, w, spec)), threads, max(1, chunks),
-            *_strides(x, lead), *_strides(w, lead)]
+            *(_strides(x, lead) if grouped is None else _strides(grouped[:, 0], lead)), *_strides(w, lead),
+            int(w.shape[1]) * int(x.stride(1)) if grouped is None else int(grouped.stride(1))]
 
 
 def _strides(t: torch.Tensor, lead: int) -> list[int]:
@@ -323,6 +326,36 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     if status != 0:
         raise MemoryError("native: a thread could not allocate its padded input buffer")
     return y if y.dtype == x.dtype else y.to(x.dtype)
+
+
+def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """:func:`forward` of ``x = xg.flatten(1, 2)`` (``xg``: ``(B, G, Cg, *L)``, ``G = spec.groups``),
+    read through ``xg``'s strides: a weight gradient's batch/channel-swapped input is such a view, and
+    flattening it would copy the whole input (``functional/_autograd.corr_w_raw`` calls this instead).
+
+    >>> x = torch.arange(24.0).reshape(2, 3, 4)  # (batch 2, 3 channels, 4)
+    >>> xg = x.reshape(2, 3, 1, 4).permute(2, 1, 0, 3)  # (1, 3 groups, 2 "channels" = the batch, 4)
+    >>> spec = CorrSpec((1,), (1,), ((0, 0),), 3)
+    >>> w = torch.ones(3, 2, 2)
+    >>> bool(torch.equal(forward_grouped(xg, w, spec), forward(xg.flatten(1, 2), w, spec)))
+    True
+    """
+    lib = library()
+    if lib is None:
+        raise ValueError(f"native: {unavailable()}")
+    dt = COMPUTE.get(xg.dtype, xg.dtype)
+    xc = xg if xg.dtype == dt and xg.stride(-1) == 1 else xg.to(dt).contiguous()
+    x = torch.empty((xc.shape[0], xc.shape[1] * xc.shape[2], *xc.shape[3:]), dtype=dt, device="meta")
+    dots = dots_form(x, w, spec)
+    _, wc = _operands(x, w, dt, dots)
+    y = torch.empty((int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:])), dtype=dt)
+    if y.numel() == 0 or xc.numel() == 0:
+        return y.zero_().to(xg.dtype)
+    geom = _geom_array(geometry(x, wc, spec, grouped=xc))
+    status = getattr(lib, f"corr_{DTYPES[dt]}")(ctypes.addressof(geom), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
+    if status != 0:
+        raise MemoryError("native: a thread could not allocate its padded input buffer")
+    return y if y.dtype == xg.dtype else y.to(xg.dtype)
 
 
 # strided transposed correlations (strided layers' input gradients) that ``corr_t`` serves: one output

@@ -120,11 +120,14 @@ def corr_w_raw(
     xp = x[(slice(None), slice(None)) + tuple(keep)]
     sp = list(range(3, 3 + n))
     # (B, G, Cg, *L) -> (Cg, G, B, *L) -> (Cg, G*B, *L)
-    x2 = xp.reshape(b, G, c // G, *xp.shape[2:]).permute(2, 1, 0, *sp).reshape(c // G, G * b, *xp.shape[2:])
+    x5 = xp.reshape(b, G, c // G, *xp.shape[2:]).permute(2, 1, 0, *sp)
     # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
     sub = CorrSpec(spec.dilation, spec.stride, tuple(pads), G)
-    r = _run(None, algo, x2, g2, sub, contiguous=False)  # (Cg, O, *kernel)
+    r = _swapped_native(x5, g2, sub, algo)
+    if r is None:
+        x2 = x5.reshape(c // G, G * b, *xp.shape[2:])
+        r = _run(None, algo, x2, g2, sub, contiguous=False)  # (Cg, O, *kernel)
     # a row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1), which
     # DistributedDataParallel warns about when it buckets gradients. im2col's GEMM output often
     # is that layout already (a fresh tensor nobody else holds): then it is returned as it is.
@@ -133,6 +136,26 @@ def corr_w_raw(
     if whole and list(t.stride()) == row_major_strides(t.shape):
         return t
     return r.new_empty(t.shape).copy_(t)
+
+
+def _swapped_native(x5: torch.Tensor, g2: torch.Tensor, sub: CorrSpec, algo: str) -> torch.Tensor | None:
+    """The weight gradient's correlation by ``native`` straight from the batch/channel-swapped view
+    ``x5`` ``(Cg, G, B, *L)`` when flattening it to ``(Cg, G*B, *L)`` would copy the input (a batch > 1)
+    and ``native`` is the algorithm the call gets (``auto``'s choice for the flattened call, or named);
+    None otherwise (then the flattened call goes through the registry as usual)."""
+    if algo not in ("auto", "native") or x5.device.type != "cpu" or x5.numel() == 0 or g2.numel() == 0:
+        return None
+    if algorithms.tracing() or x5.shape[2] == 1 or x5.stride(1) == x5.shape[2] * x5.stride(2):
+        return None  # traced (explain_algorithm), or the flattened view needs no copy
+    from ..algorithms import native
+    from ..algorithms.auto import choose
+    from ..algorithms.choose import on_device
+
+    flat = on_device(torch.empty((x5.shape[0], x5.shape[1] * x5.shape[2], *x5.shape[3:]),
+                                 dtype=x5.dtype, device="meta"), x5.device)
+    if (algo == "auto" and choose(flat, g2, sub).name != "native") or native.supports(flat, g2, sub) is not None:
+        return None
+    return native.forward_grouped(x5, g2, sub)
 
 
 def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:
