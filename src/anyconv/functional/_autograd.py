@@ -145,7 +145,7 @@ def _swapped_native(x5: torch.Tensor, g2: torch.Tensor, sub: CorrSpec, algo: str
     None otherwise (then the flattened call goes through the registry as usual)."""
     if algo not in ("auto", "native") or x5.device.type != "cpu" or x5.numel() == 0 or g2.numel() == 0:
         return None
-    if algorithms.tracing() or x5.shape[2] == 1 or x5.stride(1) == x5.shape[2] * x5.stride(2):
+    if algorithms.tracing() or 1 in x5.shape[1:3] or x5.stride(1) == x5.shape[2] * x5.stride(2):
         return None  # traced (explain_algorithm), or the flattened view needs no copy
     from ..algorithms import native
     from ..algorithms.auto import choose
