@@ -209,6 +209,18 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf) {
 #endif
 #endif
 
+/* one output row's NV accumulated vectors stored at dst: the first nv <= VL columns (a row's last,
+   partial block through a buffer, so that the accumulators stay in registers) */
+static inline __attribute__((always_inline)) void FN(store_row)(const vec *acc, T *dst, int64_t nv) {
+    if (nv == VL) {
+        for (int n = 0; n < NV; n++) *(uvec *)(dst + n * LANES) = acc[n];
+    } else {
+        T part[VL];
+        for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[n];
+        for (int64_t v = 0; v < nv; v++) dst[v] = part[v];
+    }
+}
+
 /* one block: OB channels (weights wo, stride wstride between channels) x R rows x VL columns
    of output slice od starting at row oh, column ow, accumulated in OB * R * NV vector registers */
 static inline __attribute__((always_inline)) void FN(block)(
@@ -243,16 +255,8 @@ static inline __attribute__((always_inline)) void FN(block)(
     int64_t nr = m->out[1] - oh < R ? m->out[1] - oh : R;
     int64_t nv = m->out[2] - ow < VL ? m->out[2] - ow : VL;
     for (int o = 0; o < OB; o++)
-        for (int64_t r = 0; r < nr; r++) {
-            T *dst = yo + o * ystride + ((od * m->out[1]) + oh + r) * m->out[2] + ow;
-            if (nv == VL) {
-                for (int n = 0; n < NV; n++) *(uvec *)(dst + n * LANES) = acc[o][r][n];
-            } else { /* the row's last, partial block: through a buffer (acc stays in registers) */
-                T part[VL];
-                for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[o][r][n];
-                for (int64_t v = 0; v < nv; v++) dst[v] = part[v];
-            }
-        }
+        for (int64_t r = 0; r < nr; r++)
+            FN(store_row)(acc[o][r], yo + o * ystride + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv);
 }
 
 /* one output channel x 8 rows x VL columns of a 3x3 kernel with stride and dilation 1 over rows:
@@ -293,16 +297,7 @@ static inline __attribute__((always_inline)) void FN(block_rows3)(
         }
     int64_t nr = m->out[1] - oh < 8 ? m->out[1] - oh : 8;
     int64_t nv = m->out[2] - ow < VL ? m->out[2] - ow : VL;
-    for (int64_t r = 0; r < nr; r++) {
-        T *dst = yo + ((od * m->out[1]) + oh + r) * m->out[2] + ow;
-        if (nv == VL) {
-            for (int n = 0; n < NV; n++) *(uvec *)(dst + n * LANES) = acc[r][n];
-        } else {
-            T part[VL];
-            for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[r][n];
-            for (int64_t v = 0; v < nv; v++) dst[v] = part[v];
-        }
-    }
+    for (int64_t r = 0; r < nr; r++) FN(store_row)(acc[r], yo + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv);
 }
 
 static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
@@ -394,6 +389,16 @@ static inline __attribute__((always_inline)) T FN(hsum)(vec v) {
     return v[0];
 }
 
+/* the dots form's input vectors of J output columns at xr (off: the columns' offsets); a kernel row's
+   last, partial vector has the lanes past the row masked to zero (an Inf or NaN there never reaches a sum) */
+static inline __attribute__((always_inline)) void FN(dot_loads)(const T *xr, const int64_t *off, int last,
+                                                                 ivec mask, const int J, vec *xv) {
+    for (int j = 0; j < J; j++) {
+        xv[j] = *(const uvec *)(xr + off[j]);
+        if (last) xv[j] = (vec)((ivec)xv[j] & mask);
+    }
+}
+
 /* the dots form's outputs: the lanes of acc[a][j] summed into dst[a * astride + j] */
 static inline __attribute__((always_inline)) void FN(dot_store)(vec acc[4][4], const int A, const int J, T *dst,
                                                                  int64_t astride) {
@@ -421,10 +426,7 @@ static inline __attribute__((always_inline)) void FN(dot_block)(
                 const T *xr = buf + ((c * m->in[0] + z) * l->hp + oh * m->s[1] + kh * m->d[1]) * rowlen;
                 for (int64_t kv = 0; kv < kwr; kv += LANES) {
                     vec xv[4];
-                    for (int j = 0; j < J; j++) {
-                        xv[j] = *(const uvec *)(xr + off[j] + kv);
-                        if (kv >= full) xv[j] = (vec)((ivec)xv[j] & mask);
-                    }
+                    FN(dot_loads)(xr + kv, off, kv >= full, mask, J, xv);
                     for (int o = 0; o < OB; o++) {
                         vec wv = *(const uvec *)(wr + o * wlen + kv);
                         for (int j = 0; j < J; j++) acc[o][j] += wv * xv[j];
@@ -465,10 +467,7 @@ static inline __attribute__((always_inline)) void FN(dot_rows)(
                 const T *xr = x0 + i * rowlen;
                 for (int64_t kv = 0; kv < kwr; kv += LANES) {
                     vec xv[4];
-                    for (int j = 0; j < J; j++) {
-                        xv[j] = *(const uvec *)(xr + off[j] + kv);
-                        if (kv >= full) xv[j] = (vec)((ivec)xv[j] & mask);
-                    }
+                    FN(dot_loads)(xr + kv, off, kv >= full, mask, J, xv);
                     for (int h = 0; h < OH; h++) {
                         if (!use[h]) continue;
                         vec wv = *(const uvec *)(wr[h] + kv);

@@ -317,15 +317,20 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         plan = _PLANS[key] = (_geom_array(geometry(xc, wc, spec)), out, dots)
     else:
         xc, wc = _operands(x, w, dt, plan[2])
+    return _corr(plan[0], xc, wc, plan[1], x.dtype)
+
+
+def _corr(geom: ctypes.Array[ctypes.c_int64], xc: torch.Tensor, wc: torch.Tensor, out: tuple[int, ...],
+          dtype: torch.dtype) -> torch.Tensor:
+    """Run the kernel on operands in the compute dtype; the result ``out``-shaped, in ``dtype``."""
     lib = library()
     if lib is None:
         raise ValueError(f"native: {unavailable()}")
-    y = torch.empty(plan[1], dtype=dt)
-    status = getattr(lib, f"corr_{DTYPES[dt]}")(
-        ctypes.addressof(plan[0]), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
+    y = torch.empty(out, dtype=xc.dtype)
+    status = getattr(lib, f"corr_{DTYPES[xc.dtype]}")(ctypes.addressof(geom), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
     if status != 0:
         raise MemoryError("native: a thread could not allocate its padded input buffer")
-    return y if y.dtype == x.dtype else y.to(x.dtype)
+    return y if y.dtype == dtype else y.to(dtype)
 
 
 def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
@@ -340,22 +345,15 @@ def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.
     >>> bool(torch.equal(forward_grouped(xg, w, spec), forward(xg.flatten(1, 2), w, spec)))
     True
     """
-    lib = library()
-    if lib is None:
-        raise ValueError(f"native: {unavailable()}")
     dt = COMPUTE.get(xg.dtype, xg.dtype)
     xc = xg if xg.dtype == dt and xg.stride(-1) == 1 else xg.to(dt).contiguous()
     x = torch.empty((xc.shape[0], xc.shape[1] * xc.shape[2], *xc.shape[3:]), dtype=dt, device="meta")
-    dots = dots_form(x, w, spec)
-    _, wc = _operands(x, w, dt, dots)
-    y = torch.empty((int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:])), dtype=dt)
-    if y.numel() == 0 or xc.numel() == 0:
-        return y.zero_().to(xg.dtype)
-    geom = _geom_array(geometry(x, wc, spec, grouped=xc))
-    status = getattr(lib, f"corr_{DTYPES[dt]}")(ctypes.addressof(geom), xc.data_ptr(), wc.data_ptr(), y.data_ptr())
-    if status != 0:
-        raise MemoryError("native: a thread could not allocate its padded input buffer")
-    return y if y.dtype == xg.dtype else y.to(xg.dtype)
+    trivial = trivial_result(x, w, spec)
+    if trivial is not None:
+        return torch.zeros(trivial.shape, dtype=xg.dtype)
+    _, wc = _operands(x, w, dt, dots_form(x, w, spec))
+    out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
+    return _corr(_geom_array(geometry(x, wc, spec, grouped=xc)), xc, wc, out, xg.dtype)
 
 
 # strided transposed correlations (strided layers' input gradients) that ``corr_t`` serves: one output
@@ -444,8 +442,8 @@ def copy_order(shape: Sequence[int], dst: Sequence[int], src: Sequence[int]) -> 
 def copy_(dst: torch.Tensor, src: torch.Tensor) -> bool:
     """``dst.copy_(src)`` through the C loop when it applies (CPU tensors of one dtype and shape, 4- or
     8-byte elements, no autograd, large enough, the library built); returns whether it copied (if not,
-    the caller copies with torch). Torch's copy is slow on short strided rows (2-3 ns per element on
-    im2col's columns of a 14x14 layer): this loop runs them as strided reads in C.
+    the caller copies with torch). Torch's copy runs a permutation whose destination rows are a few
+    elements long at ~2 ns per element; this loop reads the source in runs (see :func:`copy_order`).
     """
     if (src.device.type != "cpu" or dst.device.type != "cpu" or src.dtype != dst.dtype or src.shape != dst.shape
             or dst.element_size() not in (4, 8) or dst.numel() < COPY_MIN_ELEMENTS

@@ -153,9 +153,9 @@ def _swapped_native(x5: torch.Tensor, g2: torch.Tensor, sub: CorrSpec, algo: str
 
     flat = on_device(torch.empty((x5.shape[0], x5.shape[1] * x5.shape[2], *x5.shape[3:]),
                                  dtype=x5.dtype, device="meta"), x5.device)
-    if (algo == "auto" and choose(flat, g2, sub).name != "native") or native.supports(flat, g2, sub) is not None:
-        return None
-    return native.forward_grouped(x5, g2, sub)
+    # auto's choice has passed native's `supports` already; a named native must pass it here
+    serves = choose(flat, g2, sub).name == "native" if algo == "auto" else native.supports(flat, g2, sub) is None
+    return native.forward_grouped(x5, g2, sub) if serves else None
 
 
 def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:
