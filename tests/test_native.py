@@ -290,7 +290,8 @@ def test_dot_products_of_one_channel_walk_rows_in_blocks_of_four():
     ((1, 3, 30, 41), (3, 1, 5, 5), (1, 1), 3),
 ])
 def test_python_mirrors_the_kernels_buffer_layout(xs, ws, stride, groups):
-    # the cost model's copied elements (``layout_of``) are the C kernel's own buffer, row blocks included
+    # the cost model's copied elements (``layout_of``) are the C kernel's own buffer, row blocks and a
+    # stride-2 split's staging rows included
     x, w = torch.randn(xs), torch.randn(ws)
     n = len(xs) - 2
     spec = CorrSpec(stride, (1,) * n, ((1, 1),) * n, groups)
@@ -298,7 +299,7 @@ def test_python_mirrors_the_kernels_buffer_layout(xs, ws, stride, groups):
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert native.buffer_bytes(x, w, spec) == (lay["copied"] + 16) * 4
+        assert native.buffer_bytes(x, w, spec) == (lay["copied"] + lay["staged"] + 16) * 4
     finally:
         torch.set_num_threads(old)
     torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-4, rtol=1e-4)

@@ -32,7 +32,8 @@ kernel == stride transposed layer: rows of 2) at ~2 ns per element; the C loop r
 runs instead (interleaved A/B, 1 thread: 0.47 vs 0.7-1.0 ms for the 2x2x2 transposed layer's 0.5M
 elements). Callers fall back to torch's copy when the library is not there.
 
-Memory: per thread, one padded copy of one (sample, group)'s input and, for the dot products, one
+Memory: per thread, one padded copy of one (sample, group)'s input (zeroed once per call: the padding
+is never rewritten), two staging rows for a stride-2 column split and, for the dot products, one
 padded copy of one group's weights (checked against the scratch budget); no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
 order; float32 normwise relative error ~1e-7, as ``direct``.
 """
@@ -177,12 +178,13 @@ def dots_form(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
 
 def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int]:
     """The kernel's plan for a call (mirrors ``layout`` in ``_native.c``): ``dots`` (the form),
-    ``copied`` (elements of one (sample, group)'s padded buffer), ``blocks`` (register blocks per
-    output channel, rows form) and ``block_outputs`` (outputs one block computes).
+    ``copied`` (elements of one (sample, group)'s padded buffer), ``staged`` (elements of the two
+    staging rows of a stride-2 split), ``blocks`` (register blocks per output channel, rows form) and
+    ``block_outputs`` (outputs one block computes).
 
     >>> spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
     >>> layout_of(torch.empty(1, 3, 56, 56), torch.empty(8, 3, 3, 3), spec)
-    {'dots': 0, 'copied': 11484, 'blocks': 56, 'block_outputs': 64}
+    {'dots': 0, 'copied': 11484, 'staged': 0, 'blocks': 56, 'block_outputs': 64}
     """
     n = spec.n
     lead = 3 - n
@@ -204,10 +206,11 @@ def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int
         q = stride[2]
     hp = (rows - 1) * stride[1] + (kernel[1] - 1) * dil[1] + 1
     wp = (owr - 1) * stride[2] + (kernel[2] - 1) * dil[2] + 1
-    copied = int(w.shape[1]) * depth * hp * q * -(-wp // q)
+    wq = -(-wp // q)
+    copied, staged = int(w.shape[1]) * depth * hp * q * wq, 4 * wq if q == 2 else 0
     if dots:
-        return {"dots": 1, "copied": copied, "blocks": 0, "block_outputs": 0}
-    return {"dots": 0, "copied": copied, "blocks": out[0] * (rows // r) * (owr // cols),
+        return {"dots": 1, "copied": copied, "staged": staged, "blocks": 0, "block_outputs": 0}
+    return {"dots": 0, "copied": copied, "staged": staged, "blocks": out[0] * (rows // r) * (owr // cols),
             "block_outputs": r * cols}
 
 
