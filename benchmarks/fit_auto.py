@@ -36,6 +36,10 @@ EXTRA = (
     Case("tiny", "c3d", (1, 2, 6, 6, 6), (2, 2, 2, 2, 2), {"stride": 2}),
     Case("mid", "k15_1d", (4, 16, 2048), (16, 16, 15), {"padding": 7}),
     Case("mid", "dw7x7", (2, 96, 28, 28), (96, 1, 7, 7), {"padding": 3, "groups": 96}),
+    # MobileNetV2's later depthwise layers: small planes, many channels
+    Case("mobile", "dw3x3_960_7", (2, 960, 7, 7), (960, 1, 3, 3), {"padding": 1, "groups": 960}),
+    Case("mobile", "dw3x3_s2_576_14", (2, 576, 14, 14), (576, 1, 3, 3), {"stride": 2, "padding": 1, "groups": 576}),
+    Case("mobile", "dw3x3_s2_192_28", (2, 192, 28, 28), (192, 1, 3, 3), {"stride": 2, "padding": 1, "groups": 192}),
 )
 
 

@@ -34,7 +34,7 @@ from .. import _workspace
 from .._shapes import prod
 from .._spec import CorrSpec
 from . import get, names, native
-from .im2col import one_window
+from .im2col import kernel_innermost, one_window
 
 ACCURACY_ULPS = 256.0
 # growth factors (in units of u) of the transform algorithms; summation algorithms have none
@@ -79,9 +79,21 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # blocks, dot-product row walks and stride-2 fills it was re-timed (the JSON file): these coefficients
 # pick the fastest on 71/97 calls, 1.055x in geometric mean (worst 1.86x: the 2x2x2 transposed layer's
 # weight gradient, positions picked, native faster); a refit of native's picked worse (66/97, 1.075x).
+# Then native's buffer was zeroed once per call and its stride-2 split staged (small planes much faster),
+# and fit_auto.py got MobileNetV2's later depthwise layers (960@7, 576@14 s2, 192@28 s2: 14 more calls);
+# native was re-timed on all 111 calls and the new calls timed for every algorithm (the JSON file).
+# There the old model picked im2col for 13 of the 14 new calls, 1.1-4.6x slower than native (1.16x in
+# geometric mean over the 111): native's copy feature counted the whole padded buffer per (sample,
+# group), now it counts what the kernel copies (x's elements, plus the buffer once), coefficients kept;
+# im2col got a seventh feature, the contiguous runs its column copy makes (7-wide rows of a 7x7 plane
+# cost ~1 ns per element, not 0.3), whose coefficient alone was fitted to what the other six leave
+# unexplained. Result: the fastest on 87/111 calls, 1.057x (75/97, 1.061x without the new calls; the old
+# model 73/97, 1.066x on the same data); every pick that changed got faster (-4.5 ms over the 111 calls;
+# worst 2.18x, the 2x2x2 transposed layer's weight gradient as before). A refit of native's on this data
+# read 85/111 but moved conv1d k7's weight gradient to native (10.2 ms for positions' 6.8).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
-    "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07),
+    "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06),
     "fft": (0.2306, 3.634e-07, 5.224e-07, 4.092e-07, 0.0),
     "winograd": (0.09391, 3.322e-08, 4.414e-08, 2.382e-06),
     "depthwise": (0.1491, 2.147e-07, 0.01843, 5.621e-07),
@@ -146,7 +158,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     ======================  =====================================================================
     direct, im2col          1, MACs, copied window elements + in/out, MACs * min(1, 64 / GEMM N),
                             copied elements of 3-D (and higher) windows (a slower strided copy),
-                            copied elements in the kernel-innermost layout (taps > positions)
+                            copied elements in the kernel-innermost layout (taps > positions),
+                            contiguous runs copied (copied elements / output row, or / kernel row
+                            kernel-innermost: torch's copy pays per run, ~2.6 ns)
     depthwise               1, output elements * taps, taps (passes), input elements split into
                             stride phases (stride > 1)
     winograd                1, transformed MACs, transform work, kernel transform (O Cg a^N)
@@ -160,8 +174,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     matrix                  1, batch * nnz, nnz (operator build)
     native                  1, MACs of row blocks (rounded up to whole blocks) with 4 and with 1
                             output channel per block, the same for dot products (kernel rows
-                            rounded up to 16), padded input elements copied (contiguously; split
-                            into stride phases), (block or dot) kernel-row loops
+                            rounded up to 16), input elements copied (contiguously; split into
+                            stride phases: each (sample, group)'s part inside x, plus the padded
+                            buffer zeroed once per call), (block or dot) kernel-row loops
     ======================  =====================================================================
     """
     b, c = x.shape[:2]
@@ -176,7 +191,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
         whole = name == "im2col" and one_window(x, w, spec)
         cols = 0 if k == 1 or whole else b * c * k * p  # column / window copy (none for a 1x1 kernel or one window)
         return (1.0, macs, float(cols + b * (c + o) * p), macs * min(1.0, 64.0 / max(1, b * p)),
-                float(cols) if spec.n >= 3 else 0.0, float(cols) if k > b * p else 0.0)
+                float(cols) if spec.n >= 3 else 0.0, float(cols) if k > b * p else 0.0,
+                float(cols // max(1, int(w.shape[-1]) if kernel_innermost(out, tuple(w.shape[2:]), b) else out[-1])))
     if name == "depthwise":
         return (1.0, float(b * o * p * k), float(k), split)
     if name == "winograd":
@@ -217,7 +233,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
         from .native import layout_of
 
         lay = layout_of(x, w, spec)
-        copied = float(b * spec.groups * lay["copied"])
+        # the input inside x copied once per (sample, group); the buffer's padding zeroed once per call
+        copied = float(b * c * prod(x.shape[2:]) + lay["copied"] + lay["staged"])
         split = spec.stride[-1] > 1 and not lay["dots"]  # the copy splits columns into phases (a gather)
         copies = (0.0 if split else copied, copied if split else 0.0)
         og = o // spec.groups
