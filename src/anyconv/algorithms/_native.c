@@ -9,8 +9,8 @@
    tap reads a contiguous run of memory and no loop below checks a bound:
 
    - "rows" form (long output rows, small kernels): a block of OB output channels x R output
-     rows x VL output columns is accumulated in registers over every (channel, tap) and stored
-     once. The buffer's columns are split by the stride: tap kw of output column ow reads phase
+     rows x VL output columns (one vector, LANES, for output rows that fit in one) is accumulated
+     in registers over every (channel, tap) and stored once. The buffer's columns are split by the stride: tap kw of output column ow reads phase
      (kw d) mod s at index ow + (kw d) div s, contiguous in ow.
    - "dots" form (short output rows, large kernels: the weight gradients): every output is a dot
      product over the kernel's rows, 4 output channels x up to 4 outputs of a row at a time, over a
@@ -88,6 +88,10 @@ static int rows3(const Geom *m) {
 
 static int rows_per_block(const Geom *m) { return m->out[1] == 1 ? 1 : (m->og >= 4 ? 2 : (rows3(m) ? 8 : 4)); }
 
+/* output columns per register block of the rows form: one vector (lanes) for output rows that fit in
+   one, else the full block (vl): a 7-wide row of a 7x7 plane wastes 9 of 16 lanes instead of 25 of 32 */
+static int64_t cols_per_block(const Geom *m, int64_t lanes, int64_t vl) { return m->out[2] <= lanes ? lanes : vl; }
+
 /* compiled twice by native.py: -DANYCONV_DOUBLE gives the float64 kernels */
 #ifdef ANYCONV_DOUBLE
 typedef double T;
@@ -109,6 +113,15 @@ typedef T uvec __attribute__((vector_size(64), aligned(sizeof(T))));
 typedef int64_t ivec __attribute__((vector_size(64))); /* lane masks */
 #else
 typedef int32_t ivec __attribute__((vector_size(64)));
+#endif
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#ifdef ANYCONV_DOUBLE
+#define MASKED_STORE(p, k, v) _mm512_mask_storeu_pd((p), (__mmask8)(k), (__m512d)(v))
+#else
+#define MASKED_STORE(p, k, v) _mm512_mask_storeu_ps((p), (__mmask16)(k), (__m512)(v))
+#endif
 #endif
 
 /* the even and the odd lanes of two vectors (a, b): the stride-2 phases of 2 * LANES consecutive inputs */
@@ -216,27 +229,39 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf, T *stag
 #endif
 #endif
 
-/* one output row's NV accumulated vectors stored at dst: the first nv <= VL columns (a row's last,
-   partial block through a buffer, so that the accumulators stay in registers) */
-static inline __attribute__((always_inline)) void FN(store_row)(const vec *acc, T *dst, int64_t nv) {
-    if (nv == VL) {
-        for (int n = 0; n < NV; n++) *(uvec *)(dst + n * LANES) = acc[n];
-    } else {
-        T part[VL];
-        for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[n];
-        for (int64_t v = 0; v < nv; v++) dst[v] = part[v];
+/* one output row's NB accumulated vectors stored at dst: the first nv <= NB LANES columns (a row's
+   last, partial vector by a masked store with AVX-512, else through a buffer, so that the accumulators
+   stay in registers) */
+static inline __attribute__((always_inline)) void FN(store_row)(const vec *acc, T *dst, int64_t nv, const int NB) {
+    if (nv == NB * LANES) {
+        for (int n = 0; n < NB; n++) *(uvec *)(dst + n * LANES) = acc[n];
+        return;
+    }
+    for (int n = 0; n < NB; n++) { /* constant indices into acc (a variable one would keep it in memory) */
+        int64_t left = nv - n * LANES;
+        if (left >= LANES) {
+            *(uvec *)(dst + n * LANES) = acc[n];
+        } else if (left > 0) {
+#ifdef __AVX512F__
+            MASKED_STORE(dst + n * LANES, (1u << left) - 1u, acc[n]);
+#else
+            T part[LANES];
+            *(uvec *)part = acc[n];
+            for (int64_t v = 0; v < left; v++) dst[n * LANES + v] = part[v];
+#endif
+        }
     }
 }
 
-/* one block: OB channels (weights wo, stride wstride between channels) x R rows x VL columns
-   of output slice od starting at row oh, column ow, accumulated in OB * R * NV vector registers */
+/* one block: OB channels (weights wo, stride wstride between channels) x R rows x NB LANES columns
+   of output slice od starting at row oh, column ow, accumulated in OB * R * NB vector registers */
 static inline __attribute__((always_inline)) void FN(block)(
     const Geom *m, const Layout *l, const T *buf, const T *wo, int64_t wstride, T *yo,
-    int64_t ystride, int64_t od, int64_t oh, int64_t ow, const int OB, const int R) {
-    vec acc[4][4][NV]; /* OB, R <= 4: fixed sizes, so that the compiler keeps them in registers */
+    int64_t ystride, int64_t od, int64_t oh, int64_t ow, const int OB, const int R, const int NB) {
+    vec acc[4][4][NV]; /* OB, R <= 4, NB <= NV: fixed sizes, so that the compiler keeps them in registers */
     for (int o = 0; o < OB; o++)
         for (int r = 0; r < R; r++)
-            for (int n = 0; n < NV; n++) acc[o][r][n] = (vec){0};
+            for (int n = 0; n < NB; n++) acc[o][r][n] = (vec){0};
     const int64_t kd_n = m->k[0], kh_n = m->k[1], kw_n = m->k[2];
     const int64_t rowlen = l->q * l->wq, rowstep = m->s[1] * rowlen;
     for (int64_t c = 0; c < m->cg; c++)
@@ -252,7 +277,7 @@ static inline __attribute__((always_inline)) void FN(block)(
                     vec wv[4];
                     for (int o = 0; o < OB; o++) wv[o] = (vec){0} + wrow[o * wstride + kw];
                     for (int r = 0; r < R; r++)
-                        for (int n = 0; n < NV; n++) {
+                        for (int n = 0; n < NB; n++) {
                             vec xv = *(const uvec *)(xp + r * rowstep + n * LANES);
                             for (int o = 0; o < OB; o++) acc[o][r][n] += wv[o] * xv;
                         }
@@ -260,10 +285,10 @@ static inline __attribute__((always_inline)) void FN(block)(
             }
         }
     int64_t nr = m->out[1] - oh < R ? m->out[1] - oh : R;
-    int64_t nv = m->out[2] - ow < VL ? m->out[2] - ow : VL;
+    int64_t nv = m->out[2] - ow < NB * LANES ? m->out[2] - ow : NB * LANES;
     for (int o = 0; o < OB; o++)
         for (int64_t r = 0; r < nr; r++)
-            FN(store_row)(acc[o][r], yo + o * ystride + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv);
+            FN(store_row)(acc[o][r], yo + o * ystride + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv, NB);
 }
 
 /* one output channel x 8 rows x VL columns of a 3x3 kernel with stride and dilation 1 over rows:
@@ -271,10 +296,11 @@ static inline __attribute__((always_inline)) void FN(block)(
    vector is loaded once for up to 3 multiply-adds instead of once per multiply-add (the loads, not
    the multiply-adds, bound the general block on depthwise layers) */
 static inline __attribute__((always_inline)) void FN(block_rows3)(
-    const Geom *m, const Layout *l, const T *buf, const T *wo, T *yo, int64_t od, int64_t oh, int64_t ow) {
+    const Geom *m, const Layout *l, const T *buf, const T *wo, T *yo, int64_t od, int64_t oh, int64_t ow,
+    const int NB) {
     vec acc[8][NV];
     for (int r = 0; r < 8; r++)
-        for (int n = 0; n < NV; n++) acc[r][n] = (vec){0};
+        for (int n = 0; n < NB; n++) acc[r][n] = (vec){0};
     const int64_t rowlen = l->q * l->wq, t0 = l->tap[0], t1 = l->tap[1], t2 = l->tap[2];
     for (int64_t c = 0; c < m->cg; c++)
         for (int64_t kd = 0; kd < m->k[0]; kd++) {
@@ -292,23 +318,24 @@ static inline __attribute__((always_inline)) void FN(block_rows3)(
                 for (int kw = 0; kw < 3; kw++) {
                     const T *xp = xr + (kw == 0 ? t0 : (kw == 1 ? t1 : t2));
                     vec xv[NV];
-                    for (int n = 0; n < NV; n++) xv[n] = *(const uvec *)(xp + n * LANES);
+                    for (int n = 0; n < NB; n++) xv[n] = *(const uvec *)(xp + n * LANES);
 #pragma GCC unroll 3
                     for (int kh = 0; kh < 3; kh++) {
                         int r = i - kh;
                         if (r < 0 || r >= 8) continue;
-                        for (int n = 0; n < NV; n++) acc[r][n] += wv[kh][kw] * xv[n];
+                        for (int n = 0; n < NB; n++) acc[r][n] += wv[kh][kw] * xv[n];
                     }
                 }
             }
         }
     int64_t nr = m->out[1] - oh < 8 ? m->out[1] - oh : 8;
-    int64_t nv = m->out[2] - ow < VL ? m->out[2] - ow : VL;
-    for (int64_t r = 0; r < nr; r++) FN(store_row)(acc[r], yo + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv);
+    int64_t nv = m->out[2] - ow < NB * LANES ? m->out[2] - ow : NB * LANES;
+    for (int64_t r = 0; r < nr; r++)
+        FN(store_row)(acc[r], yo + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv, NB);
 }
 
-static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
-                       int64_t o0, int64_t o1, int R) {
+static void FN(rows_nb)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y,
+                          int64_t o0, int64_t o1, int R, const int NB) {
     /* w: the group's first output channel's weights; y: its first output plane */
     const int64_t wstride = m->cg * m->k[0] * m->k[1] * m->k[2];
     const int64_t ystride = m->out[0] * m->out[1] * m->out[2];
@@ -316,24 +343,33 @@ static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T
         int ob = (o1 - o >= 4) ? 4 : 1;
         for (int64_t od = 0; od < m->out[0]; od++)
             for (int64_t oh = 0; oh < m->out[1]; oh += R)
-                for (int64_t ow = 0; ow < m->out[2]; ow += VL) {
+                for (int64_t ow = 0; ow < m->out[2]; ow += NB * LANES) {
                     const T *wo = w + o * wstride;
                     T *yo = y + o * ystride;
                     if (R == 8)
-                        FN(block_rows3)(m, l, buf, wo, yo, od, oh, ow);
+                        FN(block_rows3)(m, l, buf, wo, yo, od, oh, ow, NB);
                     else if (ob == 4 && R == 2)
-                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 2);
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 2, NB);
                     else if (ob == 4)
-                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 1);
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 4, 1, NB);
                     else if (R == 4)
-                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 4);
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 4, NB);
                     else if (R == 2)
-                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 2);
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 2, NB);
                     else
-                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 1);
+                        FN(block)(m, l, buf, wo, wstride, yo, ystride, od, oh, ow, 1, 1, NB);
                 }
         o += ob;
     }
+}
+
+/* output rows of at most LANES columns take blocks of one vector per row (cols_per_block), others of NV */
+static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y, int64_t o0, int64_t o1,
+                     int R) {
+    if (cols_per_block(m, LANES, VL) == LANES)
+        FN(rows_nb)(m, l, buf, w, y, o0, o1, R, 1);
+    else
+        FN(rows_nb)(m, l, buf, w, y, o0, o1, R, NV);
 }
 
 /* elements of the dots form's padded copy of one group's weights (rows padded to whole vectors) */
@@ -560,7 +596,7 @@ static void *FN(work)(void *arg) {
     FN(Job) *job = (FN(Job) *)arg;
     const Geom *m = job->m;
     int R = rows_per_block(m);
-    Layout l = layout(m, R, VL);
+    Layout l = layout(m, R, cols_per_block(m, LANES, VL));
     const int64_t plane_out = m->out[0] * m->out[1] * m->out[2];
     const int64_t wsize = m->cg * m->k[0] * m->k[1] * m->k[2];
     const int64_t nbuf = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES; /* + two staging rows when q = 2 */
@@ -790,7 +826,7 @@ int FN(corr_t)(const int64_t *geom, const T *gy, const T *w, T *dx) {
 int64_t FN(buffer_bytes)(const int64_t *geom) {
     const Geom *m = (const Geom *)geom;
     int R = rows_per_block(m);
-    Layout l = layout(m, R, VL);
+    Layout l = layout(m, R, cols_per_block(m, LANES, VL));
     int64_t n = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES + (l.q == 2 ? 4 * l.wq : 0)
                 + (m->form == 1 ? FN(wpad_len)(m) : 0);
     return n * (int64_t)sizeof(T);

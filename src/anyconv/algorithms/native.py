@@ -3,14 +3,14 @@
 Eager PyTorch runs one memory pass per operation, so a depthwise 3x3 layer written with tensor
 ops (``depthwise``: one multiply-add pass per tap) or a grouped layer with tiny per-group matrix
 products cannot match a fused kernel. ``native`` is the one algorithm that fuses: ``_native.c``
-(plain loops, no intrinsics) computes
+(plain loops over GCC/Clang vector types; one AVX-512 masked store, with a plain fallback) computes
 
     y[b, g*Og + o, p] = sum_{c, q} w[g*Og + o, c, q] * x_pad[b, g*Cg + c, p * s + q * d]
 
 with every output accumulated in registers over all its channels and taps (a block of up to 4
-output channels x 1-4 output rows x 32 float / 16 double columns at a time, vectorised by the
-compiler), or, for short output rows and large kernels (weight gradients), as dot products over
-the kernel's rows (4 output channels x up to 4 outputs at a time). Each (sample, group) first copies
+output channels x 1-8 output rows x 32 float / 16 double columns at a time, or one vector of 16 / 8
+for output rows that fit in one, vectorised by the compiler), or, for short output rows and large
+kernels (weight gradients), as dot products over the kernel's rows (4 output channels x up to 4 outputs at a time). Each (sample, group) first copies
 its input into a private buffer with the zero padding added and the columns split into stride (or
 dilation) phases, so that every tap is a contiguous read and no inner loop checks a bound; ``x``
 (and a weight-gradient-shaped ``w``) is read through its strides, so the batch/channel-swapped views
@@ -200,6 +200,7 @@ def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int
         q = dil[2]
     else:
         og = int(w.shape[0]) // spec.groups
+        cols = cols // 2 if out[2] <= cols // 2 else cols  # C: cols_per_block() (one vector per row)
         rows3 = og < 4 and kernel[1:] == [3, 3] and stride[1] == 1 and dil[1] == 1  # C: rows3()
         r = 1 if out[1] == 1 else (2 if og >= 4 else (8 if rows3 else 4))
         owr, rows = -(-out[2] // cols) * cols, -(-out[1] // r) * r
