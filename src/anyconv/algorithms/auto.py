@@ -91,16 +91,26 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # model 73/97, 1.066x on the same data); every pick that changed got faster (-4.5 ms over the 111 calls;
 # worst 2.18x, the 2x2x2 transposed layer's weight gradient as before). A refit of native's on this data
 # read 85/111 but moved conv1d k7's weight gradient to native (10.2 ms for positions' 6.8).
+# Then native's rows form took one-vector blocks for output rows that fit in one and masked stores for
+# a row's last vector, and was re-timed on the 111 calls (the JSON file; these coefficients then: 90/111,
+# 1.057x). Three single coefficients were fitted alone on the residual of the rest, as above: im2col's
+# eighth feature, the column elements copied by a strided inner loop (stride > 1 in the output-row
+# layout, dilation > 1 kernel-innermost: the transposed 2x2x2 layer's input gradient measured 2.4 ms,
+# predicted 0.85), and the last coefficient of shifted (its stride-phase split: every strided call was
+# underpredicted, ResNet-18's 3x3 s2 forward 3.5 ms for 5.6 measured). Result: the fastest on 93/111
+# calls, 1.039x in geometric mean (79/97, 1.045x without the MobileNet calls), worst 2.26x (the 2x2x2
+# transposed layer's weight gradient: positions, predicted 0.66 ms, measured 2.4); all six picks that
+# changed got faster (-7.3 ms over the 111 calls). A refit of positions or native read 86-90/111.
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
-    "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06),
+    "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06, 5.223e-07),
     "fft": (0.2306, 3.634e-07, 5.224e-07, 4.092e-07, 0.0),
     "winograd": (0.09391, 3.322e-08, 4.414e-08, 2.382e-06),
     "depthwise": (0.1491, 2.147e-07, 0.01843, 5.621e-07),
     "matrix": (0.1404, 5.124e-07, 4.488e-05),
     "kn2row": (0.1027, 3.184e-08, 9.076e-07, 0.0),
     "positions": (0.1079, 2.571e-08, 7.432e-08, 0.0003946, 5.353e-08),
-    "shifted": (0.1107, 1.768e-08, 1.07e-07, 7.038e-05, 4.766e-08, 8.394e-07),
+    "shifted": (0.1107, 1.768e-08, 1.07e-07, 7.038e-05, 4.766e-08, 1.466e-06),
     "native": (0.007885, 2.089e-08, 3.392e-08, 3.464e-08, 2.22e-08, 6.16e-07, 4.878e-07, 3.128e-06),
 }
 
@@ -160,7 +170,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
                             copied elements of 3-D (and higher) windows (a slower strided copy),
                             copied elements in the kernel-innermost layout (taps > positions),
                             contiguous runs copied (copied elements / output row, or / kernel row
-                            kernel-innermost: torch's copy pays per run, ~2.6 ns)
+                            kernel-innermost: torch's copy pays per run, ~2.6 ns), copied elements
+                            read with a stride in the copy's inner loop (stride or dilation > 1)
     depthwise               1, output elements * taps, taps (passes), input elements split into
                             stride phases (stride > 1)
     winograd                1, transformed MACs, transform work, kernel transform (O Cg a^N)
@@ -190,9 +201,11 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     if name in ("direct", "im2col"):
         whole = name == "im2col" and one_window(x, w, spec)
         cols = 0 if k == 1 or whole else b * c * k * p  # column / window copy (none for a 1x1 kernel or one window)
+        k_inner = kernel_innermost(out, tuple(w.shape[2:]), b)
+        gather = (spec.dilation[-1] if k_inner else spec.stride[-1]) > 1  # the copy's inner loop reads a stride
         return (1.0, macs, float(cols + b * (c + o) * p), macs * min(1.0, 64.0 / max(1, b * p)),
                 float(cols) if spec.n >= 3 else 0.0, float(cols) if k > b * p else 0.0,
-                float(cols // max(1, int(w.shape[-1]) if kernel_innermost(out, tuple(w.shape[2:]), b) else out[-1])))
+                float(cols // max(1, int(w.shape[-1]) if k_inner else out[-1])), float(cols) if gather else 0.0)
     if name == "depthwise":
         return (1.0, float(b * o * p * k), float(k), split)
     if name == "winograd":
