@@ -115,6 +115,10 @@ typedef int64_t ivec __attribute__((vector_size(64))); /* lane masks */
 typedef int32_t ivec __attribute__((vector_size(64)));
 #endif
 
+/* s in every lane: -0.0 + s is s for every s (+0.0 + -0.0 is +0.0), so the compiler drops the add and
+   broadcasts s straight from memory into the multiply-add ((vec){0} + s cost an add and a shuffle) */
+#define SPLAT(s) (-(vec){0} + (s))
+
 #ifdef __AVX512F__
 #include <immintrin.h>
 #ifdef ANYCONV_DOUBLE
@@ -275,7 +279,7 @@ static inline __attribute__((always_inline)) void FN(block)(
                 for (int64_t kw = 0; kw < kw_n; kw++) {
                     const T *xp = xrow + l->tap[kw];
                     vec wv[4];
-                    for (int o = 0; o < OB; o++) wv[o] = (vec){0} + wrow[o * wstride + kw];
+                    for (int o = 0; o < OB; o++) wv[o] = SPLAT(wrow[o * wstride + kw]);
                     for (int r = 0; r < R; r++)
                         for (int n = 0; n < NB; n++) {
                             vec xv = *(const uvec *)(xp + r * rowstep + n * LANES);
@@ -310,7 +314,7 @@ static inline __attribute__((always_inline)) void FN(block_rows3)(
             const T *wk = wo + (c * m->k[0] + kd) * 9;
             vec wv[3][3];
             for (int kh = 0; kh < 3; kh++)
-                for (int kw = 0; kw < 3; kw++) wv[kh][kw] = (vec){0} + wk[kh * 3 + kw];
+                for (int kw = 0; kw < 3; kw++) wv[kh][kw] = SPLAT(wk[kh * 3 + kw]);
 #pragma GCC unroll 10
             for (int i = 0; i < 10; i++) {
                 const T *xr = x0 + i * rowlen;
@@ -680,7 +684,7 @@ static inline __attribute__((always_inline)) void FN(phase_block)(
                 const T *gr = buf + ((o * m->out[0] + nz / m->s[0]) * m->out[1] + ny / m->s[1]) * wbuf + lpad + t0;
                 const T *wr = w + (g * m->og + o) * ksize + ((c * m->k[0] + kd) * m->k[1] + kh) * kw_n;
                 for (int64_t i = 0; i < ntap[r]; i++) {
-                    vec wv = (vec){0} + wr[taps[r * kw_n + i]];
+                    vec wv = SPLAT(wr[taps[r * kw_n + i]]);
                     const T *gp = gr - taps[(sw + r) * kw_n + i];
                     for (int n = 0; n < NV; n++) acc[n] += wv * *(const uvec *)(gp + n * LANES);
                 }
