@@ -670,18 +670,17 @@ static void *FN(work)(void *arg) {
    summed over the output channels and every tap that lands there (see work_t) */
 static inline __attribute__((always_inline)) void FN(phase_block)(
     const Geom *m, const T *buf, int64_t wbuf, int64_t lpad, const int64_t *taps, const int64_t *ntap,
-    int64_t kw_n, int64_t ksize, const T *w, int64_t g, int64_t c, int64_t z, int64_t y, int64_t r, int64_t t0,
-    vec *acc) {
+    int64_t kw_n, int64_t ksize, const T *w, int64_t g, int64_t c, const int64_t *zl, int64_t zn,
+    const int64_t *yl, int64_t yn, int64_t r, int64_t t0, vec *acc) {
+    /* zl / yl: the (kernel index, gy index) pairs of depth z / row y's taps that land on gy (zn / yn) */
     const int64_t sw = m->s[2];
     for (int n = 0; n < NV; n++) acc[n] = (vec){0};
     for (int64_t o = 0; o < m->og; o++)
-        for (int64_t kd = 0; kd < m->k[0]; kd++) {
-            int64_t nz = z + m->p[0] - kd * m->d[0];
-            if (nz < 0 || nz % m->s[0] || nz / m->s[0] >= m->out[0]) continue;
-            for (int64_t kh = 0; kh < m->k[1]; kh++) {
-                int64_t ny = y + m->p[1] - kh * m->d[1];
-                if (ny < 0 || ny % m->s[1] || ny / m->s[1] >= m->out[1]) continue;
-                const T *gr = buf + ((o * m->out[0] + nz / m->s[0]) * m->out[1] + ny / m->s[1]) * wbuf + lpad + t0;
+        for (int64_t a = 0; a < zn; a++) {
+            const int64_t kd = zl[2 * a], oz = zl[2 * a + 1];
+            for (int64_t e = 0; e < yn; e++) {
+                const int64_t kh = yl[2 * e], oy = yl[2 * e + 1];
+                const T *gr = buf + ((o * m->out[0] + oz) * m->out[1] + oy) * wbuf + lpad + t0;
                 const T *wr = w + (g * m->og + o) * ksize + ((c * m->k[0] + kd) * m->k[1] + kh) * kw_n;
                 for (int64_t i = 0; i < ntap[r]; i++) {
                     vec wv = SPLAT(wr[taps[r * kw_n + i]]);
@@ -711,7 +710,11 @@ static void *FN(work_t)(void *arg) {
     const int64_t wbuf = lpad + (tcount + VL - 1) / VL * VL + VL;
     const int64_t planes = m->og * m->out[0] * m->out[1];
     T *buf = (T *)malloc((size_t)(planes * wbuf) * sizeof(T));
-    int64_t *taps = (int64_t *)malloc((size_t)(2 * kw_n * sw + sw) * sizeof(int64_t));
+    /* taps and shifts per phase (2 kw_n sw), taps per phase (sw), then per depth z and per row y the
+       (kernel index, gy index) pairs that land on gy: computed once, not per block (divisions) */
+    const int64_t nz_list = m->in[0] * 2 * m->k[0], ny_list = m->in[1] * 2 * m->k[1];
+    int64_t *taps = (int64_t *)malloc((size_t)(2 * kw_n * sw + sw + nz_list + ny_list + m->in[0] + m->in[1])
+                                      * sizeof(int64_t));
     if (!buf || !taps) {
         free(buf);
         free(taps);
@@ -728,6 +731,20 @@ static void *FN(work_t)(void *arg) {
                 ntap[r]++;
             }
     }
+    int64_t *zlist = ntap + sw, *ylist = zlist + nz_list, *zcount = ylist + ny_list, *ycount = zcount + m->in[0];
+    for (int dim = 0; dim < 2; dim++) { /* depth (dim 0) and rows (dim 1) */
+        int64_t *list = dim ? ylist : zlist, *count = dim ? ycount : zcount;
+        for (int64_t i = 0; i < m->in[dim]; i++) {
+            count[i] = 0;
+            for (int64_t k = 0; k < m->k[dim]; k++) {
+                int64_t n = i + m->p[dim] - k * m->d[dim];
+                if (n < 0 || n % m->s[dim] || n / m->s[dim] >= m->out[dim]) continue;
+                list[i * 2 * m->k[dim] + 2 * count[i]] = k;
+                list[i * 2 * m->k[dim] + 2 * count[i] + 1] = n / m->s[dim];
+                count[i]++;
+            }
+        }
+    }
     const int64_t ksize = m->cg * m->k[0] * m->k[1] * kw_n;
     for (int64_t u = job->tid; u < m->b * m->g; u += m->threads) {
         int64_t b = u / m->g, g = u % m->g;
@@ -743,6 +760,8 @@ static void *FN(work_t)(void *arg) {
                 for (int64_t y = 0; y < m->in[1]; y++) {
                     T *dxrow = job->y + (((b * m->g + g) * m->cg + c) * m->in[0] + z) * m->in[1] * m->in[2]
                                + y * m->in[2];
+                    const int64_t *zl = zlist + z * 2 * m->k[0], *yl = ylist + y * 2 * m->k[1];
+                    const int64_t zn = zcount[z], yn = ycount[y];
                     if (sw == 2) { /* both phases of a block of t at once, interleaved: contiguous stores */
                         int64_t ts0 = ceil_div(pw, 2), ts1 = ceil_div(pw - 1, 2);
                         int64_t te0 = ceil_div(m->in[2] + pw, 2), te1 = ceil_div(m->in[2] + pw - 1, 2);
@@ -750,8 +769,8 @@ static void *FN(work_t)(void *arg) {
                         if (tlo < 0) tlo = 0;
                         for (int64_t t0 = tlo; t0 < thi; t0 += VL) {
                             vec a0[NV], a1[NV];
-                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, z, y, 0, t0, a0);
-                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, z, y, 1, t0, a1);
+                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, zl, zn, yl, yn, 0, t0, a0);
+                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, zl, zn, yl, yn, 1, t0, a1);
                             T part[2 * VL]; /* dx columns x0 .. x0 + 2 VL - 1 */
                             for (int n = 0; n < NV; n++) {
                                 *(uvec *)(part + 2 * n * LANES) = ZIPLO(a0[n], a1[n]);
@@ -769,7 +788,7 @@ static void *FN(work_t)(void *arg) {
                         if (ts < 0) ts = 0;
                         for (int64_t t0 = ts; t0 < te; t0 += VL) {
                             vec acc[NV];
-                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, z, y, r, t0, acc);
+                            FN(phase_block)(m, buf, wbuf, lpad, taps, ntap, kw_n, ksize, job->w, g, c, zl, zn, yl, yn, r, t0, acc);
                             T part[VL];
                             for (int n = 0; n < NV; n++) *(uvec *)(part + n * LANES) = acc[n];
                             int64_t nv = te - t0 < VL ? te - t0 : VL;
