@@ -101,6 +101,10 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # calls, 1.039x in geometric mean (79/97, 1.045x without the MobileNet calls), worst 2.26x (the 2x2x2
 # transposed layer's weight gradient: positions, predicted 0.66 ms, measured 2.4); all six picks that
 # changed got faster (-7.3 ms over the 111 calls). A refit of positions or native read 86-90/111.
+# Then positions got a sixth feature, the input elements it splits into dilation phases in 3-D and up
+# (a strided 3-D copy, slow in torch as im2col's 3-D windows are), fitted alone on the residual: the 2x2x2
+# transposed layer's weight gradient goes to im2col (measured 1.9 ms, positions 2.4); 93/111, 1.036x;
+# interleaved in the suite's forward+backward of that layer: 4.0 -> 3.2 ms (torch 2.8).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06, 5.223e-07),
@@ -109,7 +113,7 @@ COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "depthwise": (0.1491, 2.147e-07, 0.01843, 5.621e-07),
     "matrix": (0.1404, 5.124e-07, 4.488e-05),
     "kn2row": (0.1027, 3.184e-08, 9.076e-07, 0.0),
-    "positions": (0.1079, 2.571e-08, 7.432e-08, 0.0003946, 5.353e-08),
+    "positions": (0.1079, 2.571e-08, 7.432e-08, 0.0003946, 5.353e-08, 3.359e-06),
     "shifted": (0.1107, 1.768e-08, 1.07e-07, 7.038e-05, 4.766e-08, 1.466e-06),
     "native": (0.007885, 2.089e-08, 3.392e-08, 3.464e-08, 2.22e-08, 6.16e-07, 4.878e-07, 3.128e-06),
 }
@@ -178,7 +182,8 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
     fft                     1, data FFTs (n log n), kernel FFTs, dense contraction, depthwise product
     kn2row                  1, GEMM MACs, tap-product elements, shifted-add elements
     positions               1, flat GEMM MACs, flat rows read, (position, group) GEMMs, flat
-                            MACs of GEMMs with fewer than 16 rows or columns (slow small GEMMs)
+                            MACs of GEMMs with fewer than 16 rows or columns (slow small GEMMs),
+                            input elements split into dilation phases in 3-D and up
     shifted                 1, flat GEMM MACs, per-tap traffic + crop, (tap, sample, group) GEMMs,
                             flat MACs * min(1, 64 / Lf) (short GEMM rows), input elements
                             split into stride phases (stride > 1: a strided copy)
@@ -234,7 +239,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
         kc = _plan(x, w, spec)[3]
         g = spec.groups
         flat = float(p * b * o * kc)
-        return (1.0, flat, float(p * g * (b + o // g) * kc), float(p * g), flat if min(b, o // g) < 16 else 0.0)
+        split3 = float(b * c * prod(x.shape[2:])) if spec.n >= 3 and any(d > 1 for d in spec.dilation) else 0.0
+        return (1.0, flat, float(p * g * (b + o // g) * kc), float(p * g), flat if min(b, o // g) < 16 else 0.0,
+                split3)
     if name == "shifted":
         from .shifted import flat_len
 
