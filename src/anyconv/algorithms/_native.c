@@ -123,8 +123,10 @@ typedef int32_t ivec __attribute__((vector_size(64)));
 #include <immintrin.h>
 #ifdef ANYCONV_DOUBLE
 #define MASKED_STORE(p, k, v) _mm512_mask_storeu_pd((p), (__mmask8)(k), (__m512d)(v))
+#define MASKED_LOAD(p, k) ((vec)_mm512_maskz_loadu_pd((__mmask8)(k), (p)))
 #else
 #define MASKED_STORE(p, k, v) _mm512_mask_storeu_ps((p), (__mmask16)(k), (__m512)(v))
+#define MASKED_LOAD(p, k) ((vec)_mm512_maskz_loadu_ps((__mmask16)(k), (p)))
 #endif
 #endif
 
@@ -375,6 +377,89 @@ static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T
     else
         FN(rows_nb)(m, l, buf, w, y, o0, o1, R, NV);
 }
+
+/* Depthwise (one input and one output channel per group) with stride 2 and dilation 1 over columns, at
+   most 8 kernel columns, AVX-512: computed straight from x, with no padded copy. Input columns 2 t + e - pw
+   for LANES consecutive t are the even lanes of two loads from 2 t + e - pw (kernel column e) and their odd
+   lanes are kernel column e + 1; loads that reach past a row's ends are masked (a masked-off lane is never
+   read), rows outside x are skipped. The padded copy of the other forms is a full extra pass over the
+   input, which is most of a stride-2 depthwise layer's time. */
+static int direct_s2(const Geom *m) {
+#ifdef __AVX512F__
+    return m->form == 0 && m->cg == 1 && m->og == 1 && m->s[2] == 2 && m->d[2] == 1 && m->k[2] <= 8;
+#else
+    (void)m;
+    return 0;
+#endif
+}
+
+#ifdef __AVX512F__
+/* the lanes of LANES inputs from column j that lie inside [0, n), as a load mask */
+static inline unsigned FN(inside_mask)(int64_t j, int64_t n) {
+    int64_t lo = j < 0 ? -j : 0, hi = n - j < LANES ? n - j : LANES;
+    return lo >= hi ? 0u : ((1u << hi) - 1u) & ~((1u << lo) - 1u);
+}
+
+/* R output rows from oh x NB vectors of columns from ow (kernel w: k0 x k1 x k2, contiguous); the loads'
+   column offsets and masks depend on the column block only, so they are worked out once per block */
+static inline __attribute__((always_inline)) void FN(block_s2)(const Geom *m, const T *x, const T *w, T *y,
+                                                               int64_t od, int64_t oh, int64_t ow, const int R,
+                                                               const int NB) {
+    vec acc[4][NV];
+    for (int r = 0; r < R; r++)
+        for (int n = 0; n < NB; n++) acc[r][n] = (vec){0};
+    const int64_t kw_n = m->k[2], pairs = (kw_n + 1) / 2;
+    int64_t col[4][NV]; /* pair p (kernel columns 2p, 2p + 1), vector n: first input column of its two loads */
+    unsigned mask[4][NV][2];
+    for (int64_t p = 0; p < pairs; p++)
+        for (int n = 0; n < NB; n++) {
+            col[p][n] = 2 * (ow + n * LANES) + 2 * p - m->p[2];
+            mask[p][n][0] = FN(inside_mask)(col[p][n], m->in[2]);
+            mask[p][n][1] = FN(inside_mask)(col[p][n] + LANES, m->in[2]);
+        }
+    for (int64_t kd = 0; kd < m->k[0]; kd++) {
+        int64_t z = depth_row(m, od, kd);
+        if (z < 0) continue;
+        for (int64_t kh = 0; kh < m->k[1]; kh++) {
+            const T *src[4];
+            int inside[4];
+            for (int r = 0; r < R; r++) {
+                int64_t iy = (oh + r) * m->s[1] + kh * m->d[1] - m->p[1];
+                inside[r] = iy >= 0 && iy < m->in[1];
+                src[r] = x + z * m->xs[2] + (inside[r] ? iy : 0) * m->xs[3];
+            }
+            const T *wr = w + (kd * m->k[1] + kh) * kw_n;
+            for (int64_t p = 0; p < pairs; p++) {
+                const int odd = 2 * p + 1 < kw_n; /* the pair's second kernel column exists */
+                vec w0 = SPLAT(wr[2 * p]), w1 = SPLAT(odd ? wr[2 * p + 1] : 0);
+                for (int r = 0; r < R; r++)
+                    for (int n = 0; n < NB; n++) {
+                        if (!inside[r]) continue;
+                        const T *at = src[r] + col[p][n];
+                        vec a = MASKED_LOAD(at, mask[p][n][0]), b = MASKED_LOAD(at + LANES, mask[p][n][1]);
+                        acc[r][n] += w0 * EVENS(a, b);
+                        if (odd) acc[r][n] += w1 * ODDS(a, b);
+                    }
+            }
+        }
+    }
+    int64_t nr = m->out[1] - oh < R ? m->out[1] - oh : R;
+    int64_t nv = m->out[2] - ow < NB * LANES ? m->out[2] - ow : NB * LANES;
+    for (int64_t r = 0; r < nr; r++)
+        FN(store_row)(acc[r], y + ((od * m->out[1]) + oh + r) * m->out[2] + ow, nv, NB);
+}
+
+/* one unit's output plane(s) y from its input channel x (strides m->xs) and kernel w */
+static void FN(rows_s2)(const Geom *m, const T *x, const T *w, T *y) {
+    const int NB = cols_per_block(m, LANES, VL) == LANES ? 1 : NV;
+    for (int64_t od = 0; od < m->out[0]; od++)
+        for (int64_t oh = 0; oh < m->out[1]; oh += 4)
+            for (int64_t ow = 0; ow < m->out[2]; ow += NB * LANES) {
+                if (NB == 1) FN(block_s2)(m, x, w, y, od, oh, ow, 4, 1);
+                else FN(block_s2)(m, x, w, y, od, oh, ow, 4, NV);
+            }
+}
+#endif
 
 /* elements of the dots form's padded copy of one group's weights (rows padded to whole vectors) */
 static int64_t FN(wpad_len)(const Geom *m) {
@@ -644,6 +729,13 @@ static void *FN(work)(void *arg) {
         }
         int64_t o0 = ch * per, o1 = o0 + per < m->og ? o0 + per : m->og;
         if (o0 >= o1) continue;
+#ifdef __AVX512F__
+        if (direct_s2(m)) { /* no padded copy */
+            FN(rows_s2)(m, job->x + b * m->xs[0] + g * m->xg, job->w + g * m->og * wsize,
+                        job->y + (b * m->g + g) * m->og * plane_out);
+            continue;
+        }
+#endif
         if (filled != b * m->g + g) {
             FN(fill)(m, &l, job->x + b * m->xs[0] + g * m->xg, buf, buf + nbuf);
             filled = b * m->g + g;
@@ -845,6 +937,9 @@ int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) { return FN(laun
 int FN(corr_t)(const int64_t *geom, const T *gy, const T *w, T *dx) {
     return FN(launch)(geom, gy, w, dx, FN(work_t));
 }
+
+/* whether the call reads x directly (no padded copy, see direct_s2) */
+int FN(direct_columns)(const int64_t *geom) { return direct_s2((const Geom *)geom); }
 
 int64_t FN(buffer_bytes)(const int64_t *geom) {
     const Geom *m = (const Geom *)geom;

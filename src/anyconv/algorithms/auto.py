@@ -104,7 +104,8 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # Then positions got a sixth feature, the input elements it splits into dilation phases in 3-D and up
 # (a strided 3-D copy, slow in torch as im2col's 3-D windows are), fitted alone on the residual: the 2x2x2
 # transposed layer's weight gradient goes to im2col (measured 1.9 ms, positions 2.4); 93/111, 1.036x;
-# interleaved in the suite's forward+backward of that layer: 4.0 -> 3.2 ms (torch 2.8).
+# interleaved in the suite's forward+backward of that layer: 4.0 -> 3.2 ms (torch 2.8). On the final data
+# the session's starting model picked the fastest on 74/111 calls, 1.23x (72/97, 1.091x without MobileNet's).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06, 5.223e-07),

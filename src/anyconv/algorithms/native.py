@@ -138,6 +138,9 @@ def _build() -> ctypes.CDLL:
             size = getattr(lib, f"{name}_{suf}")
             size.argtypes = [ctypes.c_void_p]
             size.restype = ctypes.c_int64
+        direct = getattr(lib, f"direct_columns_{suf}")
+        direct.argtypes = [ctypes.c_void_p]
+        direct.restype = ctypes.c_int
     lib.copy_strided.argtypes = [ctypes.c_void_p] * 3
     lib.copy_strided.restype = ctypes.c_int
     return lib
@@ -264,6 +267,17 @@ def _threads_bytes(kernel: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec
     one = int(getattr(lib, f"{kernel}_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geom))))
     units = prod(geom[:2]) * (1 if transposed else geom[FIELDS.index("chunks")])
     return one * min(geom[FIELDS.index("threads")], units)
+
+
+def reads_input_directly(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
+    """Whether the kernel computes the call straight from ``x``, with no padded copy: one input and one
+    output channel per group, stride 2 and dilation 1 over columns, at most 8 kernel columns, and a
+    build with AVX-512 (its masked loads read a row's edges)."""
+    lib = library()
+    dt = COMPUTE.get(x.dtype, x.dtype)
+    if lib is None or dt not in DTYPES or not 1 <= spec.n <= 3:
+        return False
+    return bool(getattr(lib, f"direct_columns_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geometry(x, w, spec)))))
 
 
 def buffer_bytes(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
