@@ -104,8 +104,7 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # Then positions got a sixth feature, the input elements it splits into dilation phases in 3-D and up
 # (a strided 3-D copy, slow in torch as im2col's 3-D windows are), fitted alone on the residual: the 2x2x2
 # transposed layer's weight gradient goes to im2col (measured 1.9 ms, positions 2.4); 93/111, 1.036x;
-# interleaved in the suite's forward+backward of that layer: 4.0 -> 3.2 ms (torch 2.8). On the final data
-# the session's starting model picked the fastest on 74/111 calls, 1.23x (72/97, 1.091x without MobileNet's).
+# interleaved in the suite's forward+backward of that layer: 4.0 -> 3.2 ms (torch 2.8).
 # Then native kept input vectors that several multiply-adds read in registers (up to 34% faster); native
 # and shifted were re-timed on the 111 calls (the JSON file). These coefficients' predecessors then picked
 # 93/111 (1.035x), native being underpredicted on weight gradients; a refit of native alone moved the
@@ -116,7 +115,9 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # (interleaved A/B against the previous coefficients) the weight gradients of both Conv3d layers and both
 # transposed 3-D layers go to native: 9.8 -> 8.7, 20.1 -> 17.4, 4.9 -> 3.4, 4.5 -> 3.8 ms; conv1d k7's forward
 # and input gradient go to native too, predicted 5.4 ms, measured 7.2 (shifted 5.5): 17.5 -> 21.4 ms. Kept:
-# four of torch's weak spots gain 11-32%, the one dense row that loses stays within its target.
+# four of torch's weak spots gain 11-32%, the one dense row that loses stays within its target. On the
+# final data the session's starting model picks the fastest on 69/111 calls, 1.27x (67/97, 1.13x without
+# MobileNet's), these on 94/111, 1.031x (worst 1.71x: the k=1023 1-D forward, fft picked, native faster).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06, 5.223e-07),
