@@ -247,7 +247,8 @@ static void FN(fill)(const Geom *m, const Layout *l, const T *x, T *buf, T *stag
    last, partial vector by a masked store with AVX-512, else through a buffer, so that the accumulators
    stay in registers) */
 static inline __attribute__((always_inline)) void FN(store_row)(const vec *acc, T *dst, int64_t nv, const int NB) {
-    if (nv == NB * LANES) {
+    if (nv == NB * LANES) { /* whole rows without the per-vector tests (the loop alone measured 5-13% slower
+                               on 7-wide depthwise and RGB s2 rows) */
         for (int n = 0; n < NB; n++) *(uvec *)(dst + n * LANES) = acc[n];
         return;
     }
