@@ -226,7 +226,7 @@ def test_auto_picks_native_where_it_is_fastest_and_says_so():
 
 def test_the_kernel_uses_only_the_c_library():
     # no torch (or any other) kernel can hide in the C source: it includes libc, pthreads and the
-    # compiler's AVX-512 intrinsics (one masked store) only
+    # compiler's AVX-512 intrinsics (masked loads and stores) only
     source = native.SOURCE.read_text()
     assert set(re.findall(r"#include <([^>]+)>", source)) <= {"pthread.h", "stdint.h", "stdlib.h", "string.h",
                                                               "immintrin.h"}

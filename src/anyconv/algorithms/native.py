@@ -3,16 +3,18 @@
 Eager PyTorch runs one memory pass per operation, so a depthwise 3x3 layer written with tensor
 ops (``depthwise``: one multiply-add pass per tap) or a grouped layer with tiny per-group matrix
 products cannot match a fused kernel. ``native`` is the one algorithm that fuses: ``_native.c``
-(plain loops over GCC/Clang vector types; one AVX-512 masked store, with a plain fallback) computes
+(plain loops over GCC/Clang vector types; AVX-512 masked loads and stores, with plain fallbacks) computes
 
     y[b, g*Og + o, p] = sum_{c, q} w[g*Og + o, c, q] * x_pad[b, g*Cg + c, p * s + q * d]
 
 with every output accumulated in registers over all its channels and taps (a block of up to 4
 output channels x 1-8 output rows x 32 float / 16 double columns at a time, or one vector of 16 / 8
 for output rows that fit in one, vectorised by the compiler), or, for short output rows and large
-kernels (weight gradients), as dot products over the kernel's rows (4 output channels x up to 4 outputs at a time). Each (sample, group) first copies
-its input into a private buffer with the zero padding added and the columns split into stride (or
-dilation) phases, so that every tap is a contiguous read and no inner loop checks a bound; ``x``
+kernels (weight gradients), as dot products over the kernel's rows (4 output channels x up to 4
+outputs at a time). Each (sample, group) first copies its input into a private buffer with the
+zero padding added and the columns split into stride (or dilation) phases, so that every tap is a
+contiguous read and no inner loop checks a bound (depthwise layers with stride 2 over columns skip
+the copy where the build has AVX-512: see :func:`reads_input_directly`); ``x``
 (and a weight-gradient-shaped ``w``) is read through its strides, so the batch/channel-swapped views
 of a weight gradient need no copy. Work is split over ``torch.get_num_threads()`` POSIX threads by
 (sample, group, chunk of output channels). :func:`corr_t` is the transposed correlation (a strided
