@@ -88,10 +88,6 @@ static int rows3(const Geom *m) {
 
 static int rows_per_block(const Geom *m) { return m->out[1] == 1 ? 1 : (m->og >= 4 ? 2 : (rows3(m) ? 8 : 4)); }
 
-/* output columns per register block of the rows form: one vector (lanes) for output rows that fit in
-   one, else the full block (vl): a 7-wide row of a 7x7 plane wastes 9 of 16 lanes instead of 25 of 32 */
-static int64_t cols_per_block(const Geom *m, int64_t lanes, int64_t vl) { return m->out[2] <= lanes ? lanes : vl; }
-
 /* compiled twice by native.py: -DANYCONV_DOUBLE gives the float64 kernels */
 #ifdef ANYCONV_DOUBLE
 typedef double T;
@@ -107,6 +103,11 @@ typedef float T;
    the machine's vectors are narrower); uvec is the same vector read from any T-aligned address */
 #define LANES ((int)(64 / sizeof(T)))
 #define NV (VL / LANES)
+
+/* output columns per register block of the rows form: one vector (LANES) for output rows that fit in
+   one, else the full block (VL): a 7-wide row of a 7x7 plane wastes 9 of 16 lanes instead of 25 of 32 */
+static int64_t cols_per_block(const Geom *m) { return m->out[2] <= LANES ? LANES : VL; }
+
 typedef T vec __attribute__((vector_size(64)));
 typedef T uvec __attribute__((vector_size(64), aligned(sizeof(T))));
 #ifdef ANYCONV_DOUBLE
@@ -385,7 +386,7 @@ static void FN(rows_nb)(const Geom *m, const Layout *l, const T *buf, const T *w
 /* output rows of at most LANES columns take blocks of one vector per row (cols_per_block), others of NV */
 static void FN(rows)(const Geom *m, const Layout *l, const T *buf, const T *w, T *y, int64_t o0, int64_t o1,
                      int R) {
-    if (cols_per_block(m, LANES, VL) == LANES)
+    if (cols_per_block(m) == LANES)
         FN(rows_nb)(m, l, buf, w, y, o0, o1, R, 1);
     else
         FN(rows_nb)(m, l, buf, w, y, o0, o1, R, NV);
@@ -464,7 +465,7 @@ static inline __attribute__((always_inline)) void FN(block_s2)(const Geom *m, co
 
 /* one unit's output plane(s) y from its input channel x (strides m->xs) and kernel w */
 static void FN(rows_s2)(const Geom *m, const T *x, const T *w, T *y) {
-    const int NB = cols_per_block(m, LANES, VL) == LANES ? 1 : NV;
+    const int NB = cols_per_block(m) == LANES ? 1 : NV;
     for (int64_t od = 0; od < m->out[0]; od++)
         for (int64_t oh = 0; oh < m->out[1]; oh += 4)
             for (int64_t ow = 0; ow < m->out[2]; ow += NB * LANES) {
@@ -699,7 +700,7 @@ static void *FN(work)(void *arg) {
     FN(Job) *job = (FN(Job) *)arg;
     const Geom *m = job->m;
     int R = rows_per_block(m);
-    Layout l = layout(m, R, cols_per_block(m, LANES, VL));
+    Layout l = layout(m, R, cols_per_block(m));
     const int64_t plane_out = m->out[0] * m->out[1] * m->out[2];
     const int64_t wsize = m->cg * m->k[0] * m->k[1] * m->k[2];
     const int64_t nbuf = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES; /* + two staging rows when q = 2 */
@@ -958,7 +959,7 @@ int FN(direct_columns)(const int64_t *geom) { return direct_s2((const Geom *)geo
 int64_t FN(buffer_bytes)(const int64_t *geom) {
     const Geom *m = (const Geom *)geom;
     int R = rows_per_block(m);
-    Layout l = layout(m, R, cols_per_block(m, LANES, VL));
+    Layout l = layout(m, R, cols_per_block(m));
     int64_t n = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES + (l.q == 2 ? 4 * l.wq : 0)
                 + (m->form == 1 ? FN(wpad_len)(m) : 0);
     return n * (int64_t)sizeof(T);
