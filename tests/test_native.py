@@ -342,6 +342,87 @@ def test_depthwise_stride_two_columns_read_the_input_directly(dtype):
         assert direct > 100
 
 
+def _lanes_call(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
+    """A random call of one output channel per group and at least 16 groups (form 2's calls)."""
+    n = rng.choice([1, 2, 2])
+    g, cg, b = rng.choice([16, 17, 20, 32, 33, 48]), rng.choice([1, 1, 2, 3]), rng.choice([1, 2])
+    k = [rng.randint(1, 9) for _ in range(n)]
+    s = [rng.choice([1, 1, 2, 3]) for _ in range(n)]
+    d = [rng.choice([1, 1, 2]) for _ in range(n)]
+    pads = [(rng.randint(-1, 5), rng.randint(-1, 5)) for _ in range(n)]
+    size = [rng.randint(1, 30) for _ in range(n)]
+    size = [max(v, (kk - 1) * dd + 1 - a - z, 1 - a) for v, kk, dd, (a, z) in zip(size, k, d, pads)]
+    return torch.randn(b, g * cg, *size), torch.randn(g, cg, *k), CorrSpec(tuple(s), tuple(d), tuple(pads), g)
+
+
+def test_groups_in_lanes_match_torch():
+    # form 2: 16 groups per vector (partial blocks of 1-15 too), every stride, dilation and padding (negative
+    # included), several channels per group summed (a weight gradient's batch), 1 and 2 dims, x and w read
+    # through their strides; every block shape (1-3 rows x 1-8 columns) and a tile row that feeds no block
+    # row (stride over rows > kernel rows) occur
+    rng = random.Random(11)
+    rows, left, widths = set(), set(), set()
+    for i in range(160):
+        x, w, spec = _lanes_call(rng)
+        if i % 4 == 0:  # a column-major x and a w whose rows are not contiguous with each other
+            x = x.transpose(0, 1).contiguous().transpose(0, 1)
+            w = torch.randn(w.shape[0], w.shape[1], *w.shape[2:-1], w.shape[-1] + 3)[..., :w.shape[-1]]
+        if native.lanes_form(x, w, spec):
+            plan, out = native.lanes_plan(x, w, spec), spec.output_spatial(x.shape[2:], w.shape[2:])
+            rows.add(plan["rows"])
+            left.add(out[0] % 3 if plan["rows"] == 3 else -1)
+            widths.add(min(out[-1], 8))
+        torch.testing.assert_close(native.forward(x, w, spec), _reference(x.double(), w.double(), spec).float(),
+                                   atol=1e-4, rtol=1e-4)
+    if _has_avx512():  # blocks of 3 and 1 rows, 3-row columns ending in blocks of 1 and 2, 1-8 wide blocks
+        assert rows == {1, 3} and {-1, 0, 1, 2} == left and widths == set(range(1, 9)), (rows, left, widths)
+
+
+@pytest.mark.parametrize("xs, ws, stride, dilation, pad", [
+    ((1, 16, 200, 120), (16, 1, 3, 3), (1, 1), (1, 1), (1, 1)),   # 3-row blocks, several bands
+    ((2, 40, 90, 70), (40, 1, 7, 7), (2, 2), (1, 1), (3, 3)),     # partial block of 8 groups, bands of stride 2
+    ((1, 32, 150, 64), (32, 1, 5, 3), (1, 1), (2, 1), (-1, 2)),   # dilation over rows, negative padding
+    ((1, 16, 1, 300), (16, 1, 1, 31), (1, 1), (1, 1), (0, 15)),   # one output row
+])
+def test_groups_in_lanes_bands_and_layout(xs, ws, stride, dilation, pad):
+    # a large plane goes in bands of output rows (each band's input rows filled again, the rows outside x
+    # zeroed); the buffer is what native.lanes_plan says
+    x, w = torch.randn(xs), torch.randn(ws)
+    spec = CorrSpec(stride, dilation, (pad, pad), int(ws[0]))
+    torch.testing.assert_close(native.forward(x, w, spec), _reference(x.double(), w.double(), spec).float(),
+                               atol=1e-4, rtol=1e-4)
+    if not native.lanes_form(x, w, spec):
+        assert not _has_avx512()
+        return
+    plan = native.lanes_plan(x, w, spec)
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    if xs[2] > 100:
+        assert plan["band"] < out[0]  # more than one band
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        k = math.prod(ws[2:])
+        assert native.buffer_bytes(x, w, spec) == (plan["hp"] * plan["wp"] + k + plan["band"] * out[-1]) * 64
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_groups_in_lanes_gradients_match_torch():
+    # a depthwise layer's three calls (forward, input gradient, weight gradient over a batch of 3) all
+    # have one output channel per group
+    x = torch.randn(3, 24, 19, 23, requires_grad=True)
+    w = torch.randn(24, 1, 5, 5, requires_grad=True)
+    xr, wr = x.detach().double().requires_grad_(), w.detach().double().requires_grad_()
+    y = AF.conv2d(x, w, padding=2, groups=24, algorithm="native")
+    yr = F.conv2d(xr, wr, padding=2, groups=24)
+    g = torch.randn(y.shape)
+    y.backward(g)
+    yr.backward(g.double())
+    torch.testing.assert_close(y, yr.float(), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(x.grad, xr.grad.float(), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(w.grad, wr.grad.float(), atol=1e-3, rtol=1e-4)
+
+
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, **env}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,

@@ -18,6 +18,10 @@
      by the dilation: output column ow, tap kw reads phase (ow s) mod d at index (ow s) div d + kw,
      contiguous in kw.
 
+   - "lanes" form (float32 with AVX-512; one output channel per group, at least 16 groups, 1-2 dims:
+     depthwise layers and their weight gradients): 16 groups in the lanes of every vector (see the
+     section "form 2" below).
+
    Depth (the first of 3 dims) is not padded in the buffer: taps that fall outside are skipped.
    Accumulation is in the input type (float or double), in order channel, tap (the dots form sums
    each row's vector lanes at the end). x is read through its strides (rows contiguous).
@@ -32,12 +36,12 @@ typedef struct {
     int64_t b, g, cg, og;        /* samples, groups, in / out channels per group */
     int64_t in[3], k[3], out[3]; /* spatial sizes, leading dims 1 below 3-D */
     int64_t s[3], d[3], p[3];    /* stride, dilation, padding before */
-    int64_t form;                /* 0: rows, 1: dots */
+    int64_t form;                /* 0: rows, 1: dots, 2: lanes (float32, AVX-512) */
     int64_t threads;             /* worker threads */
     int64_t chunks;              /* chunks of output channels per (sample, group) */
     int64_t xs[4];               /* x's strides (elements) of sample, channel, depth, row; columns: 1 */
     int64_t ws[4];               /* w's strides of output channel, input channel, depth, row (dots
-                                    form; the rows form takes a contiguous w) */
+                                    and lanes forms; the rows form takes a contiguous w) */
     int64_t xg;                  /* x's stride between groups: Cg xs[1] for a tensor, another for the
                                     batch/channel-swapped input of a weight gradient read in place */
 } Geom;
@@ -688,6 +692,213 @@ static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *wpad
     }
 }
 
+/* ---- form 2, "lanes": the groups in the vector lanes (float32, AVX-512) ----
+   One output channel per group and at least 16 groups (depthwise layers, and their weight gradients,
+   where the sum runs over the batch): the 16 groups of a block take the 16 lanes of every vector, so a
+   tap's weights are one vector and an input position's 16 values are another, 64-byte aligned, and no
+   lane needs a broadcast. Per (sample, block of 16 groups), band of output rows and input channel c of
+   a group, the block's input rows are transposed into a tile (positions x 16 lanes, padding included)
+   and its weights into another (k1 x k2 x 16); output blocks of ROWS rows x R columns are accumulated
+   in registers over every tap (the rows share each input load when the stride over rows is a multiple
+   of the dilation) into an output tile, transposed back into the block's output planes after the last
+   c. The rows and dots forms load a weight broadcast and an unaligned input vector (usually two cache
+   lines) per multiply-add; this form loads 0.4-1.1 aligned vectors per multiply-add. */
+#if !defined(ANYCONV_DOUBLE) && defined(__AVX512F__)
+#include <immintrin.h>
+#define LANES_FORM 1
+#define LANES_BAND_BYTES (512 * 1024) /* a band's input and output tiles, at most (unless the least band is more) */
+
+/* the rows that output row rr of a block shares with row 0 (tile row i feeds row rr with kernel row
+   i - rr shift): s1 / d1 when the stride over rows is a multiple of the dilation, else 0 (no sharing) */
+static int64_t lanes_shift(const Geom *m) { return m->s[1] % m->d[1] == 0 ? m->s[1] / m->d[1] : 0; }
+
+/* form 2's register block (up to ROWS output rows x up to 8 output columns: 3 rows when the stride over
+   rows is a multiple of the dilation, so that the rows share input loads, else 1; blocks at the end of
+   a column or row are smaller, as many as are left) and band (output rows per tile fill, a multiple of
+   ROWS unless it is all of them): the largest band whose tiles fit in LANES_BAND_BYTES, at least twice
+   the rows its windows share with the next band. native.py's lanes_plan mirrors this. */
+typedef struct {
+    int64_t rows, cols, band, hp, wp; /* hp x wp: the input tile of one band */
+} LanesPlan;
+
+static LanesPlan lanes_plan(const Geom *m) {
+    LanesPlan p;
+    const int64_t o1 = m->out[1], o2 = m->out[2];
+    p.rows = lanes_shift(m) ? 3 : 1;
+    p.cols = 8;
+    p.wp = (o2 - 1) * m->s[2] + (m->k[2] - 1) * m->d[2] + 1;
+    /* every band fills the (k1 - 1) d1 rows its windows share with the next one again */
+    const int64_t halo = (m->k[1] - 1) * m->d[1], least = (2 * halo / m->s[1] + p.rows) / p.rows * p.rows;
+    for (p.band = least < o1 ? least : o1; p.band < o1;) {
+        int64_t next = p.band + p.rows < o1 ? p.band + p.rows : o1, hp = (next - 1) * m->s[1] + halo + 1;
+        if ((hp * p.wp + next * o2) * 64 > LANES_BAND_BYTES) break;
+        p.band = next;
+    }
+    p.hp = (p.band - 1) * m->s[1] + halo + 1;
+    return p;
+}
+
+/* floats of one thread's tiles: input band, weights, output band */
+static int64_t lanes_floats(const Geom *m) {
+    LanesPlan p = lanes_plan(m);
+    return (p.hp * p.wp + m->k[1] * m->k[2] + p.band * m->out[2]) * 16;
+}
+
+/* 16 x 16 floats transposed in registers: r[i][j] <-> r[j][i] */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a0 = _mm512_castps_pd(t[4 * i]), a1 = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d a2 = _mm512_castps_pd(t[4 * i + 2]), a3 = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));
+    }
+    /* r[4 i + k]: rows 4 i .. 4 i + 3, element k of each 128-bit lane: gather the 128-bit lanes */
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 4; k++) {
+            __m512 a = r[8 * i + k], b = r[8 * i + 4 + k];
+            t[8 * i + k] = _mm512_shuffle_f32x4(a, b, 0x88);
+            t[8 * i + 4 + k] = _mm512_shuffle_f32x4(a, b, 0xdd);
+        }
+    for (int k = 0; k < 4; k++) {
+        __m512 a = t[k], b = t[8 + k], c = t[4 + k], d = t[12 + k];
+        r[k] = _mm512_shuffle_f32x4(a, b, 0x88);
+        r[8 + k] = _mm512_shuffle_f32x4(a, b, 0xdd);
+        r[4 + k] = _mm512_shuffle_f32x4(c, d, 0x88);
+        r[12 + k] = _mm512_shuffle_f32x4(c, d, 0xdd);
+    }
+}
+
+/* columns [j0, j1) of one row of n <= 16 lanes (lane l's at src + l ls; lanes n.. read as zeros)
+   transposed into vectors dst[j]. Full blocks (16 lanes, 16 columns) take a path with constant trip
+   counts: with a variable count the compiler keeps the 16 registers in memory. */
+static void lanes_pack_row(const float *src, int64_t ls, int64_t n, int64_t j0, int64_t j1, vec *dst) {
+    __m512 v[16];
+    int64_t j = j0;
+    if (n == 16)
+        for (; j + 16 <= j1; j += 16) {
+            for (int l = 0; l < 16; l++) v[l] = _mm512_loadu_ps(src + l * ls + j);
+            transpose16(v);
+            for (int t = 0; t < 16; t++) dst[j + t] = (vec)v[t];
+        }
+    for (; j < j1; j += 16) {
+        int64_t cnt = j1 - j < 16 ? j1 - j : 16;
+        __mmask16 k = (__mmask16)((1u << cnt) - 1u);
+        for (int l = 0; l < 16; l++) v[l] = l < n ? _mm512_maskz_loadu_ps(k, src + l * ls + j) : _mm512_setzero_ps();
+        transpose16(v);
+        for (int64_t t = 0; t < cnt; t++) dst[j + t] = (vec)v[t];
+    }
+}
+
+/* an output tile (count positions x 16 lanes) transposed into n <= 16 lanes' runs (lane l's at
+   dst + l ls, positions contiguous); full blocks as in lanes_pack_row */
+static void lanes_unpack(const vec *tile, int64_t count, int64_t n, float *dst, int64_t ls) {
+    __m512 v[16];
+    int64_t p = 0;
+    if (n == 16)
+        for (; p + 16 <= count; p += 16) {
+            for (int t = 0; t < 16; t++) v[t] = (__m512)tile[p + t];
+            transpose16(v);
+            for (int l = 0; l < 16; l++) _mm512_storeu_ps(dst + l * ls + p, v[l]);
+        }
+    for (; p < count; p += 16) {
+        int64_t cnt = count - p < 16 ? count - p : 16;
+        __mmask16 k = (__mmask16)((1u << cnt) - 1u);
+        for (int t = 0; t < 16; t++) v[t] = t < cnt ? (__m512)tile[p + t] : _mm512_setzero_ps();
+        transpose16(v);
+        for (int64_t l = 0; l < n; l++) _mm512_mask_storeu_ps(dst + l * ls + p, k, v[l]);
+    }
+}
+
+/* one tile row's taps for block rows LO..HI (row rr: kernel row i - rr shift, weights wr[rr]): every
+   input vector loaded once for the HI - LO + 1 rows it feeds */
+static inline __attribute__((always_inline)) void lanes_taps(vec a[3][8], const vec *row, const vec *const wr[3],
+                                                             int64_t k2, int64_t s2, int64_t d2, const int LO,
+                                                             const int HI, const int R) {
+    for (int64_t kw = 0; kw < k2; kw++) {
+        vec u[3];
+        for (int rr = LO; rr <= HI; rr++) u[rr] = wr[rr][kw];
+        const vec *p = row + kw * d2;
+        for (int r = 0; r < R; r++) {
+            vec q = p[r * s2];
+            if (HI > LO) KEEP_IN_REGISTER(q);
+            for (int rr = LO; rr <= HI; rr++) a[rr][r] += q * u[rr];
+        }
+    }
+}
+
+/* a block of ROWS output rows from oh (of the band) x R columns from ow: tile row i feeds block row rr
+   with kernel row i - rr shift where that lies in [0, k1); stored (or added: add) */
+static inline __attribute__((always_inline)) void lanes_block(const Geom *m, const vec *xt, int64_t wp,
+                                                              const vec *wt, vec *yt, int64_t oh, int64_t ow,
+                                                              int add, const int ROWS, const int R) {
+    vec a[3][8];
+    for (int rr = 0; rr < ROWS; rr++)
+        for (int r = 0; r < R; r++) a[rr][r] = (vec){0};
+    const int64_t k1 = m->k[1], k2 = m->k[2], s2 = m->s[2], d2 = m->d[2];
+    const int64_t shift = ROWS > 1 ? lanes_shift(m) : 1;
+    for (int64_t i = 0; i < k1 + (ROWS - 1) * shift; i++) {
+        const int64_t lo = i < k1 ? 0 : (i - k1) / shift + 1, hi = i / shift < ROWS - 1 ? i / shift : ROWS - 1;
+        if (lo > hi) continue; /* a tile row between two rows' windows (shift > k1) */
+        const vec *row = xt + (oh * m->s[1] + i * m->d[1]) * wp + ow * s2;
+        const vec *wr[3];
+        for (int rr = 0; rr < ROWS; rr++) wr[rr] = wt + (i - rr * shift) * k2;
+        switch (lo * 3 + hi) {
+        case 0: lanes_taps(a, row, wr, k2, s2, d2, 0, 0, R); break;
+        case 1: lanes_taps(a, row, wr, k2, s2, d2, 0, ROWS > 1 ? 1 : 0, R); break;
+        case 2: lanes_taps(a, row, wr, k2, s2, d2, 0, ROWS > 2 ? 2 : 0, R); break;
+        case 4: lanes_taps(a, row, wr, k2, s2, d2, ROWS > 1 ? 1 : 0, ROWS > 1 ? 1 : 0, R); break;
+        case 5: lanes_taps(a, row, wr, k2, s2, d2, ROWS > 1 ? 1 : 0, ROWS > 2 ? 2 : 0, R); break;
+        default: lanes_taps(a, row, wr, k2, s2, d2, ROWS > 2 ? 2 : 0, ROWS > 2 ? 2 : 0, R); break;
+        }
+    }
+    for (int rr = 0; rr < ROWS; rr++) {
+        vec *dst = yt + (oh + rr) * m->out[2] + ow;
+        for (int r = 0; r < R; r++) dst[r] = add ? dst[r] + a[rr][r] : a[rr][r];
+    }
+}
+
+#define LANES_COLS(ROWS)                                                      \
+    switch (cols) {                                                           \
+    case 8: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 8); break;   \
+    case 7: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 7); break;   \
+    case 6: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 6); break;   \
+    case 5: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 5); break;   \
+    case 4: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 4); break;   \
+    case 3: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 3); break;   \
+    case 2: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 2); break;   \
+    default: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 1); break;  \
+    }
+
+/* the first rows output rows of a band, by columns of up to p->cols outputs (a column's input window,
+   about k1 + ROWS tile rows of R + k2 - 1 vectors, stays in the L1 cache while the blocks go down); the
+   last blocks of a column and of a row are as many rows and columns as are left (no padded outputs) */
+static void lanes_compute(const Geom *m, const LanesPlan *p, const vec *xt, const vec *wt, vec *yt, int64_t rows,
+                          int add) {
+    for (int64_t ow = 0; ow < m->out[2]; ow += p->cols) {
+        const int64_t cols = m->out[2] - ow < p->cols ? m->out[2] - ow : p->cols;
+        for (int64_t oh = 0; oh < rows; oh += p->rows) {
+            const int64_t nr = rows - oh < p->rows ? rows - oh : p->rows;
+            if (nr == 3) {
+                LANES_COLS(3)
+            } else if (nr == 2) {
+                LANES_COLS(2)
+            } else {
+                LANES_COLS(1)
+            }
+        }
+    }
+}
+#else
+#define LANES_FORM 0
+#endif
+
 typedef struct {
     const Geom *m;
     const T *x, *w;
@@ -695,6 +906,57 @@ typedef struct {
     int64_t tid;
     int status;
 } FN(Job);
+
+#if LANES_FORM
+/* form 2's worker: units (sample, block of 16 groups); per unit, band of output rows and input channel c
+   of a group, the block's input rows transposed into the input tile (x's columns at the same places in
+   every band: the columns outside x are zeroed once per call and never written; rows outside x are
+   zeroed) and its weights into the weight tile, the band's outputs accumulated in the output tile over
+   c, then transposed into the block's output planes */
+static void *lanes_work(void *arg) {
+    FN(Job) *job = (FN(Job) *)arg;
+    const Geom *m = job->m;
+    const LanesPlan p = lanes_plan(m);
+    float *buf = NULL;
+    if (posix_memalign((void **)&buf, 64, (size_t)lanes_floats(m) * sizeof(float)) != 0) {
+        job->status = 1;
+        return NULL;
+    }
+    vec *xt = (vec *)buf, *wt = xt + p.hp * p.wp, *yt = wt + m->k[1] * m->k[2];
+    memset(xt, 0, (size_t)(p.hp * p.wp) * sizeof(vec)); /* (the other tiles are written before they are read) */
+    const int64_t blocks = (m->g + 15) / 16, o1 = m->out[1], o2 = m->out[2], plane = m->out[0] * o1 * o2;
+    /* x's columns that the tile holds: tile column j + p2 inside [0, wp) */
+    const int64_t j0 = m->p[2] < 0 ? -m->p[2] : 0, j1 = m->in[2] < p.wp - m->p[2] ? m->in[2] : p.wp - m->p[2];
+    for (int64_t u = job->tid; u < m->b * blocks; u += m->threads) {
+        const int64_t b = u / blocks, g0 = u % blocks * 16, n = m->g - g0 < 16 ? m->g - g0 : 16;
+        int64_t packed = -1; /* the c whose weights are in the weight tile */
+        for (int64_t oh0 = 0; oh0 < o1; oh0 += p.band) {
+            const int64_t rows = o1 - oh0 < p.band ? o1 - oh0 : p.band;
+            const int64_t hrows = (rows - 1) * m->s[1] + (m->k[1] - 1) * m->d[1] + 1;
+            for (int64_t c = 0; c < m->cg; c++) {
+                const float *xc = job->x + b * m->xs[0] + g0 * m->xg + c * m->xs[1];
+                for (int64_t t = 0; t < hrows; t++) {
+                    const int64_t iy = oh0 * m->s[1] + t - m->p[1];
+                    if (iy < 0 || iy >= m->in[1])
+                        memset(xt + t * p.wp, 0, (size_t)p.wp * sizeof(vec));
+                    else if (j0 < j1)
+                        lanes_pack_row(xc + iy * m->xs[3], m->xg, n, j0, j1, xt + t * p.wp + m->p[2]);
+                }
+                if (packed != c) {
+                    for (int64_t kh = 0; kh < m->k[1]; kh++)
+                        lanes_pack_row(job->w + g0 * m->ws[0] + c * m->ws[1] + kh * m->ws[3], m->ws[0], n, 0,
+                                       m->k[2], wt + kh * m->k[2]);
+                    packed = c;
+                }
+                lanes_compute(m, &p, xt, wt, yt, rows, c > 0);
+            }
+            lanes_unpack(yt, rows * o2, n, job->y + (b * m->g + g0) * plane + oh0 * o2, plane);
+        }
+    }
+    free(buf);
+    return NULL;
+}
+#endif
 
 static void *FN(work)(void *arg) {
     FN(Job) *job = (FN(Job) *)arg;
@@ -946,7 +1208,15 @@ static int FN(launch)(const int64_t *geom, const T *x, const T *w, T *y, void *(
     return status;
 }
 
-int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) { return FN(launch)(geom, x, w, y, FN(work)); }
+int FN(corr)(const int64_t *geom, const T *x, const T *w, T *y) {
+#if LANES_FORM
+    if (((const Geom *)geom)->form == 2) return FN(launch)(geom, x, w, y, lanes_work);
+#endif
+    return FN(launch)(geom, x, w, y, FN(work));
+}
+
+/* whether this build has form 2 (float32 with AVX-512) */
+int FN(lanes_form)(void) { return LANES_FORM; }
 
 /* gy, w -> dx (see work_t): geom is the forward correlation's */
 int FN(corr_t)(const int64_t *geom, const T *gy, const T *w, T *dx) {
@@ -958,6 +1228,9 @@ int FN(direct_columns)(const int64_t *geom) { return direct_s2((const Geom *)geo
 
 int64_t FN(buffer_bytes)(const int64_t *geom) {
     const Geom *m = (const Geom *)geom;
+#if LANES_FORM
+    if (m->form == 2) return lanes_floats(m) * (int64_t)sizeof(float);
+#endif
     int R = rows_per_block(m);
     Layout l = layout(m, R, cols_per_block(m));
     int64_t n = m->cg * m->in[0] * l.hp * l.q * l.wq + LANES + (l.q == 2 ? 4 * l.wq : 0)

@@ -11,7 +11,11 @@ with every output accumulated in registers over all its channels and taps (a blo
 output channels x 1-8 output rows x 32 float / 16 double columns at a time, or one vector of 16 / 8
 for output rows that fit in one, vectorised by the compiler), or, for short output rows and large
 kernels (weight gradients), as dot products over the kernel's rows (4 output channels x up to 4
-outputs at a time). Each (sample, group) first copies its input into a private buffer with the
+outputs at a time); with one output channel per group and at least 16 groups (depthwise layers and
+their weight gradients) in float32 on an AVX-512 build, with 16 groups in the vector lanes instead
+(:func:`lanes_form`: each group block's input transposed into a padded tile, output blocks of up to 3
+rows x 8 columns accumulated over every tap, 0.4-1.1 aligned loads per multiply-add instead of two
+loads, one of them a broadcast, for the other forms). Each (sample, group) first copies its input into a private buffer with the
 zero padding added and the columns split into stride (or dilation) phases, so that every tap is a
 contiguous read and no inner loop checks a bound (depthwise layers with stride 2 over columns skip
 the copy where the build has AVX-512: see :func:`reads_input_directly`); ``x``
@@ -36,7 +40,9 @@ elements). Callers fall back to torch's copy when the library is not there.
 
 Memory: per thread, one padded copy of one (sample, group)'s input (zeroed once per call: the padding
 is never rewritten), two staging rows for a stride-2 column split and, for the dot products, one
-padded copy of one group's weights (checked against the scratch budget); no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
+padded copy of one group's weights; in the lanes form, one band of a group block's input, its weights
+and one band of its output (a band's tiles at most 512 KiB unless a single band needs more); all
+checked against the scratch budget; no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
 order; float32 normwise relative error ~1e-7, as ``direct``.
 """
 
@@ -143,6 +149,8 @@ def _build() -> ctypes.CDLL:
         direct = getattr(lib, f"direct_columns_{suf}")
         direct.argtypes = [ctypes.c_void_p]
         direct.restype = ctypes.c_int
+        getattr(lib, f"lanes_form_{suf}").argtypes = []
+        getattr(lib, f"lanes_form_{suf}").restype = ctypes.c_int
     lib.copy_strided.argtypes = [ctypes.c_void_p] * 3
     lib.copy_strided.restype = ctypes.c_int
     return lib
@@ -176,9 +184,71 @@ def _threads() -> int:
 
 
 def dots_form(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
-    """Dot products over the kernel's columns (short output rows, wide kernels), else row blocks."""
+    """Dot products over the kernel's columns (short output rows, wide kernels), else row blocks
+    (when :func:`lanes_form` does not apply)."""
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
     return int(w.shape[-1]) >= 8 and out[-1] < BLOCK_COLUMNS.get(x.dtype, 32) // 2
+
+
+# form 2 ("lanes": 16 groups in the vector lanes) for one output channel per group and at least this
+# many groups (fewer would leave lanes idle)
+LANES_MIN_GROUPS = 16
+
+
+def lanes_form(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
+    """Whether the kernel computes the call with the groups in the vector lanes (the C source's form 2):
+    float32 (or half precision, computed in it) on a build with AVX-512, one output channel per group
+    and at least :data:`LANES_MIN_GROUPS` groups (depthwise layers and their weight gradients), 1 or 2
+    spatial dims."""
+    if COMPUTE.get(x.dtype, x.dtype) != torch.float32 or not 1 <= spec.n <= 2:
+        return False
+    if int(w.shape[0]) != spec.groups or spec.groups < LANES_MIN_GROUPS:
+        return False
+    lib = library()
+    return lib is not None and bool(_lanes_built(lib))
+
+
+def _lanes_built(lib: ctypes.CDLL) -> int:
+    flag = _STATE.get("lanes")
+    if not isinstance(flag, int):
+        flag = _STATE["lanes"] = int(lib.lanes_form_f32())
+    return flag
+
+
+def form_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
+    """The C kernel's form for a call: 2 (:func:`lanes_form`), 1 (:func:`dots_form`) or 0 (rows)."""
+    return 2 if lanes_form(x, w, spec) else int(dots_form(x, w, spec))
+
+
+LANES_BAND_BYTES = 512 * 1024  # the C source's: a band's input and output tiles, at most
+
+
+def lanes_plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int]:
+    """Form 2's plan (mirrors ``lanes_plan`` in ``_native.c``): register blocks of up to ``rows`` output
+    rows (3 when the stride over rows is a multiple of the dilation, so that the rows share input loads,
+    else 1) x up to ``cols`` (8) output columns, smaller at the end of a column or row; ``band`` output
+    rows per tile fill (the largest number, a multiple of ``rows`` or all of them, whose input and output
+    tiles fit in :data:`LANES_BAND_BYTES`, at least twice the rows its windows share with the next band)
+    and the input tile's ``hp`` x ``wp`` positions.
+
+    >>> spec = CorrSpec((1, 1), (1, 1), ((6, 6), (6, 6)), 128)
+    >>> lanes_plan(torch.empty(1, 128, 56, 56), torch.empty(128, 1, 13, 13), spec)
+    {'rows': 3, 'cols': 8, 'band': 56, 'hp': 68, 'wp': 68}
+    """
+    kernel = [1] * (2 - spec.n) + [int(v) for v in w.shape[2:]]
+    out = [1] * (2 - spec.n) + list(spec.output_spatial(x.shape[2:], w.shape[2:]))
+    s = [1] * (2 - spec.n) + list(spec.stride)
+    d = [1] * (2 - spec.n) + list(spec.dilation)
+    rows = 3 if s[0] % d[0] == 0 else 1
+    wp = (out[1] - 1) * s[1] + (kernel[1] - 1) * d[1] + 1
+    halo = (kernel[0] - 1) * d[0]
+    band = min((2 * halo // s[0] + rows) // rows * rows, out[0])
+    while band < out[0]:
+        nxt = min(band + rows, out[0])
+        if (((nxt - 1) * s[0] + halo + 1) * wp + nxt * out[1]) * 64 > LANES_BAND_BYTES:
+            break
+        band = nxt
+    return {"rows": rows, "cols": 8, "band": band, "hp": (band - 1) * s[0] + halo + 1, "wp": wp}
 
 
 def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int]:
@@ -242,7 +312,7 @@ def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, grouped: torch.Te
             *([1] * lead + list(spec.stride)),
             *([1] * lead + list(spec.dilation)),
             *([0] * lead + [pb for pb, _ in spec.padding]),
-            int(dots_form(x, w, spec)), threads, max(1, chunks),
+            form_of(x, w, spec), threads, max(1, chunks),
             *(_strides(x, lead) if grouped is None else _strides(grouped[:, 0], lead)), *_strides(w, lead),
             int(w.shape[1]) * int(x.stride(1)) if grouped is None else int(grouped.stride(1))]
 
@@ -311,7 +381,7 @@ _PLANS: dict[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, 
 
 
 def _operands(x: torch.Tensor, w: torch.Tensor, dt: torch.dtype, strided_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x`` and ``w`` in the compute dtype, as the kernel reads them: x (and a dots-form w) through
+    """``x`` and ``w`` in the compute dtype, as the kernel reads them: x (and a dots- or lanes-form w) through
     their strides with rows contiguous (no copy of the batch/channel-swapped views a weight gradient
     passes), anything else contiguous."""
     xc = x if x.dtype == dt else x.to(dt)  # (no `to` call when it would return x: a tiny call's Python counts)
@@ -331,7 +401,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
             return trivial
         if len(_PLANS) >= 1024:
             _PLANS.clear()
-        dots = dots_form(x, w, spec)
+        dots = form_of(x, w, spec) != 0  # w read through its strides (dots and lanes forms)
         xc, wc = _operands(x, w, dt, dots)
         out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
         plan = _PLANS[key] = (_geom_array(geometry(xc, wc, spec)), out, dots)
@@ -371,7 +441,7 @@ def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.
     trivial = trivial_result(x, w, spec)
     if trivial is not None:
         return torch.zeros(trivial.shape, dtype=xg.dtype)
-    _, wc = _operands(x, w, dt, dots_form(x, w, spec))
+    _, wc = _operands(x, w, dt, form_of(x, w, spec) != 0)
     out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
     return _corr(_geom_array(geometry(x, wc, spec, grouped=xc)), xc, wc, out, xg.dtype)
 
