@@ -198,10 +198,15 @@ class Corr(torch.autograd.Function):
                 # more weights than output positions: w^T @ gy, then scatter-add, with no
                 # flipped and transposed copy of the (large) weight
                 dx = _small.backward(x, w, gy, ctx.spec, True, False)[0]
-            else:
+            elif torch.is_grad_enabled():  # (create_graph: the gradients get gradients of their own)
                 dx = CorrT.apply(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
+            else:  # first order: the op itself, without an autograd Function's bookkeeping
+                dx = corr_t_raw(gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
         if ctx.needs_input_grad[1]:
-            dw = CorrW.apply(x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
+            if torch.is_grad_enabled():
+                dw = CorrW.apply(x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
+            else:
+                dw = corr_w_raw(x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
         return dx, dw, None, None, None
 
 
@@ -219,10 +224,13 @@ class CorrT(torch.autograd.Function):
         g, w = ctx.saved_tensors
         dg = dw = None
         grad = _drop_unread(grad, ctx.spec, w.shape[2:], g.shape[2:])
+        graph = torch.is_grad_enabled()  # create_graph; else first order: the ops without Function bookkeeping
         if ctx.needs_input_grad[0]:
-            dg = Corr.apply(grad, w.conj(), ctx.spec, ctx.algo, None)
+            args = (grad, w.conj(), ctx.spec, ctx.algo, None)
+            dg = Corr.apply(*args) if graph else corr_raw(*args)
         if ctx.needs_input_grad[1]:
-            dw = CorrW.apply(grad, g.conj(), ctx.spec, tuple(w.shape[2:]), ctx.algo)
+            argw = (grad, g.conj(), ctx.spec, tuple(w.shape[2:]), ctx.algo)
+            dw = CorrW.apply(*argw) if graph else corr_w_raw(*argw)
         return dg, dw, None, None, None, None
 
 
@@ -239,10 +247,13 @@ class CorrW(torch.autograd.Function):
     def backward(ctx: Any, gw: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         x, g = ctx.saved_tensors
         dx = dg = None
+        graph = torch.is_grad_enabled()  # as in CorrT.backward
         if ctx.needs_input_grad[0]:
-            dx = CorrT.apply(g.conj(), gw, ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
+            argt = (g.conj(), gw, ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
+            dx = CorrT.apply(*argt) if graph else corr_t_raw(*argt)
         if ctx.needs_input_grad[1]:
-            dg = Corr.apply(x.conj(), gw, ctx.spec, ctx.algo, None)
+            args = (x.conj(), gw, ctx.spec, ctx.algo, None)
+            dg = Corr.apply(*args) if graph else corr_raw(*args)
         return dx, dg, None, None, None
 
 
