@@ -394,15 +394,34 @@ def test_groups_in_lanes_bands_and_layout(xs, ws, stride, dilation, pad):
     if not native.lanes_form(x, w, spec):
         assert not _has_avx512()
         return
-    plan = native.lanes_plan(x, w, spec)
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
-    if xs[2] > 100:
-        assert plan["band"] < out[0]  # more than one band
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
+        plan = native.lanes_plan(x, w, spec)
+        if xs[2] > 100:
+            assert plan["band"] < out[0]  # more than one band
         k = math.prod(ws[2:])
         assert native.buffer_bytes(x, w, spec) == (plan["hp"] * plan["wp"] + k + plan["band"] * out[-1]) * 64
+    finally:
+        torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_groups_in_lanes_split_rows_over_threads(threads):
+    # more threads than (sample, block of 16 groups) units: the output rows go in bands, one per unit
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for xs, ws, pad, stride in [((1, 16, 40, 21), (16, 1, 5, 3), (2, 1), 1), ((1, 20, 33, 17), (20, 1, 3, 3), (1, 1), 2),
+                                    ((2, 16, 9, 30), (16, 1, 7, 7), (3, 3), 1)]:
+            x, w = torch.randn(xs), torch.randn(ws)
+            spec = CorrSpec((stride, stride), (1, 1), ((pad[0], pad[0]), (pad[1], pad[1])), int(ws[0]))
+            if native.lanes_form(x, w, spec) and threads > xs[0] * -(-ws[0] // 16):  # more threads than units
+                out = spec.output_spatial(x.shape[2:], w.shape[2:])
+                assert native.lanes_plan(x, w, spec)["band"] < out[0]
+            torch.testing.assert_close(native.forward(x, w, spec), _reference(x.double(), w.double(), spec).float(),
+                                       atol=1e-4, rtol=1e-4)
     finally:
         torch.set_num_threads(old)
 

@@ -734,6 +734,14 @@ static LanesPlan lanes_plan(const Geom *m) {
         if ((hp * p.wp + next * o2) * 64 > LANES_BAND_BYTES) break;
         p.band = next;
     }
+    /* threads with no (sample, group block) of their own split the rows: bands of about o1 / parts rows */
+    const int64_t units = m->b * ((m->g + 15) / 16);
+    if (m->threads > units) {
+        const int64_t parts = (m->threads + units - 1) / units;
+        int64_t even = (o1 + parts - 1) / parts;
+        even = (even + p.rows - 1) / p.rows * p.rows;
+        if (even < p.band) p.band = even;
+    }
     p.hp = (p.band - 1) * m->s[1] + halo + 1;
     return p;
 }
@@ -934,31 +942,31 @@ static void *lanes_work(void *arg) {
     const int64_t blocks = (m->g + 15) / 16, o1 = m->out[1], o2 = m->out[2], plane = m->out[0] * o1 * o2;
     /* x's columns that the tile holds: tile column j + p2 inside [0, wp) */
     const int64_t j0 = m->p[2] < 0 ? -m->p[2] : 0, j1 = m->in[2] < p.wp - m->p[2] ? m->in[2] : p.wp - m->p[2];
-    for (int64_t u = job->tid; u < m->b * blocks; u += m->threads) {
-        const int64_t b = u / blocks, g0 = u % blocks * 16, n = m->g - g0 < 16 ? m->g - g0 : 16;
-        int64_t packed = -1; /* the c whose weights are in the weight tile */
-        for (int64_t oh0 = 0; oh0 < o1; oh0 += p.band) {
-            const int64_t rows = o1 - oh0 < p.band ? o1 - oh0 : p.band;
-            const int64_t hrows = (rows - 1) * m->s[1] + (m->k[1] - 1) * m->d[1] + 1;
-            for (int64_t c = 0; c < m->cg; c++) {
-                const float *xc = job->x + b * m->xs[0] + g0 * m->xg + c * m->xs[1];
-                for (int64_t t = 0; t < hrows; t++) {
-                    const int64_t iy = oh0 * m->s[1] + t - m->p[1];
-                    if (iy < 0 || iy >= m->in[1])
-                        memset(xt + t * p.wp, 0, (size_t)p.wp * sizeof(vec));
-                    else if (j0 < j1)
-                        lanes_pack_row(xc + iy * m->xs[3], m->xg, n, j0, j1, xt + t * p.wp + m->p[2]);
-                }
-                if (packed != c) {
-                    for (int64_t kh = 0; kh < m->k[1]; kh++)
-                        lanes_pack_row(job->w + g0 * m->ws[0] + c * m->ws[1] + kh * m->ws[3], m->ws[0], n, 0,
-                                       m->k[2], wt + kh * m->k[2]);
-                    packed = c;
-                }
-                lanes_compute(m, &p, xt, wt, yt, rows, c > 0);
+    int64_t packed = -1; /* the group block whose weights are in the weight tile */
+    const int64_t bands = (o1 + p.band - 1) / p.band;
+    for (int64_t u = job->tid; u < m->b * blocks * bands; u += m->threads) {
+        /* units (sample, group block, band of output rows) */
+        const int64_t b = u / bands / blocks, g0 = u / bands % blocks * 16, n = m->g - g0 < 16 ? m->g - g0 : 16;
+        const int64_t oh0 = u % bands * p.band, rows = o1 - oh0 < p.band ? o1 - oh0 : p.band;
+        const int64_t hrows = (rows - 1) * m->s[1] + (m->k[1] - 1) * m->d[1] + 1;
+        for (int64_t c = 0; c < m->cg; c++) {
+            const float *xc = job->x + b * m->xs[0] + g0 * m->xg + c * m->xs[1];
+            for (int64_t t = 0; t < hrows; t++) {
+                const int64_t iy = oh0 * m->s[1] + t - m->p[1];
+                if (iy < 0 || iy >= m->in[1])
+                    memset(xt + t * p.wp, 0, (size_t)p.wp * sizeof(vec));
+                else if (j0 < j1)
+                    lanes_pack_row(xc + iy * m->xs[3], m->xg, n, j0, j1, xt + t * p.wp + m->p[2]);
             }
-            lanes_unpack(yt, rows * o2, n, job->y + (b * m->g + g0) * plane + oh0 * o2, plane);
+            if (m->cg > 1 || packed != g0) { /* (one channel per group: the block's weights, kept over units) */
+                for (int64_t kh = 0; kh < m->k[1]; kh++)
+                    lanes_pack_row(job->w + g0 * m->ws[0] + c * m->ws[1] + kh * m->ws[3], m->ws[0], n, 0, m->k[2],
+                                   wt + kh * m->k[2]);
+                packed = g0;
+            }
+            lanes_compute(m, &p, xt, wt, yt, rows, c > 0);
         }
+        lanes_unpack(yt, rows * o2, n, job->y + (b * m->g + g0) * plane + oh0 * o2, plane);
     }
     free(buf);
     return NULL;

@@ -228,11 +228,12 @@ def lanes_plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, in
     rows (3 when the stride over rows is a multiple of the dilation, so that the rows share input loads,
     else 1) x up to ``cols`` (8) output columns, smaller at the end of a column or row; ``band`` output
     rows per tile fill (the largest number, a multiple of ``rows`` or all of them, whose input and output
-    tiles fit in :data:`LANES_BAND_BYTES`, at least twice the rows its windows share with the next band)
-    and the input tile's ``hp`` x ``wp`` positions.
+    tiles fit in :data:`LANES_BAND_BYTES`, at least twice the rows its windows share with the next band;
+    smaller when there are more threads than (sample, block of 16 groups) units, so that every thread gets
+    rows) and the input tile's ``hp`` x ``wp`` positions.
 
-    >>> spec = CorrSpec((1, 1), (1, 1), ((6, 6), (6, 6)), 128)
-    >>> lanes_plan(torch.empty(1, 128, 56, 56), torch.empty(128, 1, 13, 13), spec)
+    >>> spec = CorrSpec((1, 1), (1, 1), ((6, 6), (6, 6)), 256)  # 4 x 16 units: no thread count splits rows
+    >>> lanes_plan(torch.empty(4, 256, 56, 56), torch.empty(256, 1, 13, 13), spec)
     {'rows': 3, 'cols': 8, 'band': 56, 'hp': 68, 'wp': 68}
     """
     kernel = [1] * (2 - spec.n) + [int(v) for v in w.shape[2:]]
@@ -248,6 +249,11 @@ def lanes_plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, in
         if (((nxt - 1) * s[0] + halo + 1) * wp + nxt * out[1]) * 64 > LANES_BAND_BYTES:
             break
         band = nxt
+    units = int(x.shape[0]) * -(-spec.groups // 16)  # threads with no (sample, group block) of their own
+    threads = _threads()  # split the rows (C: the Geom's threads)
+    if threads > units:
+        even = -(-out[0] // -(-threads // units))
+        band = min(band, -(-even // rows) * rows)
     return {"rows": rows, "cols": 8, "band": band, "hp": (band - 1) * s[0] + halo + 1, "wp": wp}
 
 
@@ -336,7 +342,8 @@ def _threads_bytes(kernel: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec
     if lib is None or dt not in DTYPES:
         return 0
     geom = geometry(x, w, spec)
-    one = int(getattr(lib, f"{kernel}_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geom))))
+    arr = _geom_array(geom)  # (held while C reads it: a temporary's memory could be reused before the call)
+    one = int(getattr(lib, f"{kernel}_{DTYPES[dt]}")(ctypes.addressof(arr)))
     units = prod(geom[:2]) * (1 if transposed else geom[FIELDS.index("chunks")])
     return one * min(geom[FIELDS.index("threads")], units)
 
@@ -349,7 +356,8 @@ def reads_input_directly(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bo
     dt = COMPUTE.get(x.dtype, x.dtype)
     if lib is None or dt not in DTYPES or not 1 <= spec.n <= 3:
         return False
-    return bool(getattr(lib, f"direct_columns_{DTYPES[dt]}")(ctypes.addressof(_geom_array(geometry(x, w, spec)))))
+    arr = _geom_array(geometry(x, w, spec))  # (held while C reads it, as in _threads_bytes)
+    return bool(getattr(lib, f"direct_columns_{DTYPES[dt]}")(ctypes.addressof(arr)))
 
 
 def buffer_bytes(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
