@@ -119,7 +119,7 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # final data the session's starting model picks the fastest on 69/111 calls, 1.27x (67/97, 1.13x without
 # MobileNet's), these on 94/111, 1.031x (worst 1.71x: the k=1023 1-D forward, fft picked, native faster).
 # Then native got form 2 (16 groups in the vector lanes) for one output channel per group and >= 16 groups,
-# with two features of its own: the MACs it computes (output blocks padded) and the elements its tiles move
+# with two features of its own: its MACs (16 per block of groups) and the elements its tiles move
 # (transposed in and out); its 31 calls in the data were re-timed interleaved against the previous forms
 # (0.32-1.10x: the 4-tap 1-D depthwise forward the slowest) and their JSON times scaled by that ratio (the
 # machine was too loaded that hour for times comparable with the other algorithms'); the two coefficients
