@@ -703,8 +703,7 @@ static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *wpad
    of the dilation) into an output tile, transposed back into the block's output planes after the last
    c. The rows and dots forms load a weight broadcast and an unaligned input vector (usually two cache
    lines) per multiply-add; this form loads 0.4-1.1 aligned vectors per multiply-add. */
-#if !defined(ANYCONV_DOUBLE) && defined(__AVX512F__)
-#include <immintrin.h>
+#if !defined(ANYCONV_DOUBLE) && defined(__AVX512F__) /* (immintrin.h: included above) */
 #define LANES_FORM 1
 #define LANES_BAND_BYTES (512 * 1024) /* a band's input and output tiles, at most (unless the least band is more) */
 
