@@ -378,11 +378,49 @@ def test_groups_in_lanes_match_torch():
         assert rows == {1, 3} and {-1, 0, 1, 2} == left and widths == set(range(1, 9)), (rows, left, widths)
 
 
+def test_groups_in_lanes_nested_match_torch():
+    # form 2's nested variant (F(3, 3) over columns) on wide kernels: every stride, dilation and padding over
+    # rows, padding over columns (negative included), sub-kernels with 1-3 real taps, partial tiles at the end
+    # of a row, 3-8 tiles per block (2: below), several channels per group, 1 and 2 dims; float32 error within a few
+    # units of the direct sums' (normwise, against float64)
+    rng = random.Random(5)
+    nested, taps, tails, blocks = 0, set(), set(), set()
+    for _ in range(250):
+        n = rng.choice([1, 2, 2])
+        g, cg, b = rng.choice([16, 20, 33]), rng.choice([1, 1, 2]), rng.choice([1, 2])
+        k = [rng.randint(1, 15) for _ in range(n - 1)] + [rng.randint(7, 31)]
+        s = [rng.choice([1, 2, 3]) for _ in range(n - 1)] + [1]
+        d = [rng.choice([1, 2]) for _ in range(n - 1)] + [1]
+        pads = [(rng.randint(-1, 8), rng.randint(-1, 8)) for _ in range(n)]
+        out = [rng.randint(1, 30) for _ in range(n - 1)] + [rng.choice([rng.randint(4, 24), rng.randint(1, 70)])]
+        size = [(o - 1) * st + (kk - 1) * dd + 1 - a - z + rng.randint(0, st - 1)
+                for o, st, kk, dd, (a, z) in zip(out, s, k, d, pads)]
+        size = [max(v, 1 - a, 1) for v, (a, _) in zip(size, pads)]
+        x, w = torch.randn(b, g * cg, *size), torch.randn(g, cg, *k)
+        spec = CorrSpec(tuple(s), tuple(d), tuple(pads), g)
+        ref = _reference(x.double(), w.double(), spec)
+        y = native.forward(x, w, spec)
+        assert (y.double() - ref).norm() <= 2e-6 * ref.norm() + 1e-12
+        if native.lanes_form(x, w, spec) and native.lanes_plan(x, w, spec)["nest"]:
+            nested += 1
+            out = spec.output_spatial(x.shape[2:], w.shape[2:])
+            taps.add(k[-1] % 3)
+            tails.add(out[-1] % 3)
+            touts = -(-out[-1] // 3)
+            blocks.add(-(-touts // -(-touts // 8)))  # the widest block of a row (balanced blocks)
+    if _has_avx512():
+        assert nested > 40 and taps == {0, 1, 2} and tails == {0, 1, 2} and blocks >= set(range(3, 9)), (
+            nested, taps, tails, blocks)
+
+
 @pytest.mark.parametrize("xs, ws, stride, dilation, pad", [
     ((1, 16, 200, 120), (16, 1, 3, 3), (1, 1), (1, 1), (1, 1)),   # 3-row blocks, several bands
     ((2, 40, 90, 70), (40, 1, 7, 7), (2, 2), (1, 1), (3, 3)),     # partial block of 8 groups, bands of stride 2
     ((1, 32, 150, 64), (32, 1, 5, 3), (1, 1), (2, 1), (-1, 2)),   # dilation over rows, negative padding
     ((1, 16, 1, 300), (16, 1, 1, 31), (1, 1), (1, 1), (0, 15)),   # one output row
+    ((1, 32, 150, 80), (32, 1, 13, 13), (1, 1), (1, 1), (6, 6)),  # nested, several bands
+    ((1, 16, 120, 47), (16, 1, 11, 17), (2, 1), (3, 1), (9, 8)),  # nested, stride and dilation over rows
+    ((1, 16, 40, 35), (16, 1, 15, 30), (1, 1), (1, 1), (0, 0)),   # nested, 2 tiles per row (a block of 2)
 ])
 def test_groups_in_lanes_bands_and_layout(xs, ws, stride, dilation, pad):
     # a large plane goes in bands of output rows (each band's input rows filled again, the rows outside x
@@ -402,7 +440,9 @@ def test_groups_in_lanes_bands_and_layout(xs, ws, stride, dilation, pad):
         if xs[2] > 100:
             assert plan["band"] < out[0]  # more than one band
         k = math.prod(ws[2:])
-        assert native.buffer_bytes(x, w, spec) == (plan["hp"] * plan["wp"] + k + plan["band"] * out[-1]) * 64
+        # the nested form: a transformed row is 5 vectors per tile; a row scratch, the transformed weights
+        nest = 3 * plan["tiles"] + 2 + ws[-2] * plan["sub"] * 5 if plan["nest"] else 0
+        assert native.buffer_bytes(x, w, spec) == (plan["hp"] * plan["rowlen"] + k + plan["band"] * out[-1] + nest) * 64
     finally:
         torch.set_num_threads(old)
 

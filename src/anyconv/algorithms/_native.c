@@ -705,6 +705,9 @@ static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *wpad
    lines) per multiply-add; this form loads 0.4-1.1 aligned vectors per multiply-add. */
 #if !defined(ANYCONV_DOUBLE) && defined(__AVX512F__) /* (immintrin.h: included above) */
 #define LANES_FORM 1
+#ifndef NEST_ON
+#define NEST_ON 1 /* (0: never the nested form; for A/B builds) */
+#endif
 #define LANES_BAND_BYTES (512 * 1024) /* a band's input and output tiles, at most (unless the least band is more) */
 
 /* the rows that output row rr of a block shares with row 0 (tile row i feeds row rr with kernel row
@@ -712,13 +715,25 @@ static void FN(dots)(const Geom *m, const Layout *l, const T *buf, const T *wpad
 static int64_t lanes_shift(const Geom *m) { return m->s[1] % m->d[1] == 0 ? m->s[1] / m->d[1] : 0; }
 
 /* form 2's register block (up to ROWS output rows x up to 8 output columns: 3 rows when the stride over
-   rows is a multiple of the dilation, so that the rows share input loads, else 1; blocks at the end of
-   a column or row are smaller, as many as are left) and band (output rows per tile fill, a multiple of
-   ROWS unless it is all of them): the largest band whose tiles fit in LANES_BAND_BYTES, at least twice
+   rows is a multiple of the dilation, so that the rows share input loads, else 1; the last block of a
+   column is as many rows as are left, a row's blocks are as wide as an even split gives) and band (output
+   rows per tile fill, a multiple of ROWS unless it is all of them): the largest band whose tiles fit in LANES_BAND_BYTES, at least twice
    the rows its windows share with the next band. native.py's lanes_plan mirrors this. */
 typedef struct {
     int64_t rows, cols, band, hp, wp; /* hp x wp: the input tile of one band */
+    int64_t nest, sub, tiles, rowlen;  /* nested F(3, 3) over columns: sub-kernels, tiles per row, tile row length */
 } LanesPlan;
+
+/* the nested form (nest_block), for stride 1 and dilation 1 over columns, where its multiply-adds (25 per
+   tile of 3 outputs and sub-kernel of 3 taps) and its input transform (about 15 per tile and input row)
+   are fewer than 5/6 of the direct sums' (the blocks of the nested form measure about 1.2x their count) */
+static int lanes_nest(const Geom *m) {
+    if (!NEST_ON || m->s[2] != 1 || m->d[2] != 1 || m->k[2] < 3) return 0;
+    const int64_t o1 = m->out[1], o2 = m->out[2], k1 = m->k[1], k2 = m->k[2];
+    const int64_t sub = (k2 + 2) / 3, touts = (o2 + 2) / 3, hp = (o1 - 1) * m->s[1] + (k1 - 1) * m->d[1] + 1;
+    const int64_t nested = o1 * touts * k1 * sub * 5 + hp * (touts + sub - 1) * 15;
+    return 6 * nested < 5 * o1 * o2 * k1 * k2;
+}
 
 static LanesPlan lanes_plan(const Geom *m) {
     LanesPlan p;
@@ -726,11 +741,15 @@ static LanesPlan lanes_plan(const Geom *m) {
     p.rows = lanes_shift(m) ? 3 : 1;
     p.cols = 8;
     p.wp = (o2 - 1) * m->s[2] + (m->k[2] - 1) * m->d[2] + 1;
+    p.nest = lanes_nest(m);
+    p.sub = (m->k[2] + 2) / 3;
+    p.tiles = (o2 + 2) / 3 + p.sub - 1;
+    p.rowlen = p.nest ? 5 * p.tiles : p.wp;
     /* every band fills the (k1 - 1) d1 rows its windows share with the next one again */
     const int64_t halo = (m->k[1] - 1) * m->d[1], least = (2 * halo / m->s[1] + p.rows) / p.rows * p.rows;
     for (p.band = least < o1 ? least : o1; p.band < o1;) {
         int64_t next = p.band + p.rows < o1 ? p.band + p.rows : o1, hp = (next - 1) * m->s[1] + halo + 1;
-        if ((hp * p.wp + next * o2) * 64 > LANES_BAND_BYTES) break;
+        if ((hp * p.rowlen + next * o2) * 64 > LANES_BAND_BYTES) break;
         p.band = next;
     }
     /* threads with no (sample, group block) of their own split the rows: bands of about o1 / parts rows */
@@ -748,7 +767,8 @@ static LanesPlan lanes_plan(const Geom *m) {
 /* floats of one thread's tiles: input band, weights, output band */
 static int64_t lanes_floats(const Geom *m) {
     LanesPlan p = lanes_plan(m);
-    return (p.hp * p.wp + m->k[1] * m->k[2] + p.band * m->out[2]) * 16;
+    const int64_t nest = p.nest ? 3 * p.tiles + 2 + m->k[1] * p.sub * 5 : 0; /* row scratch, transformed weights */
+    return (p.hp * p.rowlen + m->k[1] * m->k[2] + p.band * m->out[2] + nest) * 16;
 }
 
 /* 16 x 16 floats transposed in registers: r[i][j] <-> r[j][i] */
@@ -878,25 +898,102 @@ static inline __attribute__((always_inline)) void lanes_block(const Geom *m, con
     }
 }
 
-#define LANES_COLS(ROWS)                                                      \
-    switch (cols) {                                                           \
-    case 8: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 8); break;   \
-    case 7: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 7); break;   \
-    case 6: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 6); break;   \
-    case 5: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 5); break;   \
-    case 4: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 4); break;   \
-    case 3: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 3); break;   \
-    case 2: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 2); break;   \
-    default: lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, 1); break;  \
+/* The nested form: over columns, the kernel row is cut into S = ceil(k2 / 3) sub-kernels of 3 taps (the
+   last zero-padded) and the output row into tiles of 3, and every (tile, sub-kernel) product is Winograd's
+   F(3, 3) (Toom-Cook at 0, 1, -1, 2 and infinity): y[3t + j] = (A^T sum_a U_a * V_{t + a})_j, where V_t is
+   B^T applied to the 5 input columns from 3t and U_a is G applied to sub-kernel a. The input rows are
+   transformed once per band (V: 5 vectors per tile, stored component by component), the weights once per
+   group block (U: 5 vectors per sub-kernel), and the 5 components are 5 direct correlations over the row
+   of tiles with a k1 x S kernel, computed one at a time by the lanes form's register block: 25 multiply-adds
+   per 3 outputs and sub-kernel, instead of 9 (k2 = 13: 108 per output and kernel row instead of 169). All 5
+   components of a block at once needed 30 accumulators and more loads than multiply-adds (1.2x slower than
+   the direct sums). B^T has integer entries (rows scaled, the scale moved into G). */
+static inline void nest_input(const vec *d, vec *v, int64_t ld) {
+    v[0] = 2 * d[0] - d[1] - 2 * d[2] + d[3];
+    v[ld] = 2 * d[1] + d[2] - d[3];
+    v[2 * ld] = 3 * d[2] - 2 * d[1] - d[3];
+    v[3 * ld] = d[3] - d[1];
+    v[4 * ld] = 2 * d[1] - d[2] - 2 * d[3] + d[4];
+}
+
+static inline void nest_weight(vec g0, vec g1, vec g2, vec *u, int64_t ld) {
+    u[0] = g0 * 0.5f;
+    u[ld] = (g0 + g1 + g2) * 0.5f;
+    u[2 * ld] = (g0 - g1 + g2) * (1.0f / 6);
+    u[3 * ld] = (g0 + 2 * g1 + 4 * g2) * (1.0f / 6);
+    u[4 * ld] = g2;
+}
+
+/* a block of ROWS output rows from oh x R tiles from t0: for each component c, as lanes_block with the
+   sub-kernels as taps (the component's transformed rows and weights are a row of tiles and a k1 x S
+   kernel), the sums kept in a small scratch; then A^T gives the 3 R outputs of each row */
+static inline __attribute__((always_inline)) void nest_block(const Geom *m, const LanesPlan *p, const vec *vt,
+                                                             const vec *ut, vec *yt, int64_t oh, int64_t t0,
+                                                             int add, const int ROWS, const int R) {
+    vec mm[5][3][8];
+    const int64_t k1 = m->k[1], sub = p->sub, o2 = m->out[2];
+    const int64_t shift = ROWS > 1 ? lanes_shift(m) : 1;
+    for (int c = 0; c < 5; c++) {
+        vec a[3][8];
+        for (int rr = 0; rr < ROWS; rr++)
+            for (int r = 0; r < R; r++) a[rr][r] = (vec){0};
+        for (int64_t i = 0; i < k1 + (ROWS - 1) * shift; i++) {
+            const int64_t lo = i < k1 ? 0 : (i - k1) / shift + 1, hi = i / shift < ROWS - 1 ? i / shift : ROWS - 1;
+            if (lo > hi) continue;
+            const vec *row = vt + (oh * m->s[1] + i * m->d[1]) * p->rowlen + c * p->tiles + t0;
+            const vec *wr[3];
+            for (int rr = 0; rr < ROWS; rr++) wr[rr] = ut + (c * k1 + i - rr * shift) * sub;
+            switch (lo * 3 + hi) {
+            case 0: lanes_taps(a, row, wr, sub, 1, 1, 0, 0, R); break;
+            case 1: lanes_taps(a, row, wr, sub, 1, 1, 0, ROWS > 1 ? 1 : 0, R); break;
+            case 2: lanes_taps(a, row, wr, sub, 1, 1, 0, ROWS > 2 ? 2 : 0, R); break;
+            case 4: lanes_taps(a, row, wr, sub, 1, 1, ROWS > 1 ? 1 : 0, ROWS > 1 ? 1 : 0, R); break;
+            case 5: lanes_taps(a, row, wr, sub, 1, 1, ROWS > 1 ? 1 : 0, ROWS > 2 ? 2 : 0, R); break;
+            default: lanes_taps(a, row, wr, sub, 1, 1, ROWS > 2 ? 2 : 0, ROWS > 2 ? 2 : 0, R); break;
+            }
+        }
+        for (int rr = 0; rr < ROWS; rr++)
+            for (int r = 0; r < R; r++) mm[c][rr][r] = a[rr][r];
+    }
+    for (int rr = 0; rr < ROWS; rr++)
+        for (int r = 0; r < R; r++) {
+            const vec m0 = mm[0][rr][r], m1 = mm[1][rr][r], m2 = mm[2][rr][r], m3 = mm[3][rr][r], m4 = mm[4][rr][r];
+            vec y[3] = {m0 + m1 + m2 + m3, m1 - m2 + 2 * m3, m1 + m2 + 4 * m3 + m4};
+            const int64_t col = 3 * (t0 + r);
+            vec *dst = yt + (oh + rr) * o2 + col;
+            for (int j = 0; j < 3 && col + j < o2; j++) dst[j] = add ? dst[j] + y[j] : y[j];
+        }
+}
+
+/* one register block: the nested form's (xt, wt: the transformed input and weights; ow: a tile) or the
+   direct sums' */
+#define LANES_BLOCK(ROWS, R)                                                    \
+    if (p->nest)                                                                \
+        nest_block(m, p, xt, wt, yt, oh, ow, add, ROWS, R);                     \
+    else                                                                        \
+        lanes_block(m, xt, p->wp, wt, yt, oh, ow, add, ROWS, R);
+
+#define LANES_COLS(ROWS)                                                        \
+    switch (cols) {                                                             \
+    case 8: LANES_BLOCK(ROWS, 8) break;                                         \
+    case 7: LANES_BLOCK(ROWS, 7) break;                                         \
+    case 6: LANES_BLOCK(ROWS, 6) break;                                         \
+    case 5: LANES_BLOCK(ROWS, 5) break;                                         \
+    case 4: LANES_BLOCK(ROWS, 4) break;                                         \
+    case 3: LANES_BLOCK(ROWS, 3) break;                                         \
+    case 2: LANES_BLOCK(ROWS, 2) break;                                         \
+    default: LANES_BLOCK(ROWS, 1) break;                                        \
     }
 
-/* the first rows output rows of a band, by columns of up to p->cols outputs (a column's input window,
-   about k1 + ROWS tile rows of R + k2 - 1 vectors, stays in the L1 cache while the blocks go down); the
-   last blocks of a column and of a row are as many rows and columns as are left (no padded outputs) */
+/* the first rows output rows of a band, by columns of up to p->cols outputs (nested form: tiles), as many
+   per column as the same number of columns gives (19 tiles as 7 + 6 + 6, not 8 + 8 + 3: 8% on a 13x13
+   kernel); a column's input window, about k1 + ROWS tile rows of R + k2 - 1 vectors, stays in the L1 cache
+   while the blocks go down; the last block of a column is as many rows as are left (no padded outputs) */
 static void lanes_compute(const Geom *m, const LanesPlan *p, const vec *xt, const vec *wt, vec *yt, int64_t rows,
                           int add) {
-    for (int64_t ow = 0; ow < m->out[2]; ow += p->cols) {
-        const int64_t cols = m->out[2] - ow < p->cols ? m->out[2] - ow : p->cols;
+    const int64_t n = p->nest ? (m->out[2] + 2) / 3 : m->out[2], nb = (n + p->cols - 1) / p->cols;
+    for (int64_t bi = 0, ow = 0; bi < nb; bi++) {
+        const int64_t cols = (n - ow) / (nb - bi) + ((n - ow) % (nb - bi) != 0);
         for (int64_t oh = 0; oh < rows; oh += p->rows) {
             const int64_t nr = rows - oh < p->rows ? rows - oh : p->rows;
             if (nr == 3) {
@@ -907,6 +1004,7 @@ static void lanes_compute(const Geom *m, const LanesPlan *p, const vec *xt, cons
                 LANES_COLS(1)
             }
         }
+        ow += cols;
     }
 }
 #else
@@ -936,8 +1034,10 @@ static void *lanes_work(void *arg) {
         job->status = 1;
         return NULL;
     }
-    vec *xt = (vec *)buf, *wt = xt + p.hp * p.wp, *yt = wt + m->k[1] * m->k[2];
-    memset(xt, 0, (size_t)(p.hp * p.wp) * sizeof(vec)); /* (the other tiles are written before they are read) */
+    vec *xt = (vec *)buf, *wt = xt + p.hp * p.rowlen, *yt = wt + m->k[1] * m->k[2];
+    vec *xr = yt + p.band * m->out[2], *ut = xr + 3 * p.tiles + 2; /* (nested form) */
+    memset(xt, 0, (size_t)(p.hp * p.rowlen) * sizeof(vec)); /* (the other tiles are written before they are read) */
+    if (p.nest) memset(xr, 0, (size_t)(3 * p.tiles + 2) * sizeof(vec));
     const int64_t blocks = (m->g + 15) / 16, o1 = m->out[1], o2 = m->out[2], plane = m->out[0] * o1 * o2;
     /* x's columns that the tile holds: tile column j + p2 inside [0, wp) */
     const int64_t j0 = m->p[2] < 0 ? -m->p[2] : 0, j1 = m->in[2] < p.wp - m->p[2] ? m->in[2] : p.wp - m->p[2];
@@ -953,17 +1053,28 @@ static void *lanes_work(void *arg) {
             for (int64_t t = 0; t < hrows; t++) {
                 const int64_t iy = oh0 * m->s[1] + t - m->p[1];
                 if (iy < 0 || iy >= m->in[1])
-                    memset(xt + t * p.wp, 0, (size_t)p.wp * sizeof(vec));
-                else if (j0 < j1)
-                    lanes_pack_row(xc + iy * m->xs[3], m->xg, n, j0, j1, xt + t * p.wp + m->p[2]);
+                    memset(xt + t * p.rowlen, 0, (size_t)p.rowlen * sizeof(vec));
+                else if (!p.nest) {
+                    if (j0 < j1) lanes_pack_row(xc + iy * m->xs[3], m->xg, n, j0, j1, xt + t * p.wp + m->p[2]);
+                } else {
+                    if (j0 < j1) lanes_pack_row(xc + iy * m->xs[3], m->xg, n, j0, j1, xr + m->p[2]);
+                    for (int64_t q = 0; q < p.tiles; q++) nest_input(xr + 3 * q, xt + t * p.rowlen + q, p.tiles);
+                }
             }
             if (m->cg > 1 || packed != g0) { /* (one channel per group: the block's weights, kept over units) */
                 for (int64_t kh = 0; kh < m->k[1]; kh++)
                     lanes_pack_row(job->w + g0 * m->ws[0] + c * m->ws[1] + kh * m->ws[3], m->ws[0], n, 0, m->k[2],
                                    wt + kh * m->k[2]);
                 packed = g0;
+                if (p.nest)
+                    for (int64_t kh = 0; kh < m->k[1]; kh++)
+                        for (int64_t a = 0; a < p.sub; a++) {
+                            const vec *g = wt + kh * m->k[2] + 3 * a, z = {0};
+                            nest_weight(g[0], 3 * a + 1 < m->k[2] ? g[1] : z, 3 * a + 2 < m->k[2] ? g[2] : z,
+                                        ut + kh * p.sub + a, m->k[1] * p.sub);
+                        }
             }
-            lanes_compute(m, &p, xt, wt, yt, rows, c > 0);
+            lanes_compute(m, &p, xt, p.nest ? ut : wt, yt, rows, c > 0);
         }
         lanes_unpack(yt, rows * o2, n, job->y + (b * m->g + g0) * plane + oh0 * o2, plane);
     }

@@ -125,6 +125,9 @@ FFT_GROWTH_PER_LOG2 = 2.0
 # machine was too loaded that hour for times comparable with the other algorithms'); the two coefficients
 # were fitted alone on those calls (NNLS on relative error, the constant kept): 96/111 fastest, 1.029x,
 # every depthwise, MobileNet and large-kernel call picked fastest.
+# Then form 2 got its nested variant (Winograd F(3, 3) over columns for wide kernels): its MACs feature counts
+# the variant's multiply-adds and input transform instead of the direct sums, with the same coefficients
+# (predicted 1.06 ms for the 13x13 depthwise forward, measured 1.05; 9x9 0.57 / 0.57-0.65 ms).
 COEFFICIENTS: dict[str, tuple[float, ...]] = {
     "direct": (0.06618, 3.043e-08, 4.973e-07, 5.747e-09, 1.303e-07, 5.857e-07),
     "im2col": (0.02493, 2.313e-08, 3.24e-07, 2.351e-09, 2.228e-07, 4.076e-07, 2.624e-06, 5.223e-07),
@@ -215,8 +218,9 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
                             stride phases: each (sample, group)'s part inside x, plus the padded
                             buffer zeroed once per call), (block or dot) kernel-row loops, MACs of
                             1-tap kernels (rows form); form 2 (groups in the vector lanes) has only
-                            its own two: MACs (16 per group block), elements moved by its tiles
-                            (input rows per band, weights, outputs)
+                            its own two: MACs (16 per group block; the nested variant's multiply-
+                            adds and input transform instead), elements moved by its tiles (input
+                            rows per band, weights, outputs)
     ======================  =====================================================================
     """
     b, c = x.shape[:2]
@@ -285,7 +289,10 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
             bands = -(-o1 // lp["band"])
             filled = o1 * s1 + bands * (k1 - 1) * d1  # input tile rows filled per (unit, c), about
             moved = lanes * (cg * (filled * int(x.shape[-1]) + k1 * k2 * (bands if cg > 1 else 1)) + o1 * o2)
-            return (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, lanes * o1 * o2 * cg * k1 * k2, moved)
+            # the nested variant: 25 multiply-adds per (tile of 3 outputs, sub-kernel of 3 taps) and about
+            # 15 per (tile, input row) for the input's transform, in place of the direct sums
+            sums = (o1 * -(-o2 // 3) * k1 * lp["sub"] * 5 + filled * lp["tiles"] * 15) if lp["nest"] else o1 * o2 * k1 * k2
+            return (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, lanes * cg * sums, moved)
         lay = layout_of(x, w, spec)
         # the input inside x copied once per (sample, group); the buffer's padding zeroed once per call
         copied = float(b * c * prod(x.shape[2:]) + lay["copied"] + lay["staged"])

@@ -15,7 +15,10 @@ outputs at a time); with one output channel per group and at least 16 groups (de
 their weight gradients) in float32 on an AVX-512 build, with 16 groups in the vector lanes instead
 (:func:`lanes_form`: each group block's input transposed into a padded tile, output blocks of up to 3
 rows x 8 columns accumulated over every tap, 0.4-1.1 aligned loads per multiply-add instead of two
-loads, one of them a broadcast, for the other forms). Each (sample, group) first copies its input into a private buffer with the
+loads, one of them a broadcast, for the other forms; for wide kernels at stride and dilation 1 over
+columns, its nested variant (:func:`lanes_nest`) cuts each kernel row into sub-kernels of 3 taps and
+each output row into tiles of 3, and computes every (tile, sub-kernel) product as Winograd's F(3, 3):
+108 multiply-adds per output and kernel row instead of 169 on a 13x13 kernel). Each (sample, group) first copies its input into a private buffer with the
 zero padding added and the columns split into stride (or dilation) phases, so that every tap is a
 contiguous read and no inner loop checks a bound (depthwise layers with stride 2 over columns skip
 the copy where the build has AVX-512: see :func:`reads_input_directly`); ``x``
@@ -43,7 +46,10 @@ is never rewritten), two staging rows for a stride-2 column split and, for the d
 padded copy of one group's weights; in the lanes form, one band of a group block's input, its weights
 and one band of its output (a band's tiles at most 512 KiB unless a single band needs more); all
 checked against the scratch budget; no other scratch. Accuracy: the reference sums in the input dtype, in channel-then-tap
-order; float32 normwise relative error ~1e-7, as ``direct``.
+order; float32 normwise relative error ~1e-7, as ``direct``; the nested variant's F(3, 3) (Toom-Cook at 0,
+1, -1, 2 and infinity, integer input transform) measures 1.5-2x the direct sums' error on random data
+(2.7e-7 on a 9x9 kernel, 3.6e-7 on 13x13, 7.4e-7 on 31x31, 1.4e-6 on a 56x56 weight-gradient kernel: 4-23 u),
+far inside the 256 u that ``auto`` allows its transform algorithms.
 """
 
 from __future__ import annotations
@@ -226,15 +232,17 @@ LANES_BAND_BYTES = 512 * 1024  # the C source's: a band's input and output tiles
 def lanes_plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int]:
     """Form 2's plan (mirrors ``lanes_plan`` in ``_native.c``): register blocks of up to ``rows`` output
     rows (3 when the stride over rows is a multiple of the dilation, so that the rows share input loads,
-    else 1) x up to ``cols`` (8) output columns, smaller at the end of a column or row; ``band`` output
-    rows per tile fill (the largest number, a multiple of ``rows`` or all of them, whose input and output
-    tiles fit in :data:`LANES_BAND_BYTES`, at least twice the rows its windows share with the next band;
-    smaller when there are more threads than (sample, block of 16 groups) units, so that every thread gets
-    rows) and the input tile's ``hp`` x ``wp`` positions.
+    else 1) x up to ``cols`` (8) output columns (a row split evenly into blocks, the last block of a column
+    smaller; in the nested variant, tiles of 3 columns); ``band`` output rows per tile fill (the largest
+    number, a multiple of ``rows`` or all of them, whose input and output tiles fit in
+    :data:`LANES_BAND_BYTES`, at least twice the rows its windows share with the next band; smaller when
+    there are more threads than (sample, block of 16 groups) units, so that every thread gets rows), the
+    input tile's ``hp`` x ``wp`` positions, and :func:`lanes_nest`'s ``nest``, ``sub`` and ``tiles`` with
+    the length of a tile row in vectors (``rowlen``: ``wp``, nested ``5 tiles``).
 
     >>> spec = CorrSpec((1, 1), (1, 1), ((6, 6), (6, 6)), 256)  # 4 x 16 units: no thread count splits rows
     >>> lanes_plan(torch.empty(4, 256, 56, 56), torch.empty(256, 1, 13, 13), spec)
-    {'rows': 3, 'cols': 8, 'band': 56, 'hp': 68, 'wp': 68}
+    {'rows': 3, 'cols': 8, 'band': 39, 'hp': 51, 'wp': 68, 'nest': 1, 'sub': 5, 'tiles': 23, 'rowlen': 115}
     """
     kernel = [1] * (2 - spec.n) + [int(v) for v in w.shape[2:]]
     out = [1] * (2 - spec.n) + list(spec.output_spatial(x.shape[2:], w.shape[2:]))
@@ -243,10 +251,12 @@ def lanes_plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, in
     rows = 3 if s[0] % d[0] == 0 else 1
     wp = (out[1] - 1) * s[1] + (kernel[1] - 1) * d[1] + 1
     halo = (kernel[0] - 1) * d[0]
+    nest, sub, tiles = lanes_nest(kernel, out, s, d)
+    rowlen = 5 * tiles if nest else wp
     band = min((2 * halo // s[0] + rows) // rows * rows, out[0])
     while band < out[0]:
         nxt = min(band + rows, out[0])
-        if (((nxt - 1) * s[0] + halo + 1) * wp + nxt * out[1]) * 64 > LANES_BAND_BYTES:
+        if (((nxt - 1) * s[0] + halo + 1) * rowlen + nxt * out[1]) * 64 > LANES_BAND_BYTES:
             break
         band = nxt
     units = int(x.shape[0]) * -(-spec.groups // 16)  # threads with no (sample, group block) of their own
@@ -254,7 +264,30 @@ def lanes_plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, in
     if threads > units:
         even = -(-out[0] // -(-threads // units))
         band = min(band, -(-even // rows) * rows)
-    return {"rows": rows, "cols": 8, "band": band, "hp": (band - 1) * s[0] + halo + 1, "wp": wp}
+    return {"rows": rows, "cols": 8, "band": band, "hp": (band - 1) * s[0] + halo + 1, "wp": wp, "nest": int(nest),
+            "sub": sub, "tiles": tiles, "rowlen": rowlen}
+
+
+def lanes_nest(kernel: Sequence[int], out: Sequence[int], stride: Sequence[int],
+               dilation: Sequence[int]) -> tuple[bool, int, int]:
+    """Whether form 2 takes its nested variant (mirrors ``lanes_nest`` in ``_native.c``), with its
+    sub-kernels of 3 taps and tiles (of 3 outputs, plus those the sub-kernels reach) per row: over columns,
+    every (tile of 3 outputs, sub-kernel) product is Winograd's F(3, 3), 25 multiply-adds instead of 9
+    (plus the input rows' transform, about 15 per tile and row), for stride 1 and dilation 1 over columns
+    where that count is below 5/6 of the direct sums' (its blocks measure about 1.2x their count). Over
+    rows (given as ``kernel[0]`` etc.; 1 for a 1-D call) the sums stay direct.
+
+    >>> lanes_nest((13, 13), (56, 56), (1, 1), (1, 1)), lanes_nest((7, 7), (56, 56), (1, 1), (1, 1))
+    ((True, 5, 23), (False, 3, 21))
+    """
+    k1, k2 = kernel
+    o1, o2 = out
+    sub, touts = -(-k2 // 3), -(-o2 // 3)
+    if stride[1] != 1 or dilation[1] != 1 or k2 < 3:
+        return False, sub, touts + sub - 1
+    hp = (o1 - 1) * stride[0] + (k1 - 1) * dilation[0] + 1
+    nested = o1 * touts * k1 * sub * 5 + hp * (touts + sub - 1) * 15
+    return 6 * nested < 5 * o1 * o2 * k1 * k2, sub, touts + sub - 1
 
 
 def layout_of(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, int]:
