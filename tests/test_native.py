@@ -454,12 +454,14 @@ def test_groups_in_lanes_split_rows_over_threads(threads):
     try:
         torch.set_num_threads(threads)
         for xs, ws, pad, stride in [((1, 16, 40, 21), (16, 1, 5, 3), (2, 1), 1), ((1, 20, 33, 17), (20, 1, 3, 3), (1, 1), 2),
-                                    ((2, 16, 9, 30), (16, 1, 7, 7), (3, 3), 1)]:
+                                    ((2, 16, 9, 30), (16, 1, 7, 7), (3, 3), 1),
+                                    ((1, 32, 40, 45), (32, 1, 13, 13), (6, 6), 1)]:  # nested (bands too)
             x, w = torch.randn(xs), torch.randn(ws)
             spec = CorrSpec((stride, stride), (1, 1), ((pad[0], pad[0]), (pad[1], pad[1])), int(ws[0]))
             if native.lanes_form(x, w, spec) and threads > xs[0] * -(-ws[0] // 16):  # more threads than units
                 out = spec.output_spatial(x.shape[2:], w.shape[2:])
                 assert native.lanes_plan(x, w, spec)["band"] < out[0]
+                assert native.lanes_plan(x, w, spec)["nest"] == (ws[-1] == 13)
             torch.testing.assert_close(native.forward(x, w, spec), _reference(x.double(), w.double(), spec).float(),
                                        atol=1e-4, rtol=1e-4)
     finally:
