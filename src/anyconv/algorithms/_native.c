@@ -724,7 +724,7 @@ typedef struct {
     int64_t nest, sub, tiles, rowlen;  /* nested F(3, 3) over columns: sub-kernels, tiles per row, tile row length */
 } LanesPlan;
 
-/* the nested form (nest_block), for stride 1 and dilation 1 over columns, where its multiply-adds (25 per
+/* the nested form (nest_block), for stride 1 and dilation 1 over columns, where its multiply-adds (5 per
    tile of 3 outputs and sub-kernel of 3 taps) and its input transform (about 15 per tile and input row)
    are fewer than 5/6 of the direct sums' (the blocks of the nested form measure about 1.2x their count) */
 static int lanes_nest(const Geom *m) {
@@ -904,8 +904,8 @@ static inline __attribute__((always_inline)) void lanes_block(const Geom *m, con
    B^T applied to the 5 input columns from 3t and U_a is G applied to sub-kernel a. The input rows are
    transformed once per band (V: 5 vectors per tile, stored component by component), the weights once per
    group block (U: 5 vectors per sub-kernel), and the 5 components are 5 direct correlations over the row
-   of tiles with a k1 x S kernel, computed one at a time by the lanes form's register block: 25 multiply-adds
-   per 3 outputs and sub-kernel, instead of 9 (k2 = 13: 108 per output and kernel row instead of 169). All 5
+   of tiles with a k1 x S kernel, computed one at a time by the lanes form's register block: 5 multiply-adds
+   per 3 outputs and sub-kernel, instead of 9 (k = 13 x 13: 108 per output instead of 169). All 5
    components of a block at once needed 30 accumulators and more loads than multiply-adds (1.2x slower than
    the direct sums). B^T has integer entries (rows scaled, the scale moved into G). */
 static inline void nest_input(const vec *d, vec *v, int64_t ld) {

@@ -289,7 +289,7 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tup
             bands = -(-o1 // lp["band"])
             filled = o1 * s1 + bands * (k1 - 1) * d1  # input tile rows filled per (unit, c), about
             moved = lanes * (cg * (filled * int(x.shape[-1]) + k1 * k2 * (bands if cg > 1 else 1)) + o1 * o2)
-            # the nested variant: 25 multiply-adds per (tile of 3 outputs, sub-kernel of 3 taps) and about
+            # the nested variant: 5 multiply-adds per (tile of 3 outputs, sub-kernel of 3 taps) and about
             # 15 per (tile, input row) for the input's transform, in place of the direct sums
             sums = (o1 * -(-o2 // 3) * k1 * lp["sub"] * 5 + filled * lp["tiles"] * 15) if lp["nest"] else o1 * o2 * k1 * k2
             return (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, lanes * cg * sums, moved)

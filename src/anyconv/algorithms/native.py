@@ -18,7 +18,7 @@ rows x 8 columns accumulated over every tap, 0.4-1.1 aligned loads per multiply-
 loads, one of them a broadcast, for the other forms; for wide kernels at stride and dilation 1 over
 columns, its nested variant (:func:`lanes_nest`) cuts each kernel row into sub-kernels of 3 taps and
 each output row into tiles of 3, and computes every (tile, sub-kernel) product as Winograd's F(3, 3):
-108 multiply-adds per output and kernel row instead of 169 on a 13x13 kernel). Each (sample, group) first copies its input into a private buffer with the
+5 multiply-adds instead of 9, 108 per output instead of 169 on a 13x13 kernel). Each (sample, group) first copies its input into a private buffer with the
 zero padding added and the columns split into stride (or dilation) phases, so that every tap is a
 contiguous read and no inner loop checks a bound (depthwise layers with stride 2 over columns skip
 the copy where the build has AVX-512: see :func:`reads_input_directly`); ``x``
@@ -272,7 +272,7 @@ def lanes_nest(kernel: Sequence[int], out: Sequence[int], stride: Sequence[int],
                dilation: Sequence[int]) -> tuple[bool, int, int]:
     """Whether form 2 takes its nested variant (mirrors ``lanes_nest`` in ``_native.c``), with its
     sub-kernels of 3 taps and tiles (of 3 outputs, plus those the sub-kernels reach) per row: over columns,
-    every (tile of 3 outputs, sub-kernel) product is Winograd's F(3, 3), 25 multiply-adds instead of 9
+    every (tile of 3 outputs, sub-kernel) product is Winograd's F(3, 3), 5 multiply-adds instead of 9
     (plus the input rows' transform, about 15 per tile and row), for stride 1 and dilation 1 over columns
     where that count is below 5/6 of the direct sums' (its blocks measure about 1.2x their count). Over
     rows (given as ``kernel[0]`` etc.; 1 for a 1-D call) the sums stay direct.
