@@ -1,4 +1,4 @@
-"""What the proposed polyphase transposed correlation would gain (see docs/notes/speed.md).
+"""What the proposed polyphase transposed correlation would gain (see docs/speed.md).
 
 ``functional/_autograd.corr_t_raw`` computes every strided transposed correlation (the
 forward of ``conv_transpose`` and the input gradient of a strided ``conv``) as a stride-1

@@ -20,7 +20,7 @@ Rules, in order:
    per-call features (work and data volume, see ``features``), with coefficients in
    ``COEFFICIENTS`` fitted by non-negative least squares to measured times
    (``benchmarks/fit_auto.py``, one thread, float32; the fit and its error are in
-   ``docs/notes/speed.md``). The fastest predicted candidate wins.
+   ``docs/speed.md``). The fastest predicted candidate wins.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ complex inputs with the full complex FFT.
 
 Accuracy: the error is normwise, ``|y - y_exact| <~ c * u * log2(n) * ||x_block|| * ||w||``
 (``u`` the unit roundoff of the compute dtype); measured normwise relative error in float32
-(``max|y - y_64| / max|y_64|``) is 1e-7..1e-6 on the benchmark cases, see ``docs/notes/speed.md``.
+(``max|y - y_64| / max|y_64|``) is 1e-7..1e-6 on the benchmark cases, see ``docs/speed.md``.
 Reference: Mathieu, Henaff, LeCun, "Fast Training of Convolutional Networks through FFTs" (2014).
 """
 
