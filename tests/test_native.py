@@ -529,6 +529,26 @@ def test_set_enabled_switches_auto_in_process():
     assert anyconv.choose_algorithm(x, w, padding=1, groups=144) == "native"
 
 
+def test_auto_chooses_again_when_the_thread_count_changes():
+    # native's buffers (one per thread) must fit the scratch budget: a choice made with 1 thread is not
+    # reused with 4, whose buffers would not fit (auto's cache key has the thread count)
+    x, w = torch.empty(4, 64, 256, 256), torch.empty(64, 64, 3, 3)
+    spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    old = torch.get_num_threads()
+    try:
+        with anyconv.workspace_limit(64 << 20):  # scratch budget 32 MiB: one thread's 17 MB fits, four's 68 MB not
+            torch.set_num_threads(1)
+            one = auto.choose(x, w, spec).rejected.get("native")
+            torch.set_num_threads(4)
+            four = auto.choose(x, w, spec).rejected.get("native")
+    finally:
+        torch.set_num_threads(old)
+    if native.library() is None:  # no compiler: refused for that reason both times
+        assert one is not None and one == four
+    else:
+        assert one is None and four is not None and "scratch budget" in four
+
+
 def test_anyconv_works_without_a_compiler_and_builds_into_its_cache(tmp_path: Path):
     broken = _run(CHECK, CC="false", ANYCONV_CACHE=str(tmp_path / "none"), ANYCONV_NATIVE="1")
     assert broken.returncode == 0, broken.stderr

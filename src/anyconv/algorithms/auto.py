@@ -336,9 +336,11 @@ def clear_cache() -> None:
 
 def state() -> tuple[object, ...]:
     """What a choice depends on besides the call: the workspace limit, the registered
-    algorithms and the tunables above (a cache keyed on the call plus this stays valid)."""
+    algorithms, the tunables above and torch's thread count (``native``'s buffers, one per thread, must
+    fit the workspace, and its lanes form splits rows over threads), so a cache keyed on the call plus
+    this stays valid."""
     return (_workspace.get_workspace_limit(), names(), native.enabled(), ACCURACY_ULPS, FFT_GROWTH_PER_LOG2,
-            tuple(map(id, WINOGRAD_GROWTH.values())), id(COEFFICIENTS))
+            tuple(map(id, WINOGRAD_GROWTH.values())), id(COEFFICIENTS), torch.get_num_threads())
 
 
 def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
