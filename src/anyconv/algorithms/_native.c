@@ -867,31 +867,39 @@ static inline __attribute__((always_inline)) void lanes_taps(vec a[3][8], const 
     }
 }
 
-/* a block of ROWS output rows from oh (of the band) x R columns from ow: tile row i feeds block row rr
-   with kernel row i - rr shift where that lies in [0, k1); stored (or added: add) */
-static inline __attribute__((always_inline)) void lanes_block(const Geom *m, const vec *xt, int64_t wp,
-                                                              const vec *wt, vec *yt, int64_t oh, int64_t ow,
-                                                              int add, const int ROWS, const int R) {
-    vec a[3][8];
+/* the sums of a block of ROWS output rows from oh (of the band) x R columns into a: tile row i (of the
+   tile from xt, ld vectors a row) feeds block row rr with kernel row i - rr shift where that lies in
+   [0, k1); a kernel row is kw taps (of wt, kw vectors a row) at stride s2 and dilation d2 over columns */
+static inline __attribute__((always_inline)) void lanes_sums(vec a[3][8], const Geom *m, const vec *xt, int64_t ld,
+                                                             const vec *wt, int64_t kw, int64_t s2, int64_t d2,
+                                                             int64_t oh, const int ROWS, const int R) {
     for (int rr = 0; rr < ROWS; rr++)
         for (int r = 0; r < R; r++) a[rr][r] = (vec){0};
-    const int64_t k1 = m->k[1], k2 = m->k[2], s2 = m->s[2], d2 = m->d[2];
+    const int64_t k1 = m->k[1];
     const int64_t shift = ROWS > 1 ? lanes_shift(m) : 1;
     for (int64_t i = 0; i < k1 + (ROWS - 1) * shift; i++) {
         const int64_t lo = i < k1 ? 0 : (i - k1) / shift + 1, hi = i / shift < ROWS - 1 ? i / shift : ROWS - 1;
         if (lo > hi) continue; /* a tile row between two rows' windows (shift > k1) */
-        const vec *row = xt + (oh * m->s[1] + i * m->d[1]) * wp + ow * s2;
+        const vec *row = xt + (oh * m->s[1] + i * m->d[1]) * ld;
         const vec *wr[3];
-        for (int rr = 0; rr < ROWS; rr++) wr[rr] = wt + (i - rr * shift) * k2;
+        for (int rr = 0; rr < ROWS; rr++) wr[rr] = wt + (i - rr * shift) * kw;
         switch (lo * 3 + hi) {
-        case 0: lanes_taps(a, row, wr, k2, s2, d2, 0, 0, R); break;
-        case 1: lanes_taps(a, row, wr, k2, s2, d2, 0, ROWS > 1 ? 1 : 0, R); break;
-        case 2: lanes_taps(a, row, wr, k2, s2, d2, 0, ROWS > 2 ? 2 : 0, R); break;
-        case 4: lanes_taps(a, row, wr, k2, s2, d2, ROWS > 1 ? 1 : 0, ROWS > 1 ? 1 : 0, R); break;
-        case 5: lanes_taps(a, row, wr, k2, s2, d2, ROWS > 1 ? 1 : 0, ROWS > 2 ? 2 : 0, R); break;
-        default: lanes_taps(a, row, wr, k2, s2, d2, ROWS > 2 ? 2 : 0, ROWS > 2 ? 2 : 0, R); break;
+        case 0: lanes_taps(a, row, wr, kw, s2, d2, 0, 0, R); break;
+        case 1: lanes_taps(a, row, wr, kw, s2, d2, 0, ROWS > 1 ? 1 : 0, R); break;
+        case 2: lanes_taps(a, row, wr, kw, s2, d2, 0, ROWS > 2 ? 2 : 0, R); break;
+        case 4: lanes_taps(a, row, wr, kw, s2, d2, ROWS > 1 ? 1 : 0, ROWS > 1 ? 1 : 0, R); break;
+        case 5: lanes_taps(a, row, wr, kw, s2, d2, ROWS > 1 ? 1 : 0, ROWS > 2 ? 2 : 0, R); break;
+        default: lanes_taps(a, row, wr, kw, s2, d2, ROWS > 2 ? 2 : 0, ROWS > 2 ? 2 : 0, R); break;
         }
     }
+}
+
+/* the direct sums' block: ROWS output rows from oh x R columns from ow, stored (or added: add) */
+static inline __attribute__((always_inline)) void lanes_block(const Geom *m, const vec *xt, int64_t wp,
+                                                              const vec *wt, vec *yt, int64_t oh, int64_t ow,
+                                                              int add, const int ROWS, const int R) {
+    vec a[3][8];
+    lanes_sums(a, m, xt + ow * m->s[2], wp, wt, m->k[2], m->s[2], m->d[2], oh, ROWS, R);
     for (int rr = 0; rr < ROWS; rr++) {
         vec *dst = yt + (oh + rr) * m->out[2] + ow;
         for (int r = 0; r < R; r++) dst[r] = add ? dst[r] + a[rr][r] : a[rr][r];
@@ -924,7 +932,7 @@ static inline void nest_weight(vec g0, vec g1, vec g2, vec *u, int64_t ld) {
     u[4 * ld] = g2;
 }
 
-/* a block of ROWS output rows from oh x R tiles from t0: for each component c, as lanes_block with the
+/* a block of ROWS output rows from oh x R tiles from t0: for each component c, lanes_sums with the
    sub-kernels as taps (the component's transformed rows and weights are a row of tiles and a k1 x S
    kernel), the sums kept in a small scratch; then A^T gives the 3 R outputs of each row */
 static inline __attribute__((always_inline)) void nest_block(const Geom *m, const LanesPlan *p, const vec *vt,
@@ -932,26 +940,9 @@ static inline __attribute__((always_inline)) void nest_block(const Geom *m, cons
                                                              int add, const int ROWS, const int R) {
     vec mm[5][3][8];
     const int64_t k1 = m->k[1], sub = p->sub, o2 = m->out[2];
-    const int64_t shift = ROWS > 1 ? lanes_shift(m) : 1;
-    for (int c = 0; c < 5; c++) {
-        vec a[3][8];
-        for (int rr = 0; rr < ROWS; rr++)
-            for (int r = 0; r < R; r++) a[rr][r] = (vec){0};
-        for (int64_t i = 0; i < k1 + (ROWS - 1) * shift; i++) {
-            const int64_t lo = i < k1 ? 0 : (i - k1) / shift + 1, hi = i / shift < ROWS - 1 ? i / shift : ROWS - 1;
-            if (lo > hi) continue;
-            const vec *row = vt + (oh * m->s[1] + i * m->d[1]) * p->rowlen + c * p->tiles + t0;
-            const vec *wr[3];
-            for (int rr = 0; rr < ROWS; rr++) wr[rr] = ut + (c * k1 + i - rr * shift) * sub;
-            switch (lo * 3 + hi) {
-            case 0: lanes_taps(a, row, wr, sub, 1, 1, 0, 0, R); break;
-            case 1: lanes_taps(a, row, wr, sub, 1, 1, 0, ROWS > 1 ? 1 : 0, R); break;
-            case 2: lanes_taps(a, row, wr, sub, 1, 1, 0, ROWS > 2 ? 2 : 0, R); break;
-            case 4: lanes_taps(a, row, wr, sub, 1, 1, ROWS > 1 ? 1 : 0, ROWS > 1 ? 1 : 0, R); break;
-            case 5: lanes_taps(a, row, wr, sub, 1, 1, ROWS > 1 ? 1 : 0, ROWS > 2 ? 2 : 0, R); break;
-            default: lanes_taps(a, row, wr, sub, 1, 1, ROWS > 2 ? 2 : 0, ROWS > 2 ? 2 : 0, R); break;
-            }
-        }
+    for (int c = 0; c < 5; c++) { /* component c: a row of tiles and a k1 x S kernel, stride and dilation 1 */
+        vec a[3][8]; /* (summed in registers, then kept: summing into mm[c] kept them in memory, 1.2x slower) */
+        lanes_sums(a, m, vt + c * p->tiles + t0, p->rowlen, ut + c * k1 * sub, sub, 1, 1, oh, ROWS, R);
         for (int rr = 0; rr < ROWS; rr++)
             for (int r = 0; r < R; r++) mm[c][rr][r] = a[rr][r];
     }
