@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from .animate import literal
@@ -15,8 +16,10 @@ EPILOG = """examples:
   anyconv plot features --model lenet5 --weights runs/x/last.pt --out features.png
 
 filter presets: identity, edge, edge_x, blur, box_blur, sharpen, sobel_x, sobel_y, sobel.
---weights takes an anyconv checkpoint (its model state is loaded into --model), a state_dict,
-or a whole pickled torch module (then --model is not needed)."""
+--weights takes an anyconv checkpoint (its model state is loaded into --model) or a state_dict;
+these hold only tensors and plain data and are read with torch.load(weights_only=True).
+A whole pickled torch module (then --model is not needed) loads only with --trust-pickle:
+unpickling runs whatever code the file names, so use it only for files you wrote yourself."""
 
 WHAT = ("signal", "filter", "kernels", "features")
 
@@ -37,6 +40,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=64, help="filter: size of the synthetic image (default 64)")
     p.add_argument("--model", default=None, help="kernels/features: a model name of anyconv.models")
     p.add_argument("--weights", default=None, help="kernels/features: checkpoint, state_dict or pickled module")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="load --weights with full unpickling (needed for a whole pickled module); "
+                        "RISK: unpickling runs any code the file contains - only for files you wrote yourself")
     p.add_argument("--in-channels", type=int, default=None, help="kernels/features: model input channels")
     p.add_argument("--input-size", type=literal, default=None,
                    help="features: spatial input size (default 28,28; 1-D models: 40)")
@@ -44,6 +50,33 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--per-layer", type=int, default=8)
     p.set_defaults(func=run)
     return p
+
+
+def _load_weights(path: str, trust_pickle: bool) -> Any:
+    """``--weights``: tensors and plain data only, unless the user vouches for the file."""
+    import torch
+
+    from ..cli import CommandError
+    from ..train.checkpoint import UnsafePickleError, damage, read_torch_file
+
+    if not trust_pickle:
+        try:
+            return read_torch_file(path, "--weights")
+        except UnsafePickleError as e:
+            raise CommandError(
+                f"--weights {path!r} holds more than tensors and plain data ({e.detail}); unpickling it "
+                "could run code: if you trust the file (you wrote it yourself), --trust-pickle loads it"
+            ) from None
+    if not os.path.isfile(path):
+        open(path, "rb").close()  # the platform's one-line OSError: does not exist, is a folder, ...
+    why = damage(path)
+    if why is not None:
+        raise CommandError(f"--weights {path!r} {why}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)  # the user vouched for it
+    except Exception as e:  # noqa: BLE001 - unpickling the user's file can fail with any error
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CommandError(f"--weights {path!r} cannot be loaded ({type(e).__name__}: {first[:200]})") from e
 
 
 def _model(args: argparse.Namespace) -> Any:
@@ -54,7 +87,7 @@ def _model(args: argparse.Namespace) -> Any:
     module = None
     state = None
     if args.weights:
-        obj = torch.load(args.weights, map_location="cpu", weights_only=False)
+        obj = _load_weights(args.weights, args.trust_pickle)
         if isinstance(obj, torch.nn.Module):
             module = obj
         elif isinstance(obj, dict) and isinstance(obj.get("model"), dict):
@@ -74,7 +107,11 @@ def _model(args: argparse.Namespace) -> Any:
         kwargs = {} if args.in_channels is None else {"in_channels": args.in_channels}
         module = create_model(args.model, **kwargs)
         if state is not None:
-            module.load_state_dict(state)
+            try:
+                module.load_state_dict(state)
+            except RuntimeError as e:
+                first = str(e).strip().splitlines()[0]
+                raise CommandError(f"--weights {args.weights!r} does not fit model {args.model!r}: {first}") from None
     return module.eval()
 
 

@@ -29,16 +29,24 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> Any:
+    """One input file as a tensor; ``.npy``/``.npz`` are never unpickled (object arrays are refused)."""
+    import zipfile
+
     import numpy as np
     import torch
 
-    if path.endswith(".npy"):
-        return torch.as_tensor(np.load(path, allow_pickle=False))
-    if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z.files:
-                raise ValueError(f"{path!r}: has arrays {sorted(z.files)}; expected one named 'x'")
-            return torch.as_tensor(z["x"])
+    if path.endswith((".npy", ".npz")):
+        try:
+            loaded = np.load(path, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):  # .npy
+                return torch.as_tensor(loaded)
+            with loaded as z:
+                names, x = sorted(z.files), (z["x"] if "x" in z.files else None)
+        except (ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path!r}: is not a readable array file of numbers ({e})") from e
+        if x is None:
+            raise ValueError(f"{path!r}: has arrays {names}; expected one named 'x'")
+        return torch.as_tensor(x)
     try:
         from PIL import Image
     except ImportError as e:

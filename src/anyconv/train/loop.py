@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..data import DataSplits, load_dataset
 from ..models import count_params, create_model, with_torch_layers
 from . import distributed as D
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import load_checkpoint, remove_stale_temps, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .progress import Progress
 from .report import plot_curves, write_metrics
@@ -98,6 +98,8 @@ def train(
     With ``resume``, the config comes from the checkpoint (``overrides`` may change e.g.
     ``epochs`` or ``device``) and the run continues at the saved batch of the saved epoch with
     the saved RNG, optimizer and scheduler states: the result is the uninterrupted run's.
+    Resuming removes the run folder's stale ``last.pt.tmp<pid>`` files (left by a kill during a
+    save; see :func:`~anyconv.train.checkpoint.remove_stale_temps`).
     ``on_step(global_step)`` is called after every optimiser step (tests use it to interrupt).
 
     Returns:
@@ -114,6 +116,7 @@ def train(
     if ckpt is not None:
         cfg = TrainConfig.from_dict({**ckpt["config"], **(overrides or {})})
         run_dir = str(resume) if os.path.isdir(str(resume)) else os.path.dirname(os.path.abspath(str(resume)))
+        remove_stale_temps(os.path.join(run_dir, "last.pt"))  # left by a kill during a save
     else:
         run_dir = cfg.out or default_run_dir(cfg)
         cfg = cfg.replace(out=run_dir)
