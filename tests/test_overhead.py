@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import anyconv
 import anyconv.functional as AF
 from anyconv import _spec_cache
+from anyconv._cache import BoundedCache
 from anyconv.algorithms import native
 from anyconv.functional import _small
 
@@ -179,10 +180,10 @@ def test_small_path_keeps_no_columns_alive():
 
 def test_small_path_index_cache_is_bounded(monkeypatch):
     """The cached gather/scatter indices of all plans together stay under ``INDEX_BUDGET``:
-    past it they are forgotten and rebuilt, with the same results."""
-    monkeypatch.setattr(_small, "_PLANS", {})
-    monkeypatch.setattr(_small, "_index_bytes", 0)
-    monkeypatch.setattr(_small, "INDEX_BUDGET", 4000)  # one plan's two indices (2 x 1440 bytes) fit, not two plans'
+    past it the least recently used are forgotten and rebuilt, with the same results."""
+    budget = 4000  # one plan's two indices (2 x 1440 bytes) fit, not two plans'
+    monkeypatch.setattr(_small, "_PLANS", BoundedCache(1024))
+    monkeypatch.setattr(_small, "_INDICES", BoundedCache(64, max_weight=budget, weight=lambda t: t.numel() * 8))
     for length in (9, 10, 11, 9):
         x = torch.randn(4, 3, length, dtype=torch.float64, requires_grad=True)
         w = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
@@ -194,6 +195,5 @@ def test_small_path_index_cache_is_bounded(monkeypatch):
         torch.testing.assert_close(y, ref, rtol=1e-10, atol=1e-10)
         for a, b in zip(got, torch.autograd.grad(ref, (x, w), gy)):
             torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
-        cached = sum(t.numel() * 8 for p in _small._PLANS.values() if p is not None
-                     for t in (p.gather, p.index) if t is not None)
-        assert cached <= _small.INDEX_BUDGET
+        cached = sum(t.numel() * 8 for t in _small._INDICES.values())
+        assert 0 < cached <= budget and len(_small._INDICES) <= 2

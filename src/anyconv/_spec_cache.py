@@ -2,7 +2,8 @@
 
 Validation is pure: the spec of a call depends only on the op name, the tensors' shapes, dtypes
 and devices and the plain arguments, so an identical call (the layers of a model, step after
-step) skips it. Only successful calls are stored, so every error is raised as before.
+step) skips it. Only successful calls are stored, so every error is raised as before. Specs are
+frozen, so the cache (a :class:`~anyconv._cache.BoundedCache`) is shared by every thread.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Any
 
 import torch
 
-SPEC_CACHE: dict[tuple[object, ...], Any] = {}
+from ._cache import BoundedCache
+
 SPEC_CACHE_SIZE = 1024
+SPEC_CACHE: BoundedCache[tuple[object, ...], Any] = BoundedCache(SPEC_CACHE_SIZE)
 
 
 def _freeze(v: Any) -> Any:
@@ -70,6 +73,4 @@ def call_key(
 
 
 def remember(key: tuple[object, ...], spec: Any) -> None:
-    if len(SPEC_CACHE) >= SPEC_CACHE_SIZE:
-        SPEC_CACHE.clear()
-    SPEC_CACHE[key] = spec
+    SPEC_CACHE.put(key, spec)

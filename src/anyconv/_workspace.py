@@ -3,23 +3,43 @@
 The default is 256 MiB. Algorithms split their work into tiles so that scratch buffers
 (im2col columns, window copies, FFT blocks) stay within the limit; outputs themselves are not
 scratch and are not counted.
+
+Two levels, so that threads and asyncio tasks never see each other's settings:
+
+* :func:`set_workspace_limit` sets the **process-wide default**, what every thread and task
+  sees when no ``workspace_limit`` block is active in it;
+* :func:`workspace_limit` is a **per-context override** (a :class:`contextvars.ContextVar`):
+  it governs only the thread or task that entered it (and the tasks that task creates inside
+  the block, which copy its context), and its exit restores exactly what that context saw
+  before, however blocks in other threads interleave.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Iterator
 
 from ._args import as_int
 from ._errors import value_error
 
 DEFAULT_WORKSPACE_LIMIT = 256 * 2**20
-_limit = DEFAULT_WORKSPACE_LIMIT
+_default = DEFAULT_WORKSPACE_LIMIT
+_override: contextvars.ContextVar[int | None] = contextvars.ContextVar("anyconv_workspace_limit", default=None)
 
 
 def get_workspace_limit() -> int:
-    """The current workspace limit in bytes."""
-    return _limit
+    """The workspace limit in bytes in this context: the innermost active
+    :func:`workspace_limit` block's, else the process-wide default (:func:`set_workspace_limit`).
+
+    >>> with workspace_limit(2**20):
+    ...     get_workspace_limit()
+    1048576
+    >>> get_workspace_limit() == DEFAULT_WORKSPACE_LIMIT
+    True
+    """
+    limit = _override.get()
+    return _default if limit is None else limit
 
 
 def scratch_budget() -> int:
@@ -29,7 +49,7 @@ def scratch_budget() -> int:
     rearranged copies of a backward pass, transform outputs), so that the whole call stays
     within the limit.
     """
-    return _limit // 2
+    return get_workspace_limit() // 2
 
 
 def chunk_limit(fixed: int, unit: int, chunk_bytes: int, min_units: int) -> int:
@@ -43,26 +63,44 @@ def chunk_limit(fixed: int, unit: int, chunk_bytes: int, min_units: int) -> int:
     return max(min(scratch_budget() - fixed, max(chunk_bytes, min_units * unit)), unit)
 
 
+def _checked(op: str, nbytes: int) -> int:
+    value = as_int(op, "nbytes", nbytes, "an int number of bytes >= 2**20")
+    if value < 2**20:
+        value_error(op, "nbytes", nbytes, "an int number of bytes >= 2**20")
+    return value
+
+
 def set_workspace_limit(nbytes: int) -> None:
-    """Set the workspace limit in bytes (at least 1 MiB).
+    """Set the process-wide default workspace limit in bytes (at least 1 MiB).
+
+    Every thread and asyncio task sees it wherever no :func:`workspace_limit` block is active;
+    inside such a block the block's limit still governs (use the block for a per-thread or
+    per-task limit).
 
     >>> set_workspace_limit(64 * 2**20); get_workspace_limit()
     67108864
     >>> set_workspace_limit(DEFAULT_WORKSPACE_LIMIT)
     """
-    global _limit
-    value = as_int("set_workspace_limit", "nbytes", nbytes, "an int number of bytes >= 2**20")
-    if value < 2**20:
-        value_error("set_workspace_limit", "nbytes", nbytes, "an int number of bytes >= 2**20")
-    _limit = value
+    global _default
+    _default = _checked("set_workspace_limit", nbytes)
 
 
 @contextlib.contextmanager
 def workspace_limit(nbytes: int) -> Iterator[None]:
-    """Context manager that sets the workspace limit for the duration of a block."""
-    old = _limit
-    set_workspace_limit(nbytes)
+    """Context manager that sets the workspace limit (at least 1 MiB) for the duration of a block,
+    in this context only.
+
+    The limit is a :class:`contextvars.ContextVar` override: other threads and asyncio tasks keep
+    seeing their own limit (or the process-wide default of :func:`set_workspace_limit`), blocks in
+    different threads may overlap in any order, and leaving the block restores what this context
+    saw before it. A new thread starts with the default; a task created inside the block inherits it.
+
+    >>> with workspace_limit(8 * 2**20):
+    ...     scratch_budget()
+    4194304
+    """
+    token = _override.set(_checked("workspace_limit", nbytes))
     try:
         yield
     finally:
-        set_workspace_limit(old)
+        _override.reset(token)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import _workspace
+from .._cache import BoundedCache
 from .._shapes import prod
 from .._spec import CorrSpec
 from . import get, names, native
@@ -325,8 +326,8 @@ def estimate_ms(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> 
     return sum(a * f for a, f in zip(coef, features(name, x, w, spec)))
 
 
-_CACHE: dict[tuple[object, ...], Choice] = {}
 CACHE_SIZE = 4096
+_CACHE: BoundedCache[tuple[object, ...], Choice] = BoundedCache(CACHE_SIZE)  # Choice is frozen: shared by threads
 
 
 def clear_cache() -> None:
@@ -352,9 +353,7 @@ def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
     key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, state())
     hit = _CACHE.get(key)
     if hit is None:
-        if len(_CACHE) >= CACHE_SIZE:
-            _CACHE.clear()
-        hit = _CACHE[key] = _choose(x, w, spec)
+        hit = _CACHE.get_or_make(key, lambda: _choose(x, w, spec))
     return hit
 
 

@@ -31,23 +31,23 @@ Python around them (MNIST-1D training step: 0.91-0.98x torch's, measured in docs
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
+from .._cache import BoundedCache
 from .._shapes import prod
 from .._spec import CorrSpec
 from ..algorithms._common import row_major_strides
 
 MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominates the overhead
-
-_PLANS: dict[tuple[object, ...], Plan | None] = {}
-_PLANS_SIZE = 1024
 INDEX_BUDGET = 64 * 2**20  # bytes of cached gather/scatter indices, all plans together
-_index_bytes = 0
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class Plan:
     """The shapes of one small call, worked out once: a call then costs its tensor ops only.
 
@@ -56,12 +56,31 @@ class Plan:
     windows ``(B, G, Cg, *o, *k)`` (one strided view) reordered to ``(G, Cg*K, B*L_o)``, so
     ``y = w (G, Og, Cg*K) @ cols`` is one GEMM per group with the batch in its N (no leading
     ``G`` when ``G == 1``: a plain matrix product).
+
+    Immutable and shared by every thread that makes the call: its index tensors are not fields
+    but entries of their own bounded cache (:func:`_indices`, keyed on the plan's identity; a plan
+    serves one device, which its cache key includes), so no thread can see a half-updated plan.
     """
 
-    __slots__ = ("pad", "size", "stride", "perm", "cols", "wg", "y", "out", "bias", "gy", "g2",
-                 "padded", "crop", "kernel", "gather", "index", "groups")
+    pad: tuple[int, ...] | None  # torch.nn.functional.pad's argument
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+    perm: tuple[int, ...]
+    cols: tuple[int, ...]
+    wg: tuple[int, ...]
+    y: tuple[int, ...]
+    out: tuple[int, ...]
+    bias: tuple[int, ...]
+    gy: tuple[int, ...]
+    g2: tuple[int, ...]
+    padded: tuple[int, ...]
+    crop: tuple[slice, ...]
+    kernel: tuple[int, ...]
+    groups: int
 
-    def __init__(self, x_shape: tuple[int, ...], w_shape: tuple[int, ...], spec: CorrSpec):
+    @staticmethod
+    def of(x_shape: Sequence[int], w_shape: Sequence[int], spec: CorrSpec) -> Plan:
+        """The plan of ``corr(x, w)`` for ``x`` and ``w`` of these shapes."""
         n, g = spec.n, spec.groups
         b, c, *length = x_shape
         o, cg, *kernel = w_shape
@@ -70,30 +89,38 @@ class Plan:
         flat: list[int] = []
         for pb, pa in reversed(spec.padding):
             flat += [pb, pa]
-        self.pad = flat if any(flat) else None  # torch.nn.functional.pad's argument
         rs = row_major_strides(padded)
         sp = prod(padded)
-        self.size = (b, g, cg, *out, *kernel)
-        self.stride = (c * sp, cg * sp, sp, *(r * s for r, s in zip(rs, spec.stride)),
-                       *(r * d for r, d in zip(rs, spec.dilation)))
-        self.perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))  # (G, Cg, *k, B, *o)
         lead = (g,) if g > 1 else ()
         big_l = b * prod(out)
-        self.cols = lead + (cg * prod(kernel), big_l)
-        self.wg = lead + (o // g, cg * prod(kernel))
-        self.y = (o, b, *out)
-        self.out = (b, o, *out)
-        self.bias = (o,) + (1,) * n
-        self.gy = (b, g, o // g, prod(out))
-        self.g2 = lead + (o // g, big_l)
-        self.padded = (b, c, *padded)
-        self.crop = (slice(None), slice(None), *(slice(pb, pb + i) for i, (pb, _) in zip(length, spec.padding)))
-        self.kernel = tuple(kernel)
-        self.groups = g
-        # flat positions in the padded input of the columns' entries (G, Cg*K, B*L_o) and of
-        # dcols' entries (G, B*L_o, Cg*K): the gather and col2im's scatter, made on first use
-        self.gather: torch.Tensor | None = None
-        self.index: torch.Tensor | None = None
+        return Plan(
+            pad=tuple(flat) if any(flat) else None,
+            size=(b, g, cg, *out, *kernel),
+            stride=(c * sp, cg * sp, sp, *(r * s for r, s in zip(rs, spec.stride)),
+                    *(r * d for r, d in zip(rs, spec.dilation))),
+            perm=(1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n)),  # (G, Cg, *k, B, *o)
+            cols=lead + (cg * prod(kernel), big_l),
+            wg=lead + (o // g, cg * prod(kernel)),
+            y=(o, b, *out),
+            out=(b, o, *out),
+            bias=(o,) + (1,) * n,
+            gy=(b, g, o // g, prod(out)),
+            g2=lead + (o // g, big_l),
+            padded=(b, c, *padded),
+            crop=(slice(None), slice(None), *(slice(pb, pb + i) for i, (pb, _) in zip(length, spec.padding))),
+            kernel=tuple(kernel),
+            groups=g,
+        )
+
+
+# per call and auto.state(): the call's plan, or False when it takes the general path
+_PLANS: BoundedCache[tuple[object, ...], Plan | Literal[False]] = BoundedCache(1024)
+# the general path's col2im (see col2im_pays), per call shape
+_COL2IM_PLANS: BoundedCache[tuple[object, ...], Plan] = BoundedCache(256)
+# (plan, kind) -> flat positions in the padded input: kind 0 the columns' entries (G, Cg*K, B*L_o)
+# (the gather), kind 1 dcols' entries (G, B*L_o, Cg*K) (col2im's scatter); made on first use
+_INDICES: BoundedCache[tuple[Plan, int], torch.Tensor] = BoundedCache(
+    4096, max_weight=INDEX_BUDGET, weight=lambda t: t.numel() * t.element_size())
 
 
 def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
@@ -107,18 +134,10 @@ def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
     from ..algorithms import auto
 
     key = (x.shape, w.shape, x.dtype, x.device, x.is_meta, spec, auto.state())
-    try:
-        return _PLANS[key]
-    except KeyError:
-        pass
-    return _remember(key, Plan(tuple(x.shape), tuple(w.shape), spec) if _serves(x, w, spec) else None)
-
-
-def _remember(key: tuple[object, ...], p: Plan | None) -> Plan | None:
-    if len(_PLANS) >= _PLANS_SIZE:
-        _PLANS.clear()
-    _PLANS[key] = p
-    return p
+    p = _PLANS.get(key)
+    if p is None:
+        p = _PLANS.get_or_make(key, lambda: _serves(x, w, spec) and Plan.of(x.shape, w.shape, spec))
+    return p or None
 
 
 def _serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
@@ -162,7 +181,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan
     Examples:
         >>> from anyconv._spec import CorrSpec
         >>> x, w = torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]])
-        >>> p = Plan(x.shape, w.shape, CorrSpec((2,), (1,), ((1, 1),), 1))
+        >>> p = Plan.of(x.shape, w.shape, CorrSpec((2,), (1,), ((1, 1),), 1))
         >>> forward(x, w, torch.tensor([10.0]), p).tolist()
         [[[15.0, 16.0]]]
     """
@@ -173,22 +192,27 @@ def _columns(x: torch.Tensor, p: Plan) -> torch.Tensor:
     """im2col's columns ``(G, Cg*K, B*L_o)`` of the zero-padded ``x``: one ``index_select`` of
     the flat padded input (measured 1.5-2x faster than copying the permuted window view)."""
     xp = x.contiguous() if p.pad is None else F.pad(x, p.pad)
-    if p.gather is None:
-        p.gather = _positions(p, x.device).reshape(-1)
-    return xp.view(-1).index_select(0, p.gather).view(p.cols)
+    return xp.view(-1).index_select(0, _indices(p, 0, x.device)).view(p.cols)
 
 
-def _positions(p: Plan, device: torch.device) -> torch.Tensor:
-    """``(G, Cg, *k, B, *o)``: the flat position in the padded input ``(B, C, *P)`` of every column entry."""
-    global _index_bytes
-    size = prod(p.size) * 8
-    if _index_bytes + size > INDEX_BUDGET:  # bounded: forget every plan's indices
-        for q in _PLANS.values():
-            if q is not None:
-                q.gather = q.index = None
-        _index_bytes = 0
-    _index_bytes += size
-    return torch.arange(prod(p.padded), device=device).as_strided(p.size, p.stride).permute(p.perm)
+def _indices(p: Plan, kind: int, device: torch.device) -> torch.Tensor:
+    """The plan's gather (``kind`` 0) or col2im scatter index (1), from the bounded cache
+    (``INDEX_BUDGET`` bytes for all plans together; an evicted index is made again). The caller
+    holds the tensor it gets, so an eviction by another thread never reaches a call in flight."""
+    index = _INDICES.get((p, kind))
+    if index is None:
+        index = _INDICES.get_or_make((p, kind), lambda: _make_index(p, kind, device))
+    return index
+
+
+def _make_index(p: Plan, kind: int, device: torch.device) -> torch.Tensor:
+    """``(G, Cg, *k, B, *o)`` flattened: the flat position in the padded input ``(B, C, *P)`` of every
+    column entry; for ``kind`` 1 laid out as ``dcols`` ``(G, B*L_o, Cg*K)``."""
+    pos = torch.arange(prod(p.padded), device=device).as_strided(p.size, p.stride).permute(p.perm)
+    if kind == 0:
+        return pos.reshape(-1)
+    c = p.padded[1]
+    return pos.reshape(p.groups, (c // p.groups) * prod(p.kernel), -1).transpose(1, 2).reshape(-1)
 
 
 def _product(cols: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan) -> torch.Tensor:
@@ -227,15 +251,6 @@ class SmallCorr(torch.autograd.Function):
         return dx, dw, db, None, None
 
 
-def _col2im_index(p: Plan, device: torch.device) -> torch.Tensor:
-    """Flat index into ``(B, C, *padded)`` of every entry of ``dcols`` laid out ``(G, B*L_o, Cg*K)``."""
-    if p.index is None:
-        c = p.padded[1]
-        pos = _positions(p, device).reshape(p.groups, (c // p.groups) * prod(p.kernel), -1)
-        p.index = pos.transpose(1, 2).reshape(-1)
-    return p.index
-
-
 def backward(
     x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, spec: CorrSpec, need_x: bool, need_w: bool,
     cols: torch.Tensor | None = None, need_b: bool = False, p: Plan | None = None,
@@ -260,11 +275,7 @@ def backward(
         ([[[2.0, 4.0, 2.0, 3.0]]], [[[1.0, 2.0, 2.0]]])
     """
     if p is None:  # the general path's col2im (see col2im_pays): its own cached plan
-        key = (x.shape, w.shape, x.device, spec)
-        p = _PLANS.get(key)
-        if p is None:
-            p = Plan(tuple(x.shape), tuple(w.shape), spec)
-            _remember(key, p)
+        p = _COL2IM_PLANS.get_or_make((x.shape, w.shape, x.device, spec), lambda: Plan.of(x.shape, w.shape, spec))
     # (B, G, Og, L_o) -> (G, Og, B, L_o) -> (G, Og, B*L_o), or (O, B*L_o) for one group
     g2 = gy.reshape(p.gy).permute(1, 2, 0, 3).reshape(p.g2)
     dx = dw = db = None
@@ -274,7 +285,7 @@ def backward(
         dw = torch.matmul(g2, cols.transpose(-1, -2)).view(w.shape)
     if need_x:
         dcols = torch.matmul(g2.transpose(-1, -2), w.reshape(p.wg))  # (G, B*L_o, Cg*K)
-        index = _col2im_index(p, x.device)
+        index = _indices(p, 1, x.device)
         flat = dcols.new_zeros(prod(p.padded)).index_add_(0, index, dcols.reshape(-1))
         dx = flat.view(p.padded)[p.crop]
     if need_b:
