@@ -33,6 +33,7 @@ COMMANDS = (
     "animate",
     "plot",
     "playground",
+    "doctor",
 )
 
 

@@ -29,9 +29,10 @@ layer's input gradient) for one output channel per group, which ``polyphase`` us
 phase calls.
 
 Availability: CPU tensors, float32/float64 (float16/bfloat16 computed in float32), at most 3
-spatial dims, and a working C compiler (``$CC``, else ``cc``). The library is compiled once per source version and machine into
-``$ANYCONV_CACHE`` (default ``~/.cache/anyconv``; a temporary directory if that is not
-writable) and loaded with ``ctypes``; ``ANYCONV_NATIVE=0`` turns the algorithm off. Without a
+spatial dims, and a working C compiler (``$CC``, else ``cc``). The library is compiled once per source,
+compiler, flags and CPU into a private cache directory (``$ANYCONV_CACHE``, default ``~/.cache/anyconv``)
+and loaded with ``ctypes`` only after its owner, mode, size and SHA-256 are checked (:mod:`._native_build`
+says how, and what happens to a damaged or planted file); ``ANYCONV_NATIVE=0`` turns the algorithm off. Without a
 compiler ``supports`` says so and ``auto`` chooses among the others; :func:`set_enabled` turns it off
 and on at run time.
 
@@ -56,26 +57,22 @@ below the 2 sqrt(taps) u that ``auto`` predicts for the summation algorithms (26
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
 import subprocess
-import sys
-import tempfile
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
+from .._cache import BoundedCache
 from .._shapes import prod
 from .._spec import CorrSpec
 from .._workspace import scratch_budget
+from . import _native_build
 from ._common import trivial_result
 
 NAME = "native"
-SOURCE = Path(__file__).with_name("_native.c")
-FLAGS = ("-O3", "-march=native", "-fPIC", "-pthread")
+SOURCE = _native_build.SOURCES[0]
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 # half precisions are computed in float32 (converted on the way in and out)
 COMPUTE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
@@ -102,79 +99,29 @@ def set_enabled(flag: bool) -> None:
     _ENABLED = bool(flag)
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("ANYCONV_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "anyconv")
-    path = Path(root)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        if os.access(path, os.W_OK):
-            return path
-    except OSError:
-        pass
-    path = Path(tempfile.gettempdir()) / f"anyconv-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _build() -> ctypes.CDLL:
-    """Compile ``_native.c`` (once per source, compiler, flags and machine) and load it."""
-    cc = os.environ.get("CC", "cc")
-    source = SOURCE.read_bytes()
-    key = hashlib.sha256(b"\0".join([source, cc.encode(), " ".join(FLAGS).encode(),
-                                      platform.machine().encode(), platform.node().encode(),
-                                      sys.platform.encode()])).hexdigest()[:16]
-    target = _cache_dir() / f"anyconv_native_{key}.so"
-    if not target.exists():
-        # build under a unique name, then rename: concurrent processes never load a partial file
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-        os.close(fd)
-        objects: list[str] = []
-        try:
-            objects = [f"{tmp}.{suf}.o" for suf in DTYPES.values()]
-            steps = [[cc, *FLAGS, "-c", str(SOURCE), "-o", objects[0]],
-                     [cc, *FLAGS, "-DANYCONV_DOUBLE", "-c", str(SOURCE), "-o", objects[1]],
-                     [cc, *FLAGS, "-shared", *objects, "-o", tmp]]
-            for step in steps:
-                done = subprocess.run(step, capture_output=True, text=True, timeout=120)
-                if done.returncode != 0:
-                    raise OSError(f"{cc} failed: {done.stderr.strip()[-500:]}")
-            os.replace(tmp, target)
-        finally:
-            for path in [tmp, *objects]:
-                if os.path.exists(path):
-                    os.unlink(path)
-    lib = ctypes.CDLL(str(target))
-    for suf in DTYPES.values():
-        for name in ("corr", "corr_t"):
-            fn = getattr(lib, f"{name}_{suf}")
-            fn.argtypes = [ctypes.c_void_p] * 4
-            fn.restype = ctypes.c_int
-        for name in ("buffer_bytes", "buffer_bytes_t"):
-            size = getattr(lib, f"{name}_{suf}")
-            size.argtypes = [ctypes.c_void_p]
-            size.restype = ctypes.c_int64
-        direct = getattr(lib, f"direct_columns_{suf}")
-        direct.argtypes = [ctypes.c_void_p]
-        direct.restype = ctypes.c_int
-        getattr(lib, f"lanes_form_{suf}").argtypes = []
-        getattr(lib, f"lanes_form_{suf}").restype = ctypes.c_int
-    lib.copy_strided.argtypes = [ctypes.c_void_p] * 3
-    lib.copy_strided.restype = ctypes.c_int
-    return lib
-
-
 def library() -> ctypes.CDLL | None:
     """The loaded kernel library, or None (then :func:`unavailable` says why)."""
     if not _ENABLED:
         return None
+    lib = _STATE.get("lib")  # (set once, under the lock: a plain read is safe)
+    if isinstance(lib, ctypes.CDLL):
+        return lib
     with _LOCK:
         if "lib" not in _STATE and "error" not in _STATE:
             try:
-                _STATE["lib"] = _build()
+                _STATE["lib"], _STATE["build"] = _native_build.load()
             except (OSError, subprocess.SubprocessError) as exc:
                 _STATE["error"] = f"the C kernel could not be built or loaded ({exc})"
         lib = _STATE.get("lib")
         return lib if isinstance(lib, ctypes.CDLL) else None
+
+
+def build_info() -> _native_build.BuildInfo | None:
+    """What loading the library used and did (cache directory, compiler, flags, file, digest), or None
+    before the first use or when it failed (then :func:`unavailable` says why)."""
+    library()
+    info = _STATE.get("build")
+    return info if isinstance(info, _native_build.BuildInfo) else None
 
 
 def unavailable() -> str | None:
@@ -419,7 +366,8 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
 
 
 # per call shape and strides: (Geom, output shape, whether w is read through its strides)
-_PLANS: dict[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, ...], bool]] = {}
+_PLANS: BoundedCache[tuple[object, ...], tuple[ctypes.Array[ctypes.c_int64], tuple[int, ...], bool]] = (
+    BoundedCache(1024))
 
 
 def _operands(x: torch.Tensor, w: torch.Tensor, dt: torch.dtype, strided_w: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -441,12 +389,11 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         trivial = trivial_result(x, w, spec)
         if trivial is not None:
             return trivial
-        if len(_PLANS) >= 1024:
-            _PLANS.clear()
         dots = form_of(x, w, spec) != 0  # w read through its strides (dots and lanes forms)
         xc, wc = _operands(x, w, dt, dots)
         out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
-        plan = _PLANS[key] = (_geom_array(geometry(xc, wc, spec)), out, dots)
+        plan = (_geom_array(geometry(xc, wc, spec)), out, dots)  # (never written to once stored)
+        _PLANS.put(key, plan)
     else:
         xc, wc = _operands(x, w, dt, plan[2])
     return _corr(plan[0], xc, wc, plan[1], x.dtype)
