@@ -1,8 +1,25 @@
-"""The workspace limit: the most bytes any algorithm may allocate for scratch buffers.
+"""The workspace limit: a bound on the memory one convolution call takes beyond its inputs and outputs.
 
-The default is 256 MiB. Algorithms split their work into tiles so that scratch buffers
-(im2col columns, window copies, FFT blocks) stay within the limit; outputs themselves are not
-scratch and are not counted.
+The default is 256 MiB. Every algorithm splits its work into tiles so that its scratch buffers
+(im2col columns, window copies, the padded slice each tile reads, FFT blocks and spectra,
+Winograd transforms, kn2row's tap products, the C kernels' buffers) stay within the scratch
+budget, half the limit, the other half being headroom; an algorithm whose smallest tile does not
+fit refuses the call with a ``ValueError`` naming why (``auto`` then chooses another). A call's
+peak memory above its inputs and outputs is at most the limit plus only these, where they apply
+(measured for every algorithm under 16 MiB, 64 MiB and the default in
+``tests/test_memory_bound.py``):
+
+* ``padding_mode`` other than ``"zeros"``: one padded copy of the input (in a backward pass, also
+  its gradient and one copy of it);
+* ``conv_transpose``: its uncropped result when ``padding`` crops it, and with ``stride > 1`` and
+  a named algorithm, the zero-stuffed input (``(in - 1) * stride + 1`` per dim; ``auto`` splits
+  by phases instead and makes none);
+* a backward pass: one copy each of the input and of the output gradient (the weight gradient's
+  batch/channel swap), the uncropped one for ``conv_transpose``.
+
+Tiles of ``direct`` and ``im2col`` never go below one output position: a weight gradient whose
+kernel is about as large as the input (a depthwise layer's, by ``direct``) reads windows of one
+position that alone may exceed a small budget, and takes them whole.
 
 Two levels, so that threads and asyncio tasks never see each other's settings:
 
