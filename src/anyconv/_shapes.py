@@ -219,3 +219,34 @@ def pool_empty_window(i: int, k: int, s: int, d: int, pb: int, o: int) -> int | 
         if 0 <= j < o and pool_first_inside(i, k, s, d, pb, j) is None:
             return j
     return None
+
+
+def unpool_output_size(i: int, k: int, s: int, pb: int, pa: int) -> int:
+    """Default output size of max unpooling (torch's rule): ``(i - 1) * s + k - pb - pa``.
+
+    It inverts max pooling's size (``pb = pa = padding``); any size in the open interval of
+    :func:`unpool_output_range` may be asked for instead.
+
+    >>> unpool_output_size(3, 2, 2, 0, 0), unpool_output_size(4, 3, 2, 1, 1)
+    (6, 7)
+    """
+    return (i - 1) * s + k - pb - pa
+
+
+def unpool_output_range(i: int, k: int, s: int, pb: int, pa: int) -> tuple[int, int]:
+    """Open interval ``(default - s, default + s)`` of output sizes max unpooling accepts.
+
+    >>> unpool_output_range(3, 2, 2, 0, 0)
+    (4, 8)
+    """
+    o = unpool_output_size(i, k, s, pb, pa)
+    return o - s, o + s
+
+
+def fractional_output_size(i: int, ratio: float) -> int:
+    """Output size of fractional max pooling for ``output_ratio``: ``int(i * ratio)`` (torch's rule).
+
+    >>> fractional_output_size(7, 0.75), fractional_output_size(10, 0.5)
+    (5, 5)
+    """
+    return int(i * ratio)

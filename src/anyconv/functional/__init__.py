@@ -11,8 +11,12 @@ from ._aliases import (
 from .conv import conv
 from .conv_transpose import conv_transpose
 from .fold import fold, unfold
+from .fractional import *  # noqa: F403
+from .fractional import __all__ as _fractional_all
 from .pooling import *  # noqa: F403
 from .pooling import __all__ as _pool_all
+from .unpool import *  # noqa: F403
+from .unpool import __all__ as _unpool_all
 
 __all__ = [
     "conv",
@@ -26,4 +30,6 @@ __all__ = [
     "fold",
     "unfold",
     *_pool_all,
+    *_fractional_all,
+    *_unpool_all,
 ]

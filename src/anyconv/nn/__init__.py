@@ -5,5 +5,7 @@ from .conv import __all__ as _conv_all
 from .convert import convert
 from .pooling import *  # noqa: F403
 from .pooling import __all__ as _pool_all
+from .unpool import *  # noqa: F403
+from .unpool import __all__ as _unpool_all
 
-__all__ = [*_conv_all, *_pool_all, "convert"]
+__all__ = [*_conv_all, *_pool_all, *_unpool_all, "convert"]
