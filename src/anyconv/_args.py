@@ -31,6 +31,21 @@ def _is_sequence(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
+def torch_form(value: Any, n: int) -> Any:
+    """torch's argument form: a one-element sequence stands for the same value in all ``n`` dims.
+
+    torch's ``conv2d``/``max_pool2d``/... and its modules broadcast ``stride=[2]``,
+    ``padding=(1,)`` and the like to every spatial dim; anyconv's torch-named aliases and
+    modules pass their arguments through this first. Anything else comes back unchanged.
+
+    >>> torch_form((1,), 3), torch_form([2], 1), torch_form((1, 2), 2), torch_form(3, 2)
+    ((1, 1, 1), [2], (1, 2), 3)
+    """
+    if n > 1 and _is_sequence(value) and len(value) == 1:
+        return tuple(value) * n
+    return value
+
+
 def int_tuple(op: str, name: str, value: Any, n: int, minimum: int = 1) -> tuple[int, ...]:
     """An int or a sequence of ``n`` ints, each ``>= minimum``, as a tuple of ``n`` ints."""
     what = "positive" if minimum == 1 else ("non-negative" if minimum == 0 else f">= {minimum}")

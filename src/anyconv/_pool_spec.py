@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import _shapes
-from ._args import Pairs, _is_sequence, as_int, boolean, int_tuple, padding_arg
+from ._args import Pairs, _is_sequence, as_int, boolean, int_tuple, padding_arg, torch_form
 from ._errors import type_error, value_error
 from ._spec import FLOAT_DTYPES, _check_input_rank, _resolve_padding, check_tensor
 
@@ -85,12 +85,20 @@ def _spatial_dims(op: str, input: Any, value: Any, name: str, n: int | None) -> 
 
 
 def _divisor(op: str, value: Any) -> int | None:
+    """``None`` or a non-zero int (a negative divisor flips the sign, as torch)."""
     if value is None:
         return None
-    d = as_int(op, "divisor_override", value, "None or a positive int")
-    if d < 1:
-        value_error(op, "divisor_override", value, "None or a positive int")
+    d = as_int(op, "divisor_override", value, "None or a non-zero int")
+    if d == 0:
+        value_error(op, "divisor_override", value, "None or a non-zero int")
     return d
+
+
+def _check_nonempty(op: str, input: torch.Tensor, batched: bool) -> None:
+    """torch's rule: only the batch dim of a pooling input may be 0 (channels may not)."""
+    dims = input.shape[1:] if batched else input.shape
+    if any(v == 0 for v in dims):
+        value_error(op, "input", input, "sizes >= 1 in every dim but the batch dim")
 
 
 def _norm(op: str, value: Any) -> float:
@@ -120,8 +128,9 @@ def pool_spec(
     """Validate a max/avg/lp pooling call and resolve it into a :class:`PoolSpec`.
 
     ``n`` is the number of spatial dims fixed by an alias (``max_pool2d``: 2); ``None`` takes
-    it from ``kernel_size`` (a sequence) or ``input.dim() - 2``. ``norm_type`` is checked only
-    when not ``None`` (lp pooling).
+    it from ``kernel_size`` (a sequence) or ``input.dim() - 2``; with ``n`` fixed a one-element
+    sequence is broadcast to every dim, as torch. ``stride`` of ``None``, ``()`` or ``[]`` means
+    ``kernel_size``. ``norm_type`` is checked only when not ``None`` (lp pooling).
 
     Shape:
         ``out = floor_or_ceil((in + before + after - (k - 1) * dilation - 1) / stride) + 1``,
@@ -143,8 +152,12 @@ def pool_spec(
         norm = None
     nd = _spatial_dims(op, input, kernel_size, "kernel_size", n)
     batched = _check_input_rank(op, input, nd)
+    _check_nonempty(op, input, batched)
+    if n is not None:  # N fixed by a torch-named alias or module: torch's one-element forms
+        kernel_size, stride, padding, dilation = (torch_form(v, n) for v in (kernel_size, stride, padding, dilation))
     k = int_tuple(op, "kernel_size", kernel_size, nd)
-    s = k if stride is None else int_tuple(op, "stride", stride, nd)
+    no_stride = stride is None or (_is_sequence(stride) and len(stride) == 0)
+    s = k if no_stride else int_tuple(op, "stride", stride, nd)
     pad = padding_arg(op, padding, nd)
     d = int_tuple(op, "dilation", dilation, nd)
     cm = boolean(op, "ceil_mode", ceil_mode)

@@ -102,16 +102,17 @@ def conv_transpose_same_crop(k: int, s: int, d: int) -> tuple[int, int]:
 
 
 def output_padding_range(i: int, k: int, s: int, d: int, pb: int, pa: int) -> tuple[int, int]:
-    """Smallest and largest output size a transposed conv can reach with ``0 <= op < s``.
+    """Smallest and largest output size a transposed conv can reach with ``0 <= op < max(s, d)``.
 
-    Used to turn ``output_size`` into ``output_padding`` (torch's rule: the wanted size must lie
-    in ``[min, min + s - 1]``).
+    Used to turn ``output_size`` into ``output_padding``: the wanted size must lie in
+    ``[min, min + max(s, d) - 1]``, every size a valid ``output_padding`` reaches (torch's
+    functional rule; its modules allowed only up to ``min + s - 1``).
 
-    >>> output_padding_range(4, 3, 2, 1, 1, 1)
-    (7, 8)
+    >>> output_padding_range(4, 3, 2, 1, 1, 1), output_padding_range(4, 3, 1, 3, 0, 0)
+    ((7, 8), (10, 12))
     """
     lo = conv_transpose_output_size(i, k, s, d, pb, pa, 0)
-    return lo, lo + s - 1
+    return lo, lo + max(s, d) - 1
 
 
 def pool_output_size(i: int, k: int, s: int, d: int, pb: int, pa: int, ceil_mode: bool) -> int:

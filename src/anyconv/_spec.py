@@ -370,7 +370,7 @@ def _conv_transpose_spec(
                     "output_size",
                     output_size,
                     f"sizes between {lo} and {hi} in spatial dim {i} (reachable with "
-                    f"output_padding 0..{s[i] - 1})",
+                    f"output_padding 0..{max(s[i], d[i]) - 1})",
                 )
             ops.append(sizes[i] - lo)
         outpad = tuple(ops)

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .._args import torch_form
 from .._errors import value_error
 from .conv import IntOrSeq, PaddingArg, PaddingMode, conv
 from .conv_transpose import conv_transpose
@@ -34,13 +35,15 @@ def _make_conv(n: int) -> Any:
         algorithm: str = "auto",
     ) -> torch.Tensor:
         _check_n(name, weight, n)
+        stride, padding, dilation = torch_form(stride, n), torch_form(padding, n), torch_form(dilation, n)
         return conv(input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm, _op=name)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"""{n}-d convolution with ``torch.nn.functional.{name}``'s signature.
 
     See :func:`anyconv.functional.conv` (every padding form, ``padding_mode``, ``flip`` and
-    ``algorithm`` are accepted as keywords).
+    ``algorithm`` are accepted as keywords). A one-element ``stride``, ``padding`` or
+    ``dilation`` sequence is broadcast to every spatial dim, as torch.
     """
     return fn
 
@@ -62,6 +65,8 @@ def _make_conv_transpose(n: int) -> Any:
         algorithm: str = "auto",
     ) -> torch.Tensor:
         _check_n(name, weight, n)
+        stride, padding, dilation = torch_form(stride, n), torch_form(padding, n), torch_form(dilation, n)
+        output_padding = torch_form(output_padding, n)
         return conv_transpose(
             input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm, _op=name
         )
@@ -69,7 +74,8 @@ def _make_conv_transpose(n: int) -> Any:
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"""{n}-d transposed convolution with ``torch.nn.functional.{name}``'s signature.
 
-    See :func:`anyconv.functional.conv_transpose`.
+    See :func:`anyconv.functional.conv_transpose`. A one-element ``stride``, ``padding``,
+    ``output_padding`` or ``dilation`` sequence is broadcast to every spatial dim, as torch.
     """
     return fn
 

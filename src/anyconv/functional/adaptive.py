@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from .. import _shapes
+from .._errors import value_error
 from .._pool_spec import AdaptiveSpec, adaptive_spec
 from ._pool_autograd import max_pool_from_indices
 
@@ -170,11 +171,16 @@ def adaptive_max_pool(input: torch.Tensor, output_size: OutputSize, return_indic
         ([[[5.0, 3.0]]], [[[1, 4]]])
     """
     spec = adaptive_spec(_op, input, output_size, n=_n, return_indices=return_indices)
+    if spec.batched and input.shape[1] == 0:  # torch refuses 0 channels (batch 0 is fine)
+        value_error(_op, "input", input, "sizes >= 1 in every dim but the batch dim")
     x = input if spec.batched else input.unsqueeze(0)
     with torch.no_grad():
         val, idx = adaptive_max_raw(x, spec)
     if torch.is_grad_enabled() and x.requires_grad:
-        val = max_pool_from_indices(x, idx)
+        if x.numel() == 0:  # an empty batch: an empty result still connected to the input
+            val = x.sum(dim=tuple(range(2, x.dim())), keepdim=True).expand(val.shape)
+        else:
+            val = max_pool_from_indices(x, idx)
     if not spec.batched:
         val, idx = val.squeeze(0), idx.squeeze(0)
     return (val, idx) if spec.return_indices else val

@@ -42,7 +42,8 @@ def conv_transpose(
             ``"same"`` (output ``in * stride``).
         output_padding: extra size at the end of each dim (< stride or < dilation).
         groups: channel groups.
-        output_size: N spatial ints; chooses ``output_padding`` as torch's modules do.
+        output_size: N spatial ints (or the full shape); chooses ``output_padding``: any size
+            between the ``output_padding=0`` size and that plus ``max(stride, dilation) - 1``.
         algorithm: ``"auto"`` or a registered algorithm name.
 
     Shape:

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch.nn.modules.conv import _ConvNd
 
-from .._args import PADDING_STRINGS, Pairs, as_int, boolean, int_tuple, padding_arg
+from .._args import PADDING_STRINGS, Pairs, as_int, boolean, int_tuple, padding_arg, torch_form
 from .._errors import type_error, value_error
 from .._padding import PADDING_MODES
 from .._spec import _resolve_padding, check_algorithm, check_output_padding
@@ -105,7 +105,12 @@ def conv_args(
     transposed: bool = False,
     output_padding: Any = 0,
 ) -> ConvArgs:
-    """Validate a module's constructor arguments (anyconv's error shape, ``op`` = class name)."""
+    """Validate a module's constructor arguments (anyconv's error shape, ``op`` = class name).
+
+    A one-element ``stride``/``padding``/``dilation``/``output_padding`` sequence stands for
+    every dim (torch's form) and is stored broadcast.
+    """
+    stride, padding, dilation, output_padding = (torch_form(v, n) for v in (stride, padding, dilation, output_padding))
     cin = _positive(op, "in_channels", in_channels)
     cout = _positive(op, "out_channels", out_channels)
     kernel = int_tuple(op, "kernel_size", kernel_size, n)
@@ -144,6 +149,13 @@ def finish_init(m: _ConvNd, a: ConvArgs) -> None:
     m.padding = a.padding  # type: ignore[assignment]
     m._reversed_padding_repeated_twice = a.reversed_padding
     m.algorithm = a.algorithm  # type: ignore[assignment]
+
+
+def forward_args(m: _ConvNd) -> tuple[Any, Any, Any]:
+    """``(stride, padding, dilation)`` of ``m`` in anyconv's form (a torch layer built with
+    ``stride=(2,)`` and converted stores the one-element form)."""
+    n = len(m.kernel_size)
+    return torch_form(m.stride, n), torch_form(m.padding, n), torch_form(m.dilation, n)
 
 
 def algorithm_repr(m: _ConvNd, text: str) -> str:

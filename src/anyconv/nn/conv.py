@@ -20,7 +20,7 @@ import torch
 from torch.nn.modules.conv import _ConvNd
 
 from ..functional.conv import conv
-from ._conv_args import algorithm_repr, conv_args, finish_init, kernel_dims
+from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, kernel_dims
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, ConvTransposeNd
 
 __all__ = [
@@ -46,8 +46,9 @@ class _ConvForward:
         self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         m = cast(_ConvNd, self)
+        stride, padding, dilation = forward_args(m)
         return conv(
-            input, weight, bias, m.stride, m.padding, m.dilation, m.groups, m.padding_mode,
+            input, weight, bias, stride, padding, dilation, m.groups, m.padding_mode,
             False, self.algorithm, _op=type(self).__name__,
         )
 

@@ -16,9 +16,10 @@ from typing import Any, Literal, cast
 import torch
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
+from .._args import torch_form
 from .._errors import value_error
 from ..functional.conv_transpose import conv_transpose
-from ._conv_args import algorithm_repr, conv_args, finish_init, kernel_dims
+from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, kernel_dims
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "ConvTransposeNd"]
 
@@ -35,8 +36,10 @@ class _ConvTransposeForward:
         op = type(self).__name__
         if m.padding_mode != "zeros":
             value_error(op, "padding_mode", m.padding_mode, "'zeros' (the only padding mode of a transposed convolution)")
+        stride, padding, dilation = forward_args(m)
+        outpad = torch_form(m.output_padding, len(m.kernel_size))
         return conv_transpose(
-            input, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation,
+            input, m.weight, m.bias, stride, padding, outpad, m.groups, dilation,
             output_size, self.algorithm, _op=op,
         )
 
