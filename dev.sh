@@ -3,6 +3,7 @@
 #   bash dev.sh demo    set up .venv and run `anyconv demo`
 #   bash dev.sh test    set up .venv, lint, type-check and run the whole test suite
 #   bash dev.sh bench   set up .venv and run the benchmarks
+#   bash dev.sh docs    set up .venv and build the documentation site into site/ (strict: a warning fails)
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
@@ -14,7 +15,7 @@ fi
 stamp=.venv/.anyconv-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   python -m pip install -q --upgrade pip
-  python -m pip install -q -c constraints.txt -e ".[test,viz,train,digits]"
+  python -m pip install -q -c constraints.txt -e ".[test,viz,train,digits,docs]"
   touch "$stamp"
 fi
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -28,5 +29,6 @@ case "$cmd" in
     exec python -m pytest -n 2 "$@"
     ;;
   bench) exec anyconv bench "$@" ;;
-  *) echo "usage: bash dev.sh {demo|test|bench} [args...]" >&2; exit 2 ;;
+  docs) NO_MKDOCS_2_WARNING=1 exec mkdocs build --strict "$@" ;;
+  *) echo "usage: bash dev.sh {demo|test|bench|docs} [args...]" >&2; exit 2 ;;
 esac
