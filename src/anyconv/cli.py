@@ -6,7 +6,9 @@ function taking the parsed namespace and returning an exit code. Subcommand modu
 their heavy dependencies inside ``func`` only, so ``anyconv --help`` stays fast.
 
 Bad input (``ValueError``, ``TypeError``, ``OSError``, ``KeyError`` from the user's
-arguments) exits with status 2 and a one-line message, never a traceback.
+arguments, or any other error of the work it asked for) exits with status 2 and a one-line
+message, never a traceback. Every command reads sizes, op names and ``--threads`` with the
+one grammar of :mod:`anyconv.commands._grammar`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
+from .commands._grammar import CommandError, apply_threads
 
 # Subcommands in the order `anyconv --help` lists them; modules that do not exist yet are
 # skipped, so each feature adds its command by adding its module.
@@ -34,11 +37,9 @@ COMMANDS = (
     "plot",
     "playground",
     "doctor",
+    "models",
+    "datasets",
 )
-
-
-class CommandError(Exception):
-    """An error whose message is shown to the user as is (exit status 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        apply_threads(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("anyconv: interrupted", file=sys.stderr)
@@ -87,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, ValueError, TypeError, OSError, KeyError, ImportError) as e:
         text = str(e).strip().splitlines()
         print(f"anyconv {args.command}: error: {text[0] if text else type(e).__name__}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - e.g. a user model's RuntimeError: one line, never a traceback
+        text = str(e).strip().splitlines()
+        print(f"anyconv {args.command}: error: {type(e).__name__}: {text[0] if text else ''}", file=sys.stderr)
         return 2
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._grammar import add_threads
+from ._model_arg import INPUT_HELP
+
 EPILOG = """\
 examples:
   anyconv norm cifar_cnn --input 1x3x32x32
@@ -20,9 +23,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                               description="Print the spectral norm of each conv layer's linear operator.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="zoo model name or path/to/module.py:ClassName")
-    p.add_argument("--input", required=True, help="input shape, e.g. 1x3x32x32")
+    p.add_argument("--input", required=True, help=INPUT_HELP)
     p.add_argument("--tol", type=float, default=1e-4, help="relative tolerance (default 1e-4)")
     p.add_argument("--max-iter", type=int, default=200, help="iteration limit per layer (default 200)")
+    add_threads(p)
     p.set_defaults(func=run)
     return p
 
@@ -30,21 +34,23 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..cli import CommandError
     from ..tools._trace import trace
     from ..tools.operator import power_iteration
-    from ._model_arg import load_model, parse_shape
+    from ._grammar import CommandError, flag_error, reading
+    from ._model_arg import model_and_input
 
-    shape = parse_shape(args.input)
-    if args.tol <= 0 or args.max_iter < 1:
-        raise CommandError("--tol must be > 0 and --max-iter >= 1")
-    model = load_model(args.model, shape[1])
+    if not args.tol > 0:
+        flag_error("--tol", args.tol, "a positive number")
+    if args.max_iter < 1:
+        flag_error("--max-iter", args.max_iter, "a positive int")
+    model, shape, note = model_and_input(args.model, args.input)
     rows = []
-    for c in trace(model, shape):
-        if c.leaf and not c.repeat and isinstance(c.module, torch.nn.modules.conv._ConvNd):
-            one = (1, *c.input_shape[1:])
-            r = power_iteration(c.module, one, tol=args.tol, max_iter=args.max_iter)
-            rows.append((c.name, type(c.module).__name__, one, r))
+    with reading(note, "norm"):
+        for c in trace(model, shape):
+            if c.leaf and not c.repeat and isinstance(c.module, torch.nn.modules.conv._ConvNd):
+                one = (1, *c.input_shape[1:])
+                r = power_iteration(c.module, one, tol=args.tol, max_iter=args.max_iter)
+                rows.append((c.name, type(c.module).__name__, one, r))
     if not rows:
         raise CommandError(f"{args.model}: no conv layers found")
     print(f"{'layer':<32}{'type':<18}{'input':<22}{'norm':>12}{'iters':>8}  converged")
