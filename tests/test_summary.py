@@ -49,9 +49,11 @@ def _rows(s):
 
 @pytest.mark.parametrize("lib", [nn, ann], ids=["torch", "anyconv"])
 def test_cifar_table_reproduced_exactly(lib):
-    s = anyconv.summary(CIFAR10Model(lib), input_size=(3, 3, 32, 32), col_names=("output_size", "num_params"))
+    s = anyconv.summary(CIFAR10Model(lib), input_size=(3, 3, 32, 32), col_names=("output_size", "num_params"), wide=True)
     got = _rows(s)
     assert got[: len(EXPECTED_ROWS)] == EXPECTED_ROWS
+    fitted = anyconv.summary(CIFAR10Model(lib), input_size=(3, 3, 32, 32), col_names=("output_size", "num_params"))
+    assert [r.split() for r in fitted.rows()] == [r.split() for r in got]  # same cells, columns sized to fit
     assert got[-1].split() == ["│", "└─Linear:", "2-10", "[3,", "10]", "650"]
     assert s.total_params == 896 + 64 + 18496 + 128 + 650 == s.trainable_params
     assert "Total params: 20,234" in str(s) and "Receptive" not in str(s)
@@ -64,15 +66,17 @@ def _flops(model, shape):
 
 
 @pytest.mark.parametrize("make, shape", [
-    (lambda: nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1, dilation=2), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=4)), (2, 4, 17, 15)),
-    (lambda: nn.Sequential(nn.ConvTranspose2d(4, 6, 4, stride=2, padding=1, groups=2), nn.ConvTranspose2d(6, 3, 3, dilation=2)), (2, 4, 5, 6)),
-    (lambda: nn.Sequential(nn.Conv3d(2, 4, (1, 3, 2), padding="same"), nn.ConvTranspose3d(4, 2, 3, stride=(1, 2, 3), output_padding=(0, 1, 2), dilation=1)), (1, 2, 4, 5, 6)),
-    (lambda: nn.Sequential(nn.Conv1d(3, 6, 5, stride=3, groups=3), nn.Flatten(), nn.Linear(6 * 6, 7)), (4, 3, 20)),
-], ids=["conv-groups-dilation", "conv_transpose-groups", "3d-transpose-output_padding", "conv1d-linear"])
-def test_mult_adds_equal_half_of_torch_flop_count(make, shape):
+    (lambda: nn.Sequential(nn.Conv2d(4, 8, 3, stride=2, padding=1, dilation=2, bias=False), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=4, bias=False)), (2, 4, 17, 15)),
+    (lambda: nn.Sequential(nn.ConvTranspose2d(4, 6, 4, stride=2, padding=1, groups=2, bias=False), nn.ConvTranspose2d(6, 3, 3, dilation=2, bias=False)), (2, 4, 5, 6)),
+    (lambda: nn.Sequential(nn.Conv3d(2, 4, (1, 3, 2), padding="same", bias=False), nn.ConvTranspose3d(4, 2, 3, stride=(1, 2, 3), output_padding=(0, 1, 2), dilation=1, bias=False)), (1, 2, 4, 5, 6)),
+    (lambda: nn.Sequential(nn.Conv1d(3, 6, 5, stride=3, groups=3, bias=False), nn.Flatten(), nn.Linear(6 * 6, 7, bias=False)), (4, 3, 20)),
+    (lambda: nn.Sequential(nn.Conv1d(3, 6, 5, bias=False), nn.Linear(16, 5, bias=False)), (2, 3, 20)),
+], ids=["conv-groups-dilation", "conv_transpose-groups", "3d-transpose-output_padding", "conv1d-linear", "linear-3d"])
+def test_true_mult_adds_equal_half_of_torch_flop_count(make, shape):
+    # torch's flop counter counts the weight products only (no bias): the models have none
     model = make()
     s = anyconv.summary(model, shape)
-    assert 2 * s.total_mult_adds == _flops(model, shape)
+    assert 2 * s.true_mult_adds == _flops(model, shape)
     assert s.total_params == sum(p.numel() for p in model.parameters())
 
 
@@ -129,7 +133,8 @@ def test_depth_limit_collapses_containers_like_torchinfo():
     inner = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Sequential(nn.Conv1d(2, 2, 3)))
     s = anyconv.summary(nn.Sequential(inner), (1, 1, 9), depth=2, col_names=("num_params", "mult_adds"))
     rows = [r.split() for r in s.rows()]
-    assert rows[-1][:3] == ["│", "└─Sequential:", "2-2"] and rows[-1][3:] == ["14", "60"]  # Conv1d(2, 2, 3) on length 7: 2 * 5 * 2 * 3
+    # Conv1d(2, 2, 3) on length 7: 2 * 5 * 2 * 3 products + 2 * 5 bias additions (torchinfo counts them)
+    assert rows[-1][:3] == ["│", "└─Sequential:", "2-2"] and rows[-1][3:] == ["14", "70"]
     assert len(s.layers) == 4 and s.total_params == 8 + 14
 
 

@@ -45,6 +45,7 @@ class Call:
     depth: int = 0  # 0 for the model itself
     leaf: bool = True
     repeat: bool = False  # a module called again (shared weights)
+    output_bytes: int = 0  # the first output's numel * element size (torchinfo's pass-size unit)
 
 
 def geometry(m: torch.nn.Module, input_shape: Sequence[int]) -> ShapeInfo | None:
@@ -128,6 +129,16 @@ def _leaf(m: torch.nn.Module) -> bool:
     return not any(True for _ in m.children())
 
 
+def _meta_memo(model: torch.nn.Module) -> dict[int, Any]:
+    """A ``deepcopy`` memo that copies each parameter and buffer as a ``meta`` tensor (no data copied)."""
+    memo: dict[int, Any] = {}
+    for p in model.parameters():
+        memo[id(p)] = torch.nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return memo
+
+
 def trace(model: torch.nn.Module, input_shape: Sequence[int], device: str = "meta", *,
           fn: str = "summary", param: str = "input_size") -> list[Call]:
     """Run ``model`` once on an input of ``input_shape``; every module call, in entry order.
@@ -139,7 +150,7 @@ def trace(model: torch.nn.Module, input_shape: Sequence[int], device: str = "met
     shape = tuple(int(v) for v in input_shape)
     if device == "meta":
         try:
-            meta = copy.deepcopy(model).to("meta").eval()
+            meta = copy.deepcopy(model, _meta_memo(model)).to("meta").eval()
         except Exception:  # noqa: BLE001 - not copyable: run the real model
             meta = None
         if meta is not None:
@@ -189,6 +200,7 @@ def _run(model: torch.nn.Module, shape: tuple[int, ...], device: str) -> list[Ca
         c, inputs = stack.pop()
         outs = _tensors(out)
         c.output_shape = tuple(outs[0].shape) if outs else ()
+        c.output_bytes = outs[0].numel() * outs[0].element_size() if outs else 0
         if not c.leaf:
             c.field = tracer.get(outs[0]) if outs else None
             return
