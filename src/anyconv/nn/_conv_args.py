@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from torch.nn.modules.conv import _ConvNd
+from torch.nn.modules.lazy import LazyModuleMixin
 
 from .._args import PADDING_STRINGS, Pairs, as_int, boolean, int_tuple, padding_arg, torch_form
 from .._errors import type_error, value_error
@@ -48,6 +49,11 @@ def _positive(op: str, name: str, value: Any) -> int:
     if v < 1:
         value_error(op, name, value, "a positive int")
     return v
+
+
+def is_lazy(m: Any) -> bool:
+    """Whether ``m`` is a lazy module being built (its channel counts are 0 until the first call)."""
+    return isinstance(m, LazyModuleMixin)
 
 
 def kernel_dims(op: str, kernel_size: Any) -> int:
@@ -104,15 +110,20 @@ def conv_args(
     algorithm: Any,
     transposed: bool = False,
     output_padding: Any = 0,
+    lazy: bool = False,
 ) -> ConvArgs:
     """Validate a module's constructor arguments (anyconv's error shape, ``op`` = class name).
 
     A one-element ``stride``/``padding``/``dilation``/``output_padding`` sequence stands for
-    every dim (torch's form) and is stored broadcast.
+    every dim (torch's form) and is stored broadcast. ``lazy``: the channel counts are torch's
+    lazy placeholders 0 (a lazy module checks the real ones itself).
     """
     stride, padding, dilation, output_padding = (torch_form(v, n) for v in (stride, padding, dilation, output_padding))
-    cin = _positive(op, "in_channels", in_channels)
-    cout = _positive(op, "out_channels", out_channels)
+    if lazy and in_channels == 0 and out_channels == 0:
+        cin = cout = 0
+    else:
+        cin = _positive(op, "in_channels", in_channels)
+        cout = _positive(op, "out_channels", out_channels)
     kernel = int_tuple(op, "kernel_size", kernel_size, n)
     s = int_tuple(op, "stride", stride, n)
     d = int_tuple(op, "dilation", dilation, n)

@@ -20,7 +20,7 @@ import torch
 from torch.nn.modules.conv import _ConvNd
 
 from ..functional.conv import conv
-from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, kernel_dims
+from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, is_lazy, kernel_dims
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, ConvTransposeNd
 
 __all__ = [
@@ -117,7 +117,7 @@ class Conv1d(_ConvForward, torch.nn.Conv1d):
         algorithm: str = "auto",
     ) -> None:
         a = conv_args("Conv1d", 1, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm)
+                      groups, bias, padding_mode, algorithm, lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, 0, a.dilation, a.groups,  # type: ignore[arg-type]
                          a.bias, padding_mode, device=device, dtype=dtype)
         finish_init(self, a)
@@ -154,7 +154,7 @@ class Conv2d(_ConvForward, torch.nn.Conv2d):
         algorithm: str = "auto",
     ) -> None:
         a = conv_args("Conv2d", 2, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm)
+                      groups, bias, padding_mode, algorithm, lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, 0, a.dilation, a.groups,  # type: ignore[arg-type]
                          a.bias, padding_mode, device=device, dtype=dtype)
         finish_init(self, a)
@@ -189,7 +189,7 @@ class Conv3d(_ConvForward, torch.nn.Conv3d):
         algorithm: str = "auto",
     ) -> None:
         a = conv_args("Conv3d", 3, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm)
+                      groups, bias, padding_mode, algorithm, lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, 0, a.dilation, a.groups,  # type: ignore[arg-type]
                          a.bias, padding_mode, device=device, dtype=dtype)
         finish_init(self, a)
@@ -227,7 +227,7 @@ class ConvNd(_ConvForward, _ConvNd):
     ) -> None:
         n = kernel_dims("ConvNd", kernel_size)
         a = conv_args("ConvNd", n, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm)
+                      groups, bias, padding_mode, algorithm, lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, (0,) * n, a.dilation,
                          False, (0,) * n, a.groups, a.bias, padding_mode, device=device, dtype=dtype)
         finish_init(self, a)

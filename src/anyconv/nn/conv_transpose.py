@@ -19,7 +19,7 @@ from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from .._args import torch_form
 from .._errors import value_error
 from ..functional.conv_transpose import conv_transpose
-from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, kernel_dims
+from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, is_lazy, kernel_dims
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "ConvTransposeNd"]
 
@@ -103,7 +103,8 @@ class ConvTranspose1d(_ConvTransposeForward, torch.nn.ConvTranspose1d):
         algorithm: str = "auto",
     ) -> None:
         a = conv_args("ConvTranspose1d", 1, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding)
+                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding,
+                      lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, 0, a.output_padding,  # type: ignore[arg-type]
                          a.groups, a.bias, a.dilation, "zeros", device=device, dtype=dtype)  # type: ignore[arg-type]
         finish_init(self, a)
@@ -141,7 +142,8 @@ class ConvTranspose2d(_ConvTransposeForward, torch.nn.ConvTranspose2d):
         algorithm: str = "auto",
     ) -> None:
         a = conv_args("ConvTranspose2d", 2, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding)
+                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding,
+                      lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, 0, a.output_padding,  # type: ignore[arg-type]
                          a.groups, a.bias, a.dilation, "zeros", device=device, dtype=dtype)  # type: ignore[arg-type]
         finish_init(self, a)
@@ -177,7 +179,8 @@ class ConvTranspose3d(_ConvTransposeForward, torch.nn.ConvTranspose3d):
         algorithm: str = "auto",
     ) -> None:
         a = conv_args("ConvTranspose3d", 3, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding)
+                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding,
+                      lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, 0, a.output_padding,  # type: ignore[arg-type]
                          a.groups, a.bias, a.dilation, "zeros", device=device, dtype=dtype)  # type: ignore[arg-type]
         finish_init(self, a)
@@ -216,7 +219,8 @@ class ConvTransposeNd(_ConvTransposeForward, _ConvTransposeNd):
     ) -> None:
         n = kernel_dims("ConvTransposeNd", kernel_size)
         a = conv_args("ConvTransposeNd", n, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding)
+                      groups, bias, padding_mode, algorithm, transposed=True, output_padding=output_padding,
+                      lazy=is_lazy(self))
         super().__init__(a.in_channels, a.out_channels, a.kernel_size, a.stride, (0,) * n, a.dilation, True,
                          a.output_padding, a.groups, a.bias, "zeros", device=device, dtype=dtype)
         finish_init(self, a)

@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from . import conv, pooling, unpool
+from . import conv, fold, lazy, pooling, unpool
 
 
 def convert(module: torch.nn.Module, algorithm: str = "auto") -> torch.nn.Module:
@@ -27,7 +27,8 @@ def convert(module: torch.nn.Module, algorithm: str = "auto") -> torch.nn.Module
     from .._spec import check_algorithm
 
     check_algorithm("convert", algorithm)
-    table = {**conv.TORCH_EQUIVALENTS, **pooling.TORCH_EQUIVALENTS, **unpool.TORCH_EQUIVALENTS}
+    table = {**conv.TORCH_EQUIVALENTS, **pooling.TORCH_EQUIVALENTS, **unpool.TORCH_EQUIVALENTS,
+             **lazy.TORCH_EQUIVALENTS, **fold.TORCH_EQUIVALENTS}
     model = copy.deepcopy(module)
     for m in model.modules():
         target = table.get(type(m))
