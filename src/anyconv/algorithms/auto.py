@@ -16,7 +16,16 @@ Rules, in order:
    e.g. Winograd F(6x6, 3x3) (320 u) and F(4x4x4, 3x3x3) (400 u).
 3. **Reference last**: ``direct`` (the reference) is a candidate only when no other algorithm
    serves the call (it was never measured fastest by a useful margin).
-4. **Cost model**: the predicted time of each remaining candidate is a linear model in a few
+4. **Non-finite values** (NaN, Inf): a transform algorithm (``fft``, ``winograd``, and ``native``
+   when it computes the call by its nested Winograd variant) mixes every input of a block or tile
+   into every output of it, so one Inf gives a block of NaN where torch gives the Inf of its
+   receptive field; ``positions`` carries it along flat rows; ``depthwise``, ``matrix`` and 3-D ``native``
+   leave the zero padding out of their sums (see :func:`hazard`). ``winograd`` and ``fft`` check their own
+   result (one sum, see :func:`finite`) and recompute a non-finite one by :func:`exact`; for the
+   others :func:`choose` checks the operands first. Either way such a call is served by the choice
+   made without those algorithms (:func:`choose_exact`), whose sums put NaN and Inf where torch's
+   reference path does (zero padding counts as data: ``0 * Inf = NaN``).
+5. **Cost model**: the predicted time of each remaining candidate is a linear model in a few
    per-call features (work and data volume, see ``features``), with coefficients in
    ``COEFFICIENTS`` fitted by non-negative least squares to measured times
    (``benchmarks/fit_auto.py``, one thread, float32; the fit and its error are in
@@ -158,6 +167,7 @@ class Choice:
     rejected: dict[str, str]
     estimates: dict[str, float] = field(default_factory=dict)
     errors: dict[str, float] = field(default_factory=dict)
+    hazard: str = ""  # how the winner can misplace NaN/Inf (see hazard): "", "spreads" or "padding"
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -344,26 +354,92 @@ def state() -> tuple[object, ...]:
             tuple(map(id, WINOGRAD_GROWTH.values())), id(COEFFICIENTS), torch.get_num_threads())
 
 
-def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
+def finite(*tensors: torch.Tensor) -> bool:
+    """Whether every element of ``tensors`` is finite, by one sum each (``meta`` tensors count as finite).
+
+    A sum is finite exactly when no element is NaN or Inf, unless finite elements near the dtype's
+    largest value overflow it: then the call only goes to an exact algorithm, whose result is right
+    either way. Measured (one thread, float32): 16-43 us on inputs of 200K-800K elements, where
+    ``torch.isfinite(t).all()`` took 460-1600 us. Half precisions are summed in float32.
+
+    Examples:
+        >>> finite(torch.ones(3)), finite(torch.ones(2), torch.tensor([1.0, float("nan")]))
+        (True, False)
+    """
+    for t in tensors:
+        if t.is_meta or t.numel() == 0:
+            continue
+        total = t.sum(dtype=torch.float32) if t.dtype in (torch.float16, torch.bfloat16) else t.sum()
+        if not bool(torch.isfinite(total)):
+            return False
+    return True
+
+
+SELF_CHECKED = ("fft", "winograd")  # they check their own results (see their forward)
+SKIPS_PADDING = ("depthwise", "matrix")  # their sums leave the zero padding out (native's too in 3-D)
+
+
+def hazard(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str:
+    """How ``name`` would put NaN or Inf elsewhere than torch on this call, if its values are not finite.
+
+    ``"spreads"``: a transform mixes one non-finite input into a whole block (``fft``, ``winograd``,
+    ``native`` when its lanes form takes the nested Winograd variant) or flat rows carry it into
+    outputs whose windows do not read it (``positions``). ``"padding"``: the sums leave the zero
+    padding out (``depthwise``, ``matrix``, ``native`` in 3-D), where torch's reference path (and torch on an explicitly
+    padded input) multiplies it, so a non-finite weight gives NaN there (``0 * Inf``). ``""``: none.
+    """
+    if name in ("fft", "winograd", "positions"):
+        return "spreads"
+    if name == "native" and native.form_of(x, w, spec) == 2 and native.lanes_plan(x, w, spec)["nest"]:
+        return "spreads"
+    if name in SKIPS_PADDING or (name == "native" and spec.n == 3):
+        return "padding" if any(pb > 0 or pa > 0 for pb, pa in spec.padding) else ""
+    return ""
+
+
+def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, values: bool = True) -> Choice:
     """Apply the rules above; ``Choice.reason`` says why the winner won.
 
     The choice depends on shapes, dtype, device type, spec and :func:`state` only, so it is
-    cached on those (a call costs ~0.3 ms uncached, ~5 us cached).
+    cached on those (a call costs ~0.3 ms uncached, ~5 us cached). With ``values`` a winner with a
+    :func:`hazard` also looks at the values it concerns (``x`` and ``w``, or for ``"padding"`` ``w``
+    alone, by :func:`finite`): if they are not finite the choice is :func:`choose_exact`'s
+    (``winograd`` and ``fft`` check their own results instead).
     """
     key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, state())
     hit = _CACHE.get(key)
     if hit is None:
         hit = _CACHE.get_or_make(key, lambda: _choose(x, w, spec))
+    if values and hit.hazard and hit.name not in SELF_CHECKED:
+        if not finite(*((x, w) if hit.hazard == "spreads" else (w,))):
+            return choose_exact(x, w, spec)
     return hit
 
 
-def _choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
+def choose_exact(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
+    """:func:`choose` without the algorithms that have a :func:`hazard` on the call: the choice for a
+    call with non-finite values (cached like :func:`choose`'s)."""
+    key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, state(), "exact")
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = _CACHE.get_or_make(key, lambda: _choose(x, w, spec, exact_only=True))
+    return hit
+
+
+def exact(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """The correlation by :func:`choose_exact`'s algorithm: NaN and Inf where torch puts them."""
+    return get(choose_exact(x, w, spec).name).forward(x, w, spec)
+
+
+def _choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, exact_only: bool = False) -> Choice:
     rejected: dict[str, str] = {}
     estimates: dict[str, float] = {}
     errors: dict[str, float] = {}
     bound = ACCURACY_ULPS * unit_roundoff(x.dtype)
     for name in names():
         reason = get(name).supports(x, w, spec)
+        if reason is None and exact_only and hazard(name, x, w, spec):
+            reason = f"non-finite values: it would misplace them ({hazard(name, x, w, spec)})"
         if reason is not None:
             rejected[name] = reason
             continue
@@ -390,4 +466,4 @@ def _choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Choice:
         f"{best}: lowest predicted time ({estimates[best]:.3g} ms) among "
         f"{len(estimates)} candidate(s) within the accuracy bound{runner}"
     )
-    return Choice(best, reason, rejected, estimates, errors)
+    return Choice(best, reason, rejected, estimates, errors, hazard(best, x, w, spec))

@@ -20,7 +20,7 @@ import torch
 
 from .. import algorithms
 from .._spec import CorrSpec
-from .auto import ACCURACY_ULPS, choose, unit_roundoff
+from .auto import ACCURACY_ULPS, choose, choose_exact, finite, unit_roundoff
 
 LABELS = ("forward", "grad_input", "grad_weight")
 
@@ -166,7 +166,8 @@ def explain_algorithm(
 
     For each core call (forward, grad_input, grad_weight): its shapes, every algorithm with
     the reason it cannot serve the call, or its predicted error against the bound and its
-    predicted time, and the winner.
+    predicted time, and the winner. When ``input`` or ``weight`` holds NaN or Inf, also what such
+    a call gets (``auto.choose_exact``: no algorithm that would misplace them).
 
     Examples:
         >>> import torch, anyconv
@@ -179,6 +180,7 @@ def explain_algorithm(
     op = "conv_transpose" if transpose else "conv"
     params = _params(bias, stride, padding, dilation, groups, padding_mode, transpose, extra)
     lines = []
+    nonfinite = not finite(input, weight)
     for label, xm, wm, spec in core_calls(op, input, weight, backward=backward, **params):
         x, w = on_device(xm, input.device), on_device(wm, input.device)
         c = choose(x, w, spec)
@@ -196,4 +198,8 @@ def explain_algorithm(
             else:
                 lines.append(f"  {name:10s} rejected: {c.rejected.get(name, '?')}")
         lines.append(f"  chosen: {c.reason}")
+        if nonfinite:
+            lines.append("  non-finite values in the input or weight: " + (
+                f"{c.name} would misplace them ({c.hazard}), chosen instead: {choose_exact(x, w, spec).reason}"
+                if c.hazard else f"{c.name} puts NaN and Inf where torch does"))
     return "\n".join(lines)

@@ -115,7 +115,21 @@ def kron_matrices(m: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = None) -> torch.Tensor:
-    """Cross-correlate ``x`` ``(B, C, *L)`` with a 3-tap ``w`` ``(O, C // G, 3, ...)``."""
+    """Cross-correlate ``x`` ``(B, C, *L)`` with a 3-tap ``w`` ``(O, C // G, 3, ...)``.
+
+    Non-finite values: the transforms mix every input of a tile into all of its outputs (one Inf
+    gives a tile of NaN), so a result that is not finite (one sum, ``auto.finite``) is recomputed
+    by ``auto.exact`` (the choice without transform algorithms), also when ``winograd`` was named:
+    the NaN and Inf are then where torch puts them. A finite result is Winograd's own.
+    """
+    from .auto import exact, finite
+
+    y = _transformed(x, w, spec, m)
+    return y if finite(y) else exact(x, w, spec)
+
+
+def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = None) -> torch.Tensor:
+    """:func:`forward`'s Winograd computation, whatever the values."""
     n = spec.n
     m = m or M_DEFAULT[n]
     a = m + KERNEL - 1

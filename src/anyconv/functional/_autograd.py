@@ -32,6 +32,7 @@ from .. import algorithms
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
 from ..algorithms._common import crop_then_pad, flip_swap, row_major_strides
+from ..algorithms.auto import finite
 from . import _small
 
 
@@ -72,6 +73,13 @@ def corr_t_raw(
     out = g.shape[2:]
     if g.numel() == 0 or w.numel() == 0:
         return g.new_zeros((g.shape[0], w.shape[1] * spec.groups, *in_spatial))
+    if all(pb >= 0 and pa >= 0 for pb, pa in spec.padding) and not finite(w):
+        # a non-finite weight: only the products of real (gradient, weight) pairs, as torch's input
+        # gradient and transposed convolution make them (a correlation over the zero-extended g would
+        # multiply its padding by the Inf: NaN where torch has a finite value); w^T @ g, then col2im
+        shape = (g.shape[0], w.shape[1] * spec.groups, *in_spatial)
+        dx = _small.backward(g.new_zeros(()).expand(shape), w, g, spec, True, False)[0]
+        return dx.contiguous()  # type: ignore[union-attr]
     if algo == "auto" and any(s > 1 for s in spec.stride):
         # the polyphase split: prod(stride) stride-1 correlations, no work on stuffed zeros
         from ..algorithms import polyphase
@@ -155,7 +163,12 @@ def _swapped_native(x5: torch.Tensor, g2: torch.Tensor, sub: CorrSpec, algo: str
     flat = on_device(torch.empty((x5.shape[0], x5.shape[1] * x5.shape[2], *x5.shape[3:]),
                                  dtype=x5.dtype, device="meta"), x5.device)
     # auto's choice has passed native's `supports` already; a named native must pass it here
-    serves = choose(flat, g2, sub).name == "native" if algo == "auto" else native.supports(flat, g2, sub) is None
+    if algo == "auto":
+        choice = choose(flat, g2, sub, values=False)
+        # native's nested (Winograd) form with non-finite values: the registry's call chooses anew
+        serves = choice.name == "native" and not (choice.hazard and not finite(x5, g2))
+    else:
+        serves = native.supports(flat, g2, sub) is None
     return native.forward_grouped(x5, g2, sub) if serves else None
 
 

@@ -157,7 +157,7 @@ def _serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
     # native's C kernel is faster than im2col on the call itself, but on calls this small the general
     # path's Python around it costs more than the fused path saves (MNIST-1D training step 1.28 ms
     # with these calls here, 1.70 ms through native, interleaved)
-    return choose(x, w, spec).name in ("im2col", "native")
+    return choose(x, w, spec, values=False).name in ("im2col", "native")  # cached per shape: not the values
 
 
 def col2im_pays(x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, spec: CorrSpec) -> bool:
