@@ -398,3 +398,56 @@ ERRORS = [  # id, call, exception, parameter named
 def test_errors_name_the_parameter(call, exc, param):
     with pytest.raises(exc, match=f"`{param}`"):
         call()
+
+
+# ---------------------------------------------------------------- tools: output_shape, receptive_field, summary
+
+
+@pytest.mark.parametrize("op,shape,params", [
+    ("max_unpool2d", (2, 3, 4, 5), {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ("max_unpool1d", (3, 6), {"kernel_size": 2, "output_size": [13]}),
+    ("max_unpool3d", (1, 2, 3, 2, 4), {"kernel_size": (2, 3, 2), "stride": 1}),
+    ("fractional_max_pool2d", (2, 3, 10, 9), {"kernel_size": 2, "output_ratio": (0.5, 0.7)}),
+    ("fractional_max_pool3d", (3, 8, 9, 7), {"kernel_size": (2, 3, 2), "output_size": (4, 5, 3)}),
+])
+def test_output_shape_matches_torch(op, shape, params):
+    x = torch.randn(shape)
+    if op.startswith("max_unpool"):
+        idx = torch.zeros(shape, dtype=torch.int64)
+        expect = getattr(F, op)(x, idx, **params).shape
+        generic = anyconv.tools.output_shape("max_unpool", shape, **{**params, "kernel_size": _full(
+            params["kernel_size"], int(op[-2]))})
+    else:
+        expect = getattr(F, op)(x, **params).shape
+        generic = anyconv.tools.output_shape("fractional_max_pool", shape, **{**params, "kernel_size": _full(
+            params["kernel_size"], int(op[-2]))})
+    assert anyconv.tools.output_shape(op, shape, **params) == tuple(expect) == generic
+    with pytest.raises(TypeError, match="`dilation`"):
+        anyconv.tools.output_shape(op, shape, **params, dilation=2)
+
+
+class _SegNetish(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(2, return_indices=True)
+        self.unpool = torch.nn.MaxUnpool2d(2)
+        self.frac = torch.nn.FractionalMaxPool2d(2, output_size=12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, i = self.pool(self.conv(x))
+        return self.frac(self.unpool(y, i))
+
+
+@pytest.mark.parametrize("convert", [False, True])
+def test_receptive_field_and_summary_know_unpool_and_fractional(convert):
+    model = anyconv.nn.convert(_SegNetish()) if convert else _SegNetish()
+    fields = {f.name: f for f in anyconv.tools.receptive_field(model, (1, 3, 16, 16))}
+    assert fields["pool"].size == (4, 4) and fields["pool"].jump == (2, 2)
+    # unpooling is the transposed layer of the pooling: each output reads one input, jump / 2
+    assert (fields["unpool"].size, fields["unpool"].jump, fields["unpool"].start) == ((4, 4), (1, 1), (-1, -1))
+    assert fields["unpool"].output_shape == (1, 4, 16, 16)
+    # fractional: windows of 2, mean step (16 - 2) / (12 - 1)
+    assert fields["frac"].size == (5, 5) and fields["frac"].jump == pytest.approx((14 / 11, 14 / 11))
+    text = str(anyconv.summary(model, (1, 3, 16, 16)))
+    assert "MaxUnpool2d" in text and "FractionalMaxPool2d" in text and "[1, 4, 12, 12]" in text

@@ -11,6 +11,10 @@ stride, ``d`` dilation, ``p`` padding before):
 - transposed conv (crop ``c`` before): output ``o`` reads inputs ``i`` with
   ``i s + q d = o + c``; ``size += (largest spread of such i over o) * jump`` and
   ``start`` moves to unit 0's first input; ``jump /= s``.
+- max unpooling: the transposed conv rule with ``d = 1`` (an output may receive any input
+  whose pooling window covered it, whichever the indices pick);
+- fractional max pooling ``in -> out``: windows of ``k`` starting at ``0 .. in - k``;
+  ``size += (k - 1) * jump``, ``jump *= (in - k) / (out - 1)`` (the mean step; starts vary).
 
 Conv and pooling chains are exact; after a transposed conv or adaptive pooling whose step
 is not a whole number, ``size`` is the largest field over units and ``jump`` the mean step.
@@ -81,7 +85,11 @@ def apply(f: Field, geo: ShapeInfo) -> Field:
             inp, out = geo.input_shape[-n + i], geo.output_shape[-n + i]
             size[i] += (k - 1) * jump[i]
             jump[i] *= Fraction(inp, out)
-        elif geo.kind == "conv_transpose":
+        elif geo.kind == "fractional":  # windows of k, starts 0 .. in - k: mean step (in - k) / (out - 1)
+            inp, out = geo.input_shape[-n + i], geo.output_shape[-n + i]
+            size[i] += (k - 1) * jump[i]
+            jump[i] *= Fraction(inp - k, out - 1) if out > 1 else 1
+        elif geo.kind in ("conv_transpose", "unpool"):  # unpooling: a transposed layer of the pooling
             spread, first0 = _transpose_dim(k, s, d, pb)
             size[i] += spread * jump[i]
             start[i] += first0 * jump[i]

@@ -25,6 +25,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import _fields
 from ._fields import Field
+from ._shapes_unpool import module_geometry
 from .shapes import ShapeInfo, explain_shape
 
 _POOL_KINDS = {"MaxPool": "max_pool", "AvgPool": "avg_pool", "LPPool": "lp_pool",
@@ -59,6 +60,9 @@ def geometry(m: torch.nn.Module, input_shape: Sequence[int]) -> ShapeInfo | None
         if m.padding_mode != "zeros":
             p["padding_mode"] = m.padding_mode
         return explain_shape("conv", input_shape, **p)
+    unpool = module_geometry(m, input_shape)  # MaxUnpool*, FractionalMaxPool*
+    if unpool is not None:
+        return unpool
     for cls in type(m).__mro__:
         match = re.fullmatch(r"(AdaptiveAvgPool|AdaptiveMaxPool|MaxPool|AvgPool|LPPool)([1-9]|N)d", cls.__name__)
         if match:

@@ -30,6 +30,8 @@ KINDS = {
     "adaptive_avg_pool": "adaptive",
     "adaptive_max_pool": "adaptive",
     "unfold": "unfold",
+    "max_unpool": "unpool",
+    "fractional_max_pool": "fractional",
 }
 _PARAMS = {
     "conv": ("weight_shape", "kernel_size", "out_channels", "stride", "padding", "dilation", "groups",
@@ -43,8 +45,11 @@ _PARAMS = {
     "adaptive_avg_pool": ("output_size",),
     "adaptive_max_pool": ("output_size", "return_indices"),
     "unfold": ("kernel_size", "dilation", "padding", "stride"),
+    "max_unpool": ("kernel_size", "stride", "padding", "output_size"),
+    "fractional_max_pool": ("kernel_size", "output_size", "output_ratio", "return_indices"),
 }
-_OP_RE = re.compile(r"(conv_transpose|conv|max_pool|avg_pool|lp_pool|adaptive_avg_pool|adaptive_max_pool)"
+_OP_RE = re.compile(r"(conv_transpose|conv|max_pool|avg_pool|lp_pool|adaptive_avg_pool|adaptive_max_pool|max_unpool"
+                    r"|fractional_max_pool)"
                     r"([1-9])d|(" + "|".join(KINDS) + ")")
 
 
@@ -247,6 +252,10 @@ def explain_shape(op: str, input_shape: Sequence[int], **params: Any) -> ShapeIn
                      for i, o in zip(a.in_spatial, out))
         return ShapeInfo(op, kind, x, shape, ((0, 0),) * len(out), kern, ones, ones, formula, cells,
                          ("kernel holds the largest adaptive window",))
+    if kind in ("unpool", "fractional"):
+        from ._shapes_unpool import explain_unpool
+
+        return explain_unpool(op, base, n, x, p)
     # unfold: the op itself on a meta tensor, its front door for the per-dim numbers
     from ..functional import unfold
     from ..functional.fold import _spec as fold_spec
