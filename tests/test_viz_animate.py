@@ -16,9 +16,9 @@ PIL = pytest.importorskip("PIL", reason="Pillow (extra 'viz') is needed to draw"
 from PIL import Image  # noqa: E402
 
 from anyconv.viz import animate_conv  # noqa: E402
-from anyconv.viz._draw import GROUP_COLOURS  # noqa: E402
+from anyconv.viz._draw import GROUP_COLOURS, INPUT_COLOURS, KERNEL_COLOURS, OUTPUT_COLOURS  # noqa: E402
 
-STRONG = GROUP_COLOURS[0][1]
+STRONG = INPUT_COLOURS[0][1]
 
 # (input size, kernel, stride, padding, dilation): every padding form
 CONV_CASES = [
@@ -130,7 +130,7 @@ def test_highlighted_window_moves_by_the_stride_in_pixels(stride, dilation):
     # the output cell written in frame t is strong, the next one still blank
     ox, oy = lay.outputs[0]
     f = anim.frames[1]
-    assert f.getpixel((ox + cell + cell // 2, oy + 3)) == STRONG
+    assert f.getpixel((ox + cell + cell // 2, oy + 3)) == OUTPUT_COLOURS[0][1]
     assert f.getpixel((ox + 2 * cell + cell // 2, oy + 3)) == (255, 255, 255)
 
 
@@ -312,3 +312,54 @@ def test_mp4_when_an_encoder_is_available(tmp_path):
     r = subprocess.run([exe, "-i", str(path), "-f", "null", "-"], capture_output=True, text=True)
     frames = int(re.findall(r"frame=\s*(\d+)", r.stderr)[-1])
     assert frames == len(anim) + 2  # one frame per output position, the last held for 3
+
+
+def test_titles_name_every_parameter():
+    t = animate_conv(op="conv_transpose", input_size=(3, 3), stride=2, padding=1, output_padding=1, cell=14).plan.title
+    for part in ("stride 2", "padding 1", "output_padding 1", "dilation 1", "groups 1", "out 1x6x6"):
+        assert part in t, t
+    t = animate_conv(input_size=(5,), kernel_size=3, padding=2, padding_mode="circular", cell=14).plan.title
+    assert "padding_mode circular" in t and "groups 1" in t, t
+
+
+def test_each_role_and_group_has_its_own_colour():
+    roles = [INPUT_COLOURS, KERNEL_COLOURS, OUTPUT_COLOURS]
+    strong = [c[1] for table in roles for c in table[:2]]
+    assert len(set(strong)) == len(strong)  # 3 roles x 2 groups, all different
+    cell = 30
+    anim = animate_conv(input_size=(5, 5), kernel_size=3, in_channels=2, out_channels=2, groups=2, cell=cell)
+    f, lay = anim.frames[0], anim.layout
+    assert f.getpixel((lay.inputs[1][0] + 3, lay.inputs[1][1] + 3)) == INPUT_COLOURS[1][1]  # window, group 1
+    assert f.getpixel((lay.kernels[1][0] + 3, lay.kernels[1][1] + 3)) == KERNEL_COLOURS[1][0]
+    assert f.getpixel((lay.outputs[0][0] + 3, lay.outputs[0][1] + 3)) == OUTPUT_COLOURS[0][1]
+    assert f.getpixel((lay.outputs[1][0] + 3, lay.outputs[1][1] + 3)) == OUTPUT_COLOURS[1][1]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_mode_cells_show_the_copied_values(mode):
+    anim = animate_conv(input_size=(4, 5), kernel_size=3, padding=1, padding_mode=mode, cell=14)
+    plan = anim.plan
+    x = plan.grid_values[:, 1:5, 1:6]  # the input itself
+    torch.testing.assert_close(plan.grid_values, F.pad(x.unsqueeze(0), [1, 1, 1, 1], mode=mode)[0])
+    ref = F.conv2d(plan.grid_values.unsqueeze(0), plan.kernel)[0]
+    torch.testing.assert_close(plan.output, ref, atol=1e-10, rtol=0)
+    assert f"{mode} padding" in __import__("anyconv.viz._draw", fromlist=["legend"]).legend(plan)
+    with pytest.raises(ValueError, match="animate_conv: `padding_mode`"):
+        animate_conv(op="conv_transpose", input_size=(3,), padding_mode=mode)
+
+
+def test_cli_takes_every_parameter_and_three_size_forms(tmp_path):
+    from anyconv.cli import main
+
+    for i, form in enumerate(["4x4", "4,4"]):
+        out = tmp_path / f"a{i}.gif"
+        rc = main(["animate", "--input-size", form, "--kernel-size", "2x2", "--stride", "2", "--dilation", "1,1",
+                   "--in-channels", "2", "--out-channels", "4", "--groups", "2", "--padding", "1",
+                   "--padding-mode", "replicate", "--cell", "14", "--out", str(out)])
+        with Image.open(out) as im:
+            assert rc == 0 and im.n_frames == 9
+    out = tmp_path / "t.gif"
+    assert main(["animate", "--transpose", "--input-size", "3", "--kernel-size", "3", "--stride", "2",
+                 "--output-padding", "1", "--cell", "14", "--out", str(out)]) == 0
+    with Image.open(out) as im:
+        assert im.n_frames == (3 - 1) * 2 + 3 + 1

@@ -2,8 +2,9 @@
 
 Layout (left to right): the input channels stacked (padding cells grey and dashed, inserted
 zeros of a transposed conv white and dotted), the kernels of every output channel, the output
-channels. Channels of one group share a colour. In each frame the window cells are filled
-with the strong group colour (kernel weights in their corner), gaps of a dilated window stay
+channels. Each role has its own hue family (input blue, kernel orange, output green) and each
+channel group its own hue within it, named in the labels. In each frame the window cells are
+filled with the strong colour (kernel weights in their corner), gaps of a dilated window stay
 light, and the output cell being written is strong; cells written before keep their value.
 """
 
@@ -16,17 +17,25 @@ from typing import Any
 from ._deps import require
 from ._frames import BEYOND, INSERTED, PAD, Plan, Step
 
-# (light, strong) colour per group; the strong colour fills the window and the current output
-GROUP_COLOURS = (
-    ((204, 224, 245), (49, 130, 189)),
-    ((253, 220, 190), (217, 95, 2)),
-    ((218, 210, 238), (117, 107, 177)),
-    ((204, 236, 204), (35, 139, 69)),
-    ((250, 205, 205), (203, 24, 29)),
-    ((230, 230, 200), (140, 140, 40)),
-)
+
+def _pair(strong: tuple[int, int, int]) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(light, strong): the light one is the strong one mixed 75% with white."""
+    return tuple(round(c + (255 - c) * 0.75) for c in strong), strong  # type: ignore[return-value]
+
+
+# one hue family per role (input blue/purple, kernel orange/brown, output green), one hue per group
+INPUT_COLOURS = tuple(_pair(c) for c in ((49, 130, 189), (117, 107, 177), (8, 81, 156), (158, 154, 200)))
+KERNEL_COLOURS = tuple(_pair(c) for c in ((217, 95, 2), (140, 81, 10), (191, 129, 45), (227, 74, 51)))
+OUTPUT_COLOURS = tuple(_pair(c) for c in ((27, 158, 119), (35, 139, 69), (102, 166, 30), (0, 109, 44)))
+GROUP_COLOURS = INPUT_COLOURS  # (light, strong) per group of the input channels
 WHITE, INK, GRID, FAINT = (255, 255, 255), (25, 25, 25), (110, 110, 110), (165, 165, 165)
-PAD_FILL, KERNEL_FILL, WEIGHT_INK = (238, 238, 238), (255, 244, 200), (255, 236, 130)
+PAD_FILL, WEIGHT_INK = (238, 238, 238), (255, 236, 130)
+
+
+def role_colour(role: str, group: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(light, strong) colour of ``role`` ("input", "kernel" or "output") for channel group ``group``."""
+    table = {"input": INPUT_COLOURS, "kernel": KERNEL_COLOURS, "output": OUTPUT_COLOURS}[role]
+    return table[group % len(table)]
 
 
 @dataclass(frozen=True)
@@ -61,30 +70,30 @@ def _fonts(cell: int) -> dict[str, Any]:
         except (TypeError, OSError, ImportError):  # old Pillow or no FreeType: the bitmap font
             return font.load_default()
     return {
-        "value": load(max(9, round(cell * 0.36))),
-        "small": load(max(7, round(cell * 0.24))),
-        "label": load(max(10, round(cell * 0.32))),
-        "title": load(max(11, round(cell * 0.34))),
+        "value": load(max(10, round(cell * 0.38))),
+        "small": load(max(10, round(cell * 0.3))),
+        "label": load(max(13, round(cell * 0.34))),
+        "title": load(max(14, round(cell * 0.38))),
     }
 
 
 def layout(plan: Plan, cell: int, min_width: int = 0) -> Layout:
     """Where every grid goes, and the image size."""
-    m, gap = max(8, cell // 2), max(6, cell // 2)
-    lab = max(14, round(cell * 0.5))
-    top = m + 2 * max(16, round(cell * 0.6))
+    m, gap = max(10, cell // 2), max(12, round(cell * 0.7))
+    lab = max(18, round(cell * 0.55))
+    top = m + 2 * max(20, round(cell * 0.62))
     hg, wg = plan.grid_source.shape
     oh, ow = plan.output.shape[1:]
     x0 = m
     inputs = tuple((x0, top + c * (lab + hg * cell + gap) + lab) for c in range(plan.in_channels))
-    x1 = x0 + wg * cell + cell
+    x1 = x0 + wg * cell + max(cell, 24)
     kernels: tuple[tuple[int, int], ...] = ()
     kw_total = 0
     if plan.kernel is not None:
         cg, kh, kw = plan.kernel.shape[1:]
         kernels = tuple((x1, top + o * (lab + kh * cell + gap) + lab) for o in range(plan.out_channels))
         kw_total = cg * kw * cell + (cg - 1) * (cell // 3)
-    x2 = x1 + (kw_total + cell if kernels else 0)
+    x2 = x1 + (kw_total + max(cell, 24) if kernels else 0)
     outputs = tuple((x2, top + o * (lab + oh * cell + gap) + lab) for o in range(plan.out_channels))
     bottom = max(
         inputs[-1][1] + hg * cell,
@@ -120,12 +129,12 @@ def _background(plan: Plan, lay: Layout, fonts: dict[str, Any], numbers: bool) -
     im = image.new("RGB", lay.size, WHITE)
     draw = draw_mod.Draw(im)
     c = lay.cell
-    _text(draw, (max(8, c // 2), max(8, c // 2)), plan.title, fonts["title"], INK, "la")
-    _text(draw, (max(8, c // 2), max(8, c // 2) + max(16, round(c * 0.6))), legend(plan), fonts["label"], GRID, "la")
+    _text(draw, (max(10, c // 2), max(10, c // 2)), plan.title, fonts["title"], INK, "la")
+    _text(draw, (max(10, c // 2), max(10, c // 2) + max(20, round(c * 0.62))), legend(plan), fonts["label"], GRID, "la")
     hg, wg = plan.grid_source.shape
     for ch, origin in enumerate(lay.inputs):
-        light = GROUP_COLOURS[plan.group_of_input(ch) % len(GROUP_COLOURS)][0]
-        name = f"x[{ch}]" + (" zero-stuffed" if plan.op == "conv_transpose" else "")
+        light = role_colour("input", plan.group_of_input(ch))[0]
+        name = f"x[{ch}]" + _group_note(plan, plan.group_of_input(ch)) + (" zero-stuffed" if plan.op == "conv_transpose" else "")
         _text(draw, (origin[0], origin[1] - 3), name, fonts["label"], INK, "ld")
         for r in range(hg):
             for col in range(wg):
@@ -143,28 +152,36 @@ def _background(plan: Plan, lay: Layout, fonts: dict[str, Any], numbers: bool) -
     if plan.kernel is not None:
         cg, kh, kw = plan.kernel.shape[1:]
         for o, origin in enumerate(lay.kernels):
-            label = f"w[{o}]" + (" flipped" if plan.op == "conv_transpose" else "")
+            label = f"w[{o}]" + _group_note(plan, plan.group_of_output(o)) + (" flipped" if plan.op == "conv_transpose" else "")
+            kfill = role_colour("kernel", plan.group_of_output(o))[0]
             _text(draw, (origin[0], origin[1] - 3), label, fonts["label"], INK, "ld")
             for j in range(cg):
                 ox = origin[0] + j * (kw * c + c // 3)
                 for r in range(kh):
                     for col in range(kw):
                         box = _cell_box((ox, origin[1]), (r, col), c)
-                        draw.rectangle(box, fill=KERNEL_FILL, outline=GRID)
+                        draw.rectangle(box, fill=kfill, outline=GRID)
                         if numbers:
                             _text(draw, _centre(box), fmt(float(plan.kernel[o, j, r, col])), fonts["value"], INK)
     oh, ow = plan.output.shape[1:]
     for o, origin in enumerate(lay.outputs):
-        _text(draw, (origin[0], origin[1] - 3), f"y[{o}]", fonts["label"], INK, "ld")
+        _text(draw, (origin[0], origin[1] - 3), f"y[{o}]" + _group_note(plan, plan.group_of_output(o)),
+              fonts["label"], INK, "ld")
         for r in range(oh):
             for col in range(ow):
                 draw.rectangle(_cell_box(origin, (r, col), c), fill=WHITE, outline=FAINT)
     return im
 
 
+def _group_note(plan: Plan, group: int) -> str:
+    return f" (group {group})" if plan.kernel is not None and plan.groups > 1 else ""
+
+
 def legend(plan: Plan) -> str:
     """What the cell styles mean for this op."""
     pad = {"max_pool": "padding (-inf)", "avg_pool": "padding (0)"}.get(plan.op, "zero padding")
+    if plan.padding_mode != "zeros":
+        pad = f"{plan.padding_mode} padding (copies of input elements)"
     text = f"grey dashed: {pad}"
     if plan.op == "conv_transpose":
         text += ";  white dotted: zeros inserted between inputs (stride - 1);  kernel flipped"
@@ -216,7 +233,7 @@ def render(plan: Plan, cell: int, numbers: bool) -> tuple[list[Any], Layout]:
         im = base.copy()
         draw = draw_mod.Draw(im)
         for ch, origin in enumerate(lay.inputs):
-            strong = GROUP_COLOURS[plan.group_of_input(ch) % len(GROUP_COLOURS)][1]
+            strong = role_colour("input", plan.group_of_input(ch))[1]
             for q, rc in enumerate(step.cells):
                 box = _cell_box(origin, rc, c)
                 draw.rectangle(box, fill=strong, outline=INK, width=2)
@@ -227,7 +244,7 @@ def render(plan: Plan, cell: int, numbers: bool) -> tuple[list[Any], Layout]:
                     w = plan.kernel[plan.group_of_input(ch), ch % cg].reshape(-1)[q]
                     _text(draw, (box[2] - 3, box[3] - 2), fmt(float(w)), fonts["small"], WEIGHT_INK, "rd")
         for o, origin in enumerate(lay.outputs):
-            light, strong = GROUP_COLOURS[plan.group_of_output(o) % len(GROUP_COLOURS)]
+            light, strong = role_colour("output", plan.group_of_output(o))
             for u in range(t + 1):
                 rc = (u // ow, u % ow)
                 box = _cell_box(origin, rc, c)
@@ -235,7 +252,7 @@ def render(plan: Plan, cell: int, numbers: bool) -> tuple[list[Any], Layout]:
                 draw.rectangle(box, fill=strong if now else light, outline=INK if now else GRID, width=2 if now else 1)
                 if numbers:
                     _text(draw, _centre(box), fmt(float(plan.output[o][rc])), fonts["value"], WHITE if now else INK)
-        _text(draw, (max(8, c // 2), lay.size[1] - max(8, c // 2)), captions[t],
+        _text(draw, (max(10, c // 2), lay.size[1] - max(10, c // 2)), captions[t],
               fonts["label"], INK, "ld")
         frames.append(im)
     return frames, lay

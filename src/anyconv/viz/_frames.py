@@ -61,7 +61,8 @@ class Plan:
         stride, dilation: of the window on the grid (conv_transpose: stride 1).
         padding: the resolved padding pairs of the call (conv_transpose: its crop pairs).
         steps: one :class:`Step` per output position, row-major.
-        title: a one-line description of the call.
+        title: a one-line description of the call, with every parameter.
+        padding_mode: conv's padding mode (the padding cells show the values it copies).
     """
 
     op: str
@@ -77,6 +78,7 @@ class Plan:
     steps: list[Step]
     title: str
     count_include_pad: bool = True
+    padding_mode: str = "zeros"
 
     @property
     def in_channels(self) -> int:
@@ -132,27 +134,41 @@ def _fmt_padding(pairs: Sequence[tuple[int, int]]) -> str:
 
 
 def conv_plan(
-    x: torch.Tensor, w: torch.Tensor, stride: object, padding: object, dilation: object, groups: object
+    x: torch.Tensor, w: torch.Tensor, stride: object, padding: object, dilation: object, groups: object,
+    padding_mode: str = "zeros",
 ) -> Plan:
-    """Plan of ``conv(x, w, ...)`` for unbatched ``x`` of 1 or 2 spatial dims."""
+    """Plan of ``conv(x, w, ...)`` for unbatched ``x`` of 1 or 2 spatial dims.
+
+    With a ``padding_mode`` other than ``"zeros"`` the padding cells show the values that mode
+    copies in (reflected, replicated or wrapped input elements), still marked as padding.
+    """
     from ..functional import conv
 
-    spec = conv_spec("conv", x, w, None, stride, padding, dilation, groups, "zeros", False, "auto")
-    out = conv(x, w, None, stride, padding, dilation, groups)  # type: ignore[arg-type]
+    spec = conv_spec("conv", x, w, None, stride, padding, dilation, groups, padding_mode, False, "auto")
+    out = conv(x, w, None, stride, padding, dilation, groups, padding_mode)  # type: ignore[arg-type]
     core, n = spec.core, spec.core.n
-    src = torch.arange(_shapes.prod(x.shape[1:])).reshape(x.shape[1:])
-    src = pad(src, core.padding, value=PAD)
+    index = torch.arange(_shapes.prod(x.shape[1:])).reshape(x.shape[1:])
+    src = pad(index, core.padding, value=PAD)
     grid, steps = _grid_steps(src, w.shape[2:], core.stride, core.dilation)
-    title = (
-        f"conv{n}d  in {'x'.join(map(str, x.shape[1:]))}  kernel {'x'.join(map(str, w.shape[2:]))}"
-        f"  stride {_show(core.stride)}  padding {_show_pad(padding, core.padding)}"
-        f"  dilation {_show(core.dilation)}" + (f"  groups {core.groups}" if core.groups > 1 else "")
-        + f"  ->  out {'x'.join(map(str, out.shape[1:]))}"
-    )
+    values = _values(x, src)
+    if padding_mode != "zeros":  # the input element each padding cell copies
+        values = _values(x, pad(index, core.padding, mode=padding_mode))
+    title = _title(f"conv{n}d", x.shape, w.shape, [
+        ("stride", _show(core.stride)), ("padding", _show_pad(padding, core.padding)),
+        ("dilation", _show(core.dilation)), ("groups", str(core.groups)), ("padding_mode", padding_mode),
+    ], out.shape)
     return Plan(
-        "conv", n, grid, _values(x, src).reshape(x.shape[0], *grid.shape), _lift4(w), _lift3(out),
+        "conv", n, grid, values.reshape(x.shape[0], *grid.shape), _lift4(w), _lift3(out),
         core.groups, _lift(core.stride, 1), _lift(core.dilation, 1), core.padding, steps, title,
+        padding_mode=padding_mode,
     )
+
+
+def _title(name: str, x: Sequence[int], w: Sequence[int] | None, params: list[tuple[str, str]], out: Sequence[int]) -> str:
+    """``conv2d  in 1x5x5  weight 2x1x3x3  stride 2  ...  ->  out 2x3x3`` (every parameter)."""
+    shape = lambda t: "x".join(map(str, t))  # noqa: E731
+    head = f"{name}  in {shape(x)}" + (f"  weight {shape(w)}" if w is not None else "")
+    return head + "".join(f"  {k} {v}" for k, v in params) + f"  ->  out {shape(out)}"
 
 
 def conv_transpose_plan(
@@ -189,12 +205,11 @@ def conv_transpose_plan(
     wc = torch.stack([
         torch.stack([w[(o // og) * cg + c, o % og] for c in range(cg)]) for o in range(og * g)
     ]).flip(list(range(2, 2 + n)))
-    title = (
-        f"conv_transpose{n}d  in {'x'.join(map(str, insize))}  kernel {'x'.join(map(str, kernel))}"
-        f"  stride {_show(core.stride)}  padding {_show_pad(padding, spec.crop)}"
-        f"  dilation {_show(core.dilation)}" + (f"  groups {g}" if g > 1 else "")
-        + f"  ->  out {'x'.join(map(str, out.shape[1:]))}"
-    )
+    title = _title(f"conv_transpose{n}d", x.shape, w.shape, [
+        ("stride", _show(core.stride)), ("padding", _show_pad(padding, spec.crop)),
+        ("output_padding", _show(_op_tuple(spec.full, insize, kernel, core))),
+        ("dilation", _show(core.dilation)), ("groups", str(g)),
+    ], out.shape)
     return Plan(
         "conv_transpose", n, grid, _values(x, src).reshape(x.shape[0], *grid.shape), _lift4(wc),
         _lift3(out), g, (1, 1), _lift(core.dilation, 1), spec.crop, steps, title,
@@ -235,11 +250,11 @@ def pool_plan(
     src = torch.arange(_shapes.prod(x.shape[1:])).reshape(x.shape[1:])
     src = pad(pad(src, pairs, value=PAD), extra, value=BEYOND)
     grid, steps = _grid_steps(src, k, s, d)
-    title = (
-        f"{op}{n}d  in {'x'.join(map(str, x.shape[1:]))}  kernel {'x'.join(map(str, k))}"
-        f"  stride {_show(s)}  padding {_show_pad(padding, pairs)}  dilation {_show(d)}"
-        + ("  ceil_mode" if ceil_mode else "") + f"  ->  out {'x'.join(map(str, out.shape[1:]))}"
-    )
+    params = [("kernel", "x".join(map(str, k))), ("stride", _show(s)), ("padding", _show_pad(padding, pairs)),
+              ("dilation", _show(d)), ("ceil_mode", str(ceil_mode))]
+    if op == "avg_pool":
+        params.append(("count_include_pad", str(count_include_pad)))
+    title = _title(f"{op}{n}d", x.shape, None, params, out.shape)
     return Plan(
         op, n, grid, _values(x, src).reshape(x.shape[0], *grid.shape), None, _lift3(out),
         x.shape[0], _lift(s, 1), _lift(d, 1), tuple(pairs), steps, title, count_include_pad,
@@ -251,6 +266,12 @@ def check_steps(plan: Plan) -> None:
     positions = plan.output.shape[1] * plan.output.shape[2]
     if len(plan.steps) != positions:
         raise RuntimeError(f"animate_conv: internal error, {len(plan.steps)} windows for {positions} outputs")
+
+
+def _op_tuple(full: Sequence[int], insize: Sequence[int], kernel: Sequence[int], core: object) -> tuple[int, ...]:
+    """The output_padding of a transposed call: its full size less the size without it."""
+    return tuple(f - _shapes.conv_transpose_full_size(i, k, s, d)
+                 for f, i, k, s, d in zip(full, insize, kernel, core.stride, core.dilation))  # type: ignore[attr-defined]
 
 
 def _show(t: Sequence[int]) -> str:

@@ -135,6 +135,7 @@ def animate_conv(
     padding: Any = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
+    padding_mode: str = "zeros",
     in_channels: int = 1,
     out_channels: int | None = None,
     output_padding: int | Sequence[int] = 0,
@@ -159,8 +160,9 @@ def animate_conv(
         op: ``"conv"``, ``"conv_transpose"``, ``"max_pool"`` or ``"avg_pool"``.
         input_size: spatial size (1 or 2 ints) of the generated input; ignored with ``input``.
         kernel_size: kernel (window) size; ignored for conv ops when ``weight`` is given.
-        stride, padding, dilation, groups, output_padding, ceil_mode, count_include_pad: the
-            op's own arguments, every form the op accepts (``stride=None``: the op's default).
+        stride, padding, dilation, groups, output_padding, ceil_mode, count_include_pad,
+            padding_mode: the op's own arguments, every form the op accepts (``stride=None``: the
+            op's default; ``padding_mode`` is conv's, the padding cells then show the copied values).
         in_channels, out_channels: channels of the generated input and weight
             (``out_channels`` defaults to ``in_channels``).
         input: an unbatched ``(C, L)`` or ``(C, H, W)`` input to use instead of random
@@ -221,8 +223,11 @@ def animate_conv(
             value_error(op, "groups", groups, f"a positive divisor of the input channels ({c})")
         weight = _data(op, tuple(input.shape[1:]), kernel, c, c_out, g, seed)[1]
         weight = weight.to(input.dtype) if weight is not None and input.is_floating_point() else weight
+    if op != "conv" and padding_mode != "zeros":
+        value_error(name, "padding_mode", padding_mode, "'zeros' for op=" + repr(op) + " (other modes are conv's)")
     if op == "conv":
-        plan = conv_plan(input, weight, 1 if stride is None else stride, padding, dilation, groups)  # type: ignore[arg-type]
+        plan = conv_plan(input, weight, 1 if stride is None else stride, padding, dilation, groups,  # type: ignore[arg-type]
+                         padding_mode)
     elif op == "conv_transpose":
         plan = conv_transpose_plan(input, weight, 1 if stride is None else stride, padding,  # type: ignore[arg-type]
                                    output_padding, groups, dilation)
