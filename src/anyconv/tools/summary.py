@@ -21,6 +21,7 @@ normalization layers), the row shows the true count marked ``*``, the footer giv
 from __future__ import annotations
 
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -170,30 +171,36 @@ class Summary:
         if dropped:
             out.append(f"({', '.join(dropped)} not shown: over {self._layout['max_width']} characters; "
                        "wide=True shows every column)")
-        return "\n".join(out)
+        limit = None if self._layout["wide"] else self._layout["max_width"]
+        return "\n".join(part for line in out for part in
+                         (textwrap.wrap(line, limit, subsequent_indent="    ") if limit and len(line) > limit else [line]))
 
     def __repr__(self) -> str:
         return str(self)
 
 
 def _rows(model: torch.nn.Module, calls: list[Call], algorithms: bool) -> tuple[list[LayerInfo], list[torch.nn.Module]]:
-    """One record per call, plus a row for each container that was never called itself."""
+    """One record per call, plus a row for a container never called itself (a ModuleList) each
+    time the calls enter it again (torchinfo's rows; it numbers all of them as the last one)."""
     counters: dict[int, int] = {}
     layers: list[LayerInfo] = []
     modules: list[torch.nn.Module] = []
     called = {c.key for c in calls}
     listed: set[str] = set()
+    current: dict[int, str] = {}  # depth -> the row the next rows sit under
     for c in calls:
         parts = c.key.split(".") if c.key else []
-        for j in range(1, len(parts)):  # a container never called itself (ModuleList): a row of its own
+        for j in range(1, len(parts)):
             parent = ".".join(parts[:j])
-            if parent not in called and parent not in listed:
-                listed.add(parent)
+            if parent not in called and current.get(j) != parent:
                 counters[j] = counters.get(j, 0) + 1
                 container = model.get_submodule(parent)
                 layers.append(LayerInfo(parent, type(container).__name__, j, counters[j], (), None, None, 0, None,
-                                        None, False, False))
+                                        None, False, parent in listed))
                 modules.append(container)
+                listed.add(parent)
+                current[j] = parent
+        current = {d: k for d, k in current.items() if d < c.depth} | {c.depth: c.key}
         counters[c.depth] = counters.get(c.depth, 0) + 1
         own = list(c.module.parameters(recurse=c.leaf))
         f = c.field
