@@ -9,7 +9,7 @@ import torch
 
 from .._padding import pad
 from .._spec import CorrSpec, conv_spec
-from . import _small
+from . import _layout, _small
 from ._autograd import corr
 
 PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
@@ -73,7 +73,10 @@ def conv(
         _op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm
     )
     n = spec.core.n
-    x = input if spec.batched else input.unsqueeze(0)
+    # torch's layout rule: channels_last output and gradients when the input or the weight is
+    fmt = _layout.channels_last(input, weight) if spec.batched else None
+    x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
+    weight = _layout.row_major(weight, fmt)
     w = weight.flip(list(range(2, 2 + n))) if spec.flip else weight
     core = spec.core
     if spec.padding_mode != "zeros":
@@ -86,8 +89,8 @@ def conv(
             input.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
         )
         y = _small.SmallCorr.apply(x, w, bias, core, small) if grad else _small.forward(x, w, bias, small)
-        return y if spec.batched else y.squeeze(0)
+        return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)
     y = corr(x, w, core, spec.algorithm, _op)
     if bias is not None:
         y = y + bias.reshape(1, -1, *([1] * n))
-    return y if spec.batched else y.squeeze(0)
+    return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)

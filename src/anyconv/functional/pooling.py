@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from .._pool_spec import pool_spec
+from . import _layout
 from ._pool_autograd import max_pool_values, window_sum_op
 from ._pool_kernels import window_counts
 
@@ -74,10 +75,12 @@ def max_pool(
     """
     spec = pool_spec(_op, input, kernel_size, stride, padding, dilation, ceil_mode, n=_n,
                      return_indices=return_indices)
-    out, idx = max_pool_values(_batch(input, spec.batched), spec, spec.return_indices)
+    fmt = _layout.channels_last(input) if spec.batched else None  # torch: the output follows the input
+    out, idx = max_pool_values(_layout.row_major(_batch(input, spec.batched), fmt), spec, spec.return_indices)
+    out = _layout.restore(out, fmt)
     if spec.return_indices:
         assert idx is not None
-        return _unbatch(out, spec.batched), _unbatch(idx, spec.batched)
+        return _unbatch(out, spec.batched), _unbatch(_layout.restore(idx, fmt), spec.batched)
     return _unbatch(out, spec.batched)
 
 
@@ -125,14 +128,15 @@ def avg_pool(
     """
     spec = pool_spec(_op, input, kernel_size, stride, padding, dilation, ceil_mode, n=_n,
                      count_include_pad=count_include_pad, divisor_override=divisor_override)
-    x = _batch(input, spec.batched)
+    fmt = _layout.channels_last(input, ranks=(4,)) if spec.batched else None  # torch: follows a 4-D input
+    x = _layout.row_major(_batch(input, spec.batched), fmt)
     total = window_sum_op(x, spec)
     # in place: the window sum's backward does not need its output
     if spec.divisor_override is not None:
         y = total.div_(spec.divisor_override)
     else:
         y = total.div_(window_counts(spec, spec.count_include_pad, x.device, total.dtype))
-    return _unbatch(y.to(input.dtype), spec.batched)
+    return _unbatch(_layout.restore(y.to(input.dtype), fmt), spec.batched)
 
 
 def lp_pool(
