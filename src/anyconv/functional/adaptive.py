@@ -27,6 +27,7 @@ import torch
 from .. import _shapes
 from .._errors import value_error
 from .._pool_spec import AdaptiveSpec, adaptive_spec
+from . import _layout
 from ._pool_autograd import max_pool_from_indices
 
 OutputSize = int | None | Sequence[int | None]
@@ -80,9 +81,10 @@ def adaptive_avg_pool(input: torch.Tensor, output_size: OutputSize, *, _op: str 
         torch.Size([2, 8, 1, 2, 5, 3])
     """
     spec = adaptive_spec(_op, input, output_size, n=_n)
-    x = input if spec.batched else input.unsqueeze(0)
+    fmt = _layout.channels_last(input, ranks=(4,)) if spec.batched else None  # torch: follows a 4-D input
+    x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
     y = _adaptive_avg(x, spec)
-    return y if spec.batched else y.squeeze(0)
+    return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)
 
 
 def _adaptive_avg(x: torch.Tensor, spec: AdaptiveSpec) -> torch.Tensor:
@@ -173,7 +175,8 @@ def adaptive_max_pool(input: torch.Tensor, output_size: OutputSize, return_indic
     spec = adaptive_spec(_op, input, output_size, n=_n, return_indices=return_indices)
     if spec.batched and input.shape[1] == 0:  # torch refuses 0 channels (batch 0 is fine)
         value_error(_op, "input", input, "sizes >= 1 in every dim but the batch dim")
-    x = input if spec.batched else input.unsqueeze(0)
+    fmt = _layout.channels_last(input) if spec.batched else None  # torch: the output follows the input
+    x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
     with torch.no_grad():
         val, idx = adaptive_max_raw(x, spec)
     if torch.is_grad_enabled() and x.requires_grad:
@@ -181,6 +184,7 @@ def adaptive_max_pool(input: torch.Tensor, output_size: OutputSize, return_indic
             val = x.sum(dim=tuple(range(2, x.dim())), keepdim=True).expand(val.shape)
         else:
             val = max_pool_from_indices(x, idx)
+    val, idx = _layout.restore(val, fmt), _layout.restore(idx, fmt)
     if not spec.batched:
         val, idx = val.squeeze(0), idx.squeeze(0)
     return (val, idx) if spec.return_indices else val

@@ -8,6 +8,7 @@ import torch
 
 from .._padding import pad
 from .._spec import conv_transpose_spec
+from . import _layout
 from ._autograd import corr_t
 from .conv import IntOrSeq, PaddingArg
 
@@ -63,12 +64,13 @@ def conv_transpose(
         _op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm
     )
     n = spec.core.n
-    x = input if spec.batched else input.unsqueeze(0)
-    y = corr_t(x, weight, spec.core, spec.full, spec.algorithm, _op)
+    fmt = _layout.channels_last(input, weight, ranks=(4,)) if spec.batched else None  # torch's layout rule
+    x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
+    y = corr_t(x, _layout.row_major(weight, fmt), spec.core, spec.full, spec.algorithm, _op)
     if any(b or a for b, a in spec.crop):
         y = pad(y, [(-b, -a) for b, a in spec.crop])
         if bias is None:
             y = y.contiguous()  # a contiguous result, as torch's (the bias add makes one anyway)
     if bias is not None:
         y = y + bias.reshape(1, -1, *([1] * n))
-    return y if spec.batched else y.squeeze(0)
+    return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)
