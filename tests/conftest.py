@@ -3,3 +3,8 @@
 import torch
 
 torch.set_num_threads(1)
+
+
+def pytest_addoption(parser):  # type: ignore[no-untyped-def]
+    """``--fuzz N``: the number of calls tests/test_fuzz.py makes (default: a few hundred)."""
+    parser.addoption("--fuzz", type=int, default=None, help="calls of the differential fuzzer (tests/test_fuzz.py)")
