@@ -66,7 +66,7 @@ def test_predict_matches_a_torch_reference(run_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, words",
     [(["train", "--epochs", "0"], "epochs"), (["train", "--model", "nope"], "model"),
-     (["train", "--data", "/no/such/dir"], "does not exist"), (["train", "--batch-size", "5", "--nproc", "2"], "batch_size"),
+     (["train", "--data", "/no/such/dir"], "does not exist"), (["train", "--batch-size", "5", "--nproc", "2"], "batch-size"),
      (["train", "--device", "tpu"], "device"), (["train", "--dataset", "imagenet"], "--dataset"),
      (["train", "--model", "cifar_cnn", "--num-samples", "100", "--out", "/tmp/anyconv-never-written"], "does not take"), (["eval", "/no/such/run"], "does not exist"),
      (["predict", "/no/such/run"], "does not exist"), (["train", "--resume", "/no/such/run"], "does not exist")],

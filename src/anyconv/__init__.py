@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import importlib as _importlib
+from typing import Any as _Any
 
 from . import algorithms, functional, nn
 from ._workspace import get_workspace_limit, set_workspace_limit, workspace_limit
@@ -22,12 +22,12 @@ _LAZY_ATTRS = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:  # lazy attributes (PEP 562)
     if name in _LAZY_MODULES:
-        return importlib.import_module(f"anyconv.{name}")
+        return _importlib.import_module(f"anyconv.{name}")
     if name in _LAZY_ATTRS:
         module, attr = _LAZY_ATTRS[name]
-        return getattr(importlib.import_module(module), attr)
+        return getattr(_importlib.import_module(module), attr)
     raise AttributeError(f"module 'anyconv' has no attribute {name!r}")
 
 
@@ -43,3 +43,11 @@ __all__ = [
     "summary",
     "workspace_limit",
 ]
+
+
+def __dir__() -> list[str]:
+    """``dir(anyconv)``: the public API (``__all__``) and the lazily imported subpackages only."""
+    return sorted({*__all__, *_LAZY_MODULES})
+
+
+del annotations  # the __future__ import binds it: not API

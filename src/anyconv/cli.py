@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``anyconv`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the subcommand, as its other errors are
+        where = f"anyconv {args.command}" if getattr(args, "command", None) else "anyconv"
+        parser.exit(2, f"{where}: error: unrecognized arguments: {' '.join(extra)} (see {where} --help)\n")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

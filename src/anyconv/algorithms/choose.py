@@ -148,6 +148,26 @@ def choose_algorithm(
     return min(allowed, key=lambda n: times[n]), times
 
 
+def _size(n: int) -> str:
+    """``134217728`` -> ``"128 MiB"``; bytes below 1 KiB stay bytes."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def _readable(reason: str) -> str:
+    """A refusal with its byte counts as KiB/MiB/GiB, the scratch budget named as what it is."""
+    import re
+
+    from .._workspace import get_workspace_limit, scratch_budget
+
+    budget, limit = scratch_budget(), get_workspace_limit()
+    whole = f"scratch budget ({_size(budget)}, half the {_size(limit)} workspace limit)"
+    reason = re.sub(rf"(workspace limit|scratch budget) \({budget} bytes(, half the workspace limit)?\)", whole, reason)
+    return re.sub(r"(\d+) bytes", lambda m: _size(int(m.group(1))), reason)
+
+
 def explain_algorithm(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -191,12 +211,14 @@ def explain_algorithm(
         )
         for name in algorithms.names():
             if name in c.estimates:
+                above = c.errors[name] > bound
                 lines.append(
                     f"  {name:10s} predicted {c.estimates[name]:9.3f} ms, error {c.errors[name]:.1e} "
-                    f"(bound {bound:.1e})"
+                    + (f"ABOVE the bound {bound:.1e} (kept: a summation algorithm, the reference's own error)"
+                       if above else f"(bound {bound:.1e})")
                 )
             else:
-                lines.append(f"  {name:10s} rejected: {c.rejected.get(name, '?')}")
+                lines.append(f"  {name:10s} REJECTED: {_readable(c.rejected.get(name, '?'))}")
         lines.append(f"  chosen: {c.reason}")
         if nonfinite:
             lines.append("  non-finite values in the input or weight: " + (

@@ -98,6 +98,25 @@ def sizes_type(flag: str) -> Any:
     return convert
 
 
+def numbers_type(flag: str) -> Any:
+    """An argparse ``type=`` for a list of numbers written ``1,2,3`` (or ``1x2x3``, ``[1, 2, 3]``, ``5``).
+
+    >>> numbers_type("--signal")("1,-2.5,3")
+    (1.0, -2.5, 3.0)
+    """
+
+    def convert(text: str) -> tuple[float, ...]:
+        body = text.strip().strip("()[]").strip().rstrip(",")
+        try:
+            values = tuple(float(p) for p in re.split(r"[,x\s]+", body))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"`{flag}` must be numbers like 1,2,3 (or 1x2x3); got {flag}={text!r}") from None
+        return values
+
+    return convert
+
+
 def canonical_op(text: str, flag: str, allowed: Sequence[str] | None = None) -> tuple[str, int | None]:
     """``"Conv2d"`` / ``"conv2d"`` / ``"maxpool"`` -> ``("conv", 2)`` / ``("conv", 2)`` / ``("max_pool", None)``.
 

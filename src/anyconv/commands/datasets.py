@@ -12,6 +12,8 @@ EPILOG = """examples:
 
 SAMPLE is one sample's shape (C x spatial); nothing is ever downloaded."""
 
+# one sample's shape of each named dataset (what anyconv.data's generators give by default)
+SAMPLE_SHAPES: dict[str, tuple[int, ...]] = {"mnist1d": (1, 40), "digits": (1, 16, 16)}
 # (name or --data form, one sample's shape, classes, what it is); names first, then readers
 DATASETS: tuple[tuple[str, str, str, str], ...] = (
     ("mnist1d", "1x40", "10", "MNIST-1D, generated in process (4000 train / 1000 test; --num-samples)"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._grammar import add_threads
+
 EPILOG = """examples:
   anyconv eval runs/mnist1d_cnn-mnist1d-20250101-120000          # the run's own test split
   anyconv eval runs/RUN/last.pt --split train --json
@@ -23,6 +25,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--algorithm", help="anyconv algorithm (default: the run's)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_threads(p)
     p.set_defaults(func=run)
     return p
 

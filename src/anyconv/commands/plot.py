@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from .animate import literal
+from ._grammar import flag_error, numbers_type, sizes_type
 
 EPILOG = """examples:
   anyconv plot signal --out signal.png                      signal 1..9, kernel [2, 1, 2], 4 paddings
@@ -34,18 +34,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("what", choices=WHAT, help="which figure")
     p.add_argument("--out", "-o", default=None, help="output file (default <what>.png)")
-    p.add_argument("--signal", type=literal, default=None, help="signal: numbers, e.g. 1,2,3,4")
-    p.add_argument("--kernel", type=literal, default=None, help="signal: kernel numbers, e.g. 2,1,2")
+    p.add_argument("--signal", type=numbers_type("--signal"), default=None, help="signal: numbers, e.g. 1,2,3,4")
+    p.add_argument("--kernel", type=numbers_type("--kernel"), default=None, help="signal: kernel numbers, e.g. 2,1,2")
     p.add_argument("--preset", action="append", default=None, help="filter: a preset (repeatable)")
-    p.add_argument("--size", type=int, default=64, help="filter: size of the synthetic image (default 64)")
+    p.add_argument("--size", type=sizes_type("--size"), default=(64,),
+                   help="filter: size of the square synthetic image, 64 or 64x64 (default 64)")
     p.add_argument("--model", default=None, help="kernels/features: a model name of anyconv.models")
     p.add_argument("--weights", default=None, help="kernels/features: checkpoint, state_dict or pickled module")
     p.add_argument("--trust-pickle", action="store_true",
                    help="load --weights with full unpickling (needed for a whole pickled module); "
                         "RISK: unpickling runs any code the file contains - only for files you wrote yourself")
     p.add_argument("--in-channels", type=int, default=None, help="kernels/features: model input channels")
-    p.add_argument("--input-size", type=literal, default=None,
-                   help="features: spatial input size (default 28,28; 1-D models: 40)")
+    p.add_argument("--input-size", type=sizes_type("--input-size"), default=None,
+                   help="features: spatial input size, 28x28, 28,28 or 28 (default 28x28; 1-D models: 40)")
     p.add_argument("--max-layers", type=int, default=8)
     p.add_argument("--per-layer", type=int, default=8)
     p.set_defaults(func=run)
@@ -79,6 +80,17 @@ def _load_weights(path: str, trust_pickle: bool) -> Any:
         raise CommandError(f"--weights {path!r} cannot be loaded ({type(e).__name__}: {first[:200]})") from e
 
 
+def _misfit(module: Any, state: dict[str, Any]) -> str:
+    """Why ``state`` does not load into ``module``, in a few words: missing, unexpected, misshapen keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shaped = [k for k in own if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)]
+    parts = [f"{len(v)} {what} key(s), e.g. {v[0]}" for what, v in
+             (("missing", missing), ("unexpected", extra), ("misshapen", shaped)) if v]
+    return "; ".join(parts) or "its tensors do not load"
+
+
 def _model(args: argparse.Namespace) -> Any:
     import torch
 
@@ -110,8 +122,8 @@ def _model(args: argparse.Namespace) -> Any:
             try:
                 module.load_state_dict(state)
             except RuntimeError as e:
-                first = str(e).strip().splitlines()[0]
-                raise CommandError(f"--weights {args.weights!r} does not fit model {args.model!r}: {first}") from None
+                raise CommandError(f"`--weights` must hold weights of --model {args.model} ({_misfit(module, state)}); "
+                                   f"got --weights={args.weights!r}") from e
     return module.eval()
 
 
@@ -129,8 +141,10 @@ def _input(model: Any, args: argparse.Namespace) -> Any:
     c = int(w.shape[1]) * int(getattr(first, "groups", 1))
     if "Transpose" in type(first).__name__:
         c = int(w.shape[0])
-    size = args.input_size or ((40,) if n == 1 else (28,) * n)
-    size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * n
+    size: tuple[int, ...] = args.input_size or ((40,) if n == 1 else (28,) * n)
+    size = size * n if len(size) == 1 else size
+    if len(size) != n:
+        flag_error("--input-size", "x".join(map(str, size)), f"1 or {n} sizes for this {n}-D model")
     if n == 2:
         img = synthetic_image(max(8, max(size)))[: size[0], : size[1]]
         x = img.float().expand(c, *img.shape)
@@ -150,7 +164,9 @@ def run(args: argparse.Namespace) -> int:
         from ..viz.plots import plot_filter, synthetic_image
 
         presets = args.preset or ["edge", "blur", "sobel"]
-        plot_filter(synthetic_image(args.size), presets, path=out)
+        if len(set(args.size)) != 1:
+            flag_error("--size", "x".join(map(str, args.size)), "one size (the image is square), e.g. 64 or 64x64")
+        plot_filter(synthetic_image(args.size[0]), presets, path=out)
     else:
         from ..viz.model_plots import plot_feature_maps, plot_kernels
 
@@ -158,7 +174,12 @@ def run(args: argparse.Namespace) -> int:
         if args.what == "kernels":
             plot_kernels(model, path=out, max_layers=args.max_layers, per_layer=args.per_layer)
         else:
-            plot_feature_maps(model, _input(model, args), path=out, max_layers=args.max_layers,
-                              per_layer=args.per_layer)
+            x = _input(model, args)
+            try:
+                plot_feature_maps(model, x, path=out, max_layers=args.max_layers, per_layer=args.per_layer)
+            except (RuntimeError, ValueError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                size = "x".join(map(str, x.shape[2:])) if x is not None else "?"
+                flag_error("--input-size", size, f"a spatial size the model takes (it raised: {first})")
     print(f"wrote {out}")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._grammar import add_threads
+
 EPILOG = """examples:
   anyconv predict runs/RUN --dataset mnist1d --index 0 1 2     # test samples 0, 1, 2 of a dataset
   anyconv predict runs/RUN/last.pt signals.npy --top 3         # a .npy sample or batch
@@ -18,12 +20,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", help="a run folder (its last.pt) or a checkpoint file")
-    p.add_argument("inputs", nargs="*", help=".npy / .npz (array 'x') files or images")
+    p.add_argument("inputs", nargs="*", help=".npy / .npz (array 'x') files or images: a batch N x C x spatial, "
+                   "one sample C x spatial, or (1-channel data) its spatial size, e.g. an array of shape (40,)")
     p.add_argument("--dataset", help="take samples from this dataset's test split (with --index)")
     p.add_argument("--index", type=int, nargs="+", default=[0], help="test-split indices (default 0)")
     p.add_argument("--top", type=int, default=1, help="show the K most likely classes")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="print one JSON object per sample")
+    add_threads(p)
     p.set_defaults(func=run)
     return p
 
@@ -56,6 +60,27 @@ def _read(path: str) -> Any:
     return torch.as_tensor(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
 
 
+def as_batch(x: Any, ckpt: dict[str, Any], path: str) -> Any:
+    """An input file's array as a batch: one sample (one short of ``(N, *sample)``, or the spatial
+    size of a 1-channel sample) gets batch 1; anything else of the wrong shape is a one-line error."""
+    from ._grammar import flag_error
+
+    sample = tuple(ckpt.get("data", {}).get("sample_shape") or ())
+    if not sample:
+        return x
+    shape = tuple(x.shape)
+    if shape == sample or (sample[0] == 1 and shape == sample[1:]):
+        return x.reshape(1, *sample)
+    if len(shape) == len(sample) + 1 and shape[1:] == sample:
+        return x
+    if sample[0] == 1 and len(shape) == len(sample) and shape[1:] == sample[1:]:
+        return x.unsqueeze(1)  # (N, *spatial) -> (N, 1, *spatial)
+    one = "x".join(map(str, sample))
+    flag_error("inputs", f"{path} (array of shape {'x'.join(map(str, shape)) or 'scalar'})",
+               f"a batch Nx{one} or one sample {one}" + (f" or {'x'.join(map(str, sample[1:]))}" if sample[0] == 1 else "")
+               + " for this model")
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -66,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.restore import check_samples, model_from_checkpoint
 
     if args.top < 1:
-        raise ValueError(f"predict: `--top` must be a positive int; got --top={args.top}")
+        raise ValueError(f"`--top` must be a positive int; got --top={args.top}")
     model, ckpt, cfg = model_from_checkpoint(args.checkpoint, args.device)
     classes = ckpt.get("data", {}).get("classes") or []
     batches: list[tuple[str, torch.Tensor]] = []
@@ -74,10 +99,10 @@ def run(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset)
         for i in args.index:
             if not -len(data.y_test) <= i < len(data.y_test):
-                raise ValueError(f"predict: `--index` must be in [0, {len(data.y_test)}); got --index={i}")
+                raise ValueError(f"`--index` must be in [0, {len(data.y_test)}); got --index={i}")
             batches.append((f"{data.name}[{i}] (label {int(data.y_test[i])})", data.x_test[i : i + 1]))
     for path in args.inputs:
-        batches.append((path, check_samples(_read(path), ckpt, path)))
+        batches.append((path, check_samples(as_batch(_read(path), ckpt, path), ckpt, path)))
     if not batches:
         raise CommandError("nothing to predict: give input files or --dataset NAME --index I...")
     device = next(model.parameters()).device

@@ -6,6 +6,8 @@ import argparse
 import os
 from typing import Any
 
+from ._grammar import CommandError, add_threads, flag_error
+
 EPILOG = """examples:
   anyconv train                                   # MNIST-1D CNN on MNIST-1D (generated, no download)
   anyconv train --dataset digits --model cifar_cnn --epochs 20
@@ -48,6 +50,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--nproc", type=int, help="number of data-parallel processes to spawn (default 1)")
     p.add_argument("--num-samples", type=int, dest="num_samples", help="MNIST-1D size (default 5000)")
     p.add_argument("--no-progress", action="store_false", dest="progress", default=None, help="no progress bar")
+    add_threads(p)
     p.set_defaults(func=run)
     return p
 
@@ -79,12 +82,56 @@ def config_from_args(args: argparse.Namespace) -> Any:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:  # launched by torchrun: the world is the launcher's
         given["nproc"] = world
-    return TrainConfig(**given)
+    try:
+        return TrainConfig(**given)
+    except (ValueError, TypeError) as e:  # the config's message, with the flag for the field
+        text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        for key in FIELDS:
+            flag = "--" + key.replace("_", "-")
+            text = text.replace(f"`{key}`", f"`{flag}`").replace(f"got {key}=", f"got {flag}=")
+        raise CommandError(text) from e
+
+
+def check_model_fits(model: str, dataset: str | None, data: str | None) -> None:
+    """A one-line error naming ``--model`` when a zoo model's dims differ from a named dataset's samples.
+
+    (Data on disk is checked by the training loop once it is read.) The model is built on the
+    ``meta`` device: no memory, no initialisation.
+    """
+    import torch
+
+    from ..models import create_model, list_models
+    from ._model_arg import first_conv
+    from .datasets import SAMPLE_SHAPES
+
+    if model.lower() not in list_models():
+        flag_error("--model", model, "a model of anyconv.models (`anyconv models` lists them)")
+    sample = SAMPLE_SHAPES.get((dataset or "mnist1d").lower())
+    if data is not None or sample is None:
+        return
+    with torch.device("meta"):
+        conv = first_conv(create_model(model))
+    n, k = (len(conv.kernel_size) if conv is not None else None), len(sample) - 1
+    if n is not None and n != k:
+        shape = "x".join(map(str, sample))
+        flag_error("--model", model, f"a {k}-D model for --dataset {dataset or 'mnist1d'}: {model} is a {n}-D "
+                   f"model and does not take its {k}-D samples ({shape}); `anyconv models` lists the models "
+                   "with their input shapes, `anyconv datasets` the datasets")
+
+
+def _algorithm_error(e: ValueError, algorithm: str) -> None:
+    """Re-raise a layer's refusal of ``--algorithm`` as an error naming the flag, not the data."""
+    import re
+
+    m = re.search(r"(\w+): algorithm='\w+' cannot serve this call: (.*)$", str(e).strip().splitlines()[0])
+    if m is not None and algorithm != "auto":
+        raise CommandError(f"`--algorithm` must serve every conv/pool layer of the model ({m.group(1)} refused: "
+                           f"{m.group(2)}); --algorithm auto (the default) picks per layer; "
+                           f"got --algorithm={algorithm!r}") from e
 
 
 def spawn(config: dict[str, Any], nproc: int, resume: str | None = None) -> None:
     """Spawn the data-parallel workers; a worker's failure becomes a one-line error."""
-    from ..cli import CommandError
     from ..train.distributed import spawn as _spawn
 
     try:
@@ -109,11 +156,16 @@ def run(args: argparse.Namespace) -> int:
         train(cfg, resume=args.resume, overrides=overrides)
         return 0
     cfg = config_from_args(args)
+    check_model_fits(cfg.model, cfg.dataset, cfg.data)
     if cfg.nproc > 1 and not launched:
         from ..train.loop import default_run_dir
 
         cfg = cfg.replace(out=cfg.out or default_run_dir(cfg))
         spawn(cfg.to_dict(), cfg.nproc)
         return 0
-    train(cfg)
+    try:
+        train(cfg)
+    except ValueError as e:
+        _algorithm_error(e, cfg.algorithm)
+        raise
     return 0
