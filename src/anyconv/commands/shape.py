@@ -7,7 +7,17 @@ import re
 import textwrap
 from typing import Any
 
-from ._grammar import OPS_HELP, CommandError, batched, canonical_op, flag_error, op_name, parse_sizes, reading
+from ._grammar import (
+    OPS_HELP,
+    CommandError,
+    add_threads,
+    batched,
+    canonical_op,
+    flag_error,
+    op_name,
+    parse_sizes,
+    reading,
+)
 
 EPILOG = """\
 examples:
@@ -91,6 +101,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    "padding is found (symmetric when possible, else the extra element at the end)")
     p.add_argument("--then", action="append", default=[], metavar="STAGE", help="a further op on the output")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_threads(p)
     p.set_defaults(func=run)
     return p
 
