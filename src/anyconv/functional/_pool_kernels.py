@@ -191,11 +191,11 @@ def scatter_at(g: torch.Tensor, idx: torch.Tensor, in_spatial: Sequence[int]) ->
     """``(B, C, *out)`` values added at flat indices into zeros ``(B, C, *in_spatial)``."""
     b, c = g.shape[:2]
     flat = g.new_zeros((b, c, _shapes.prod(in_spatial)))
-    flat.scatter_add_(2, idx.reshape(b, c, -1), g.reshape(b, c, -1))
+    flat.scatter_add_(2, idx.flatten(2), g.flatten(2))  # (flatten: a batch of 0 has no -1 to infer)
     return flat.reshape(b, c, *in_spatial)
 
 
 def gather_at(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``(B, C, *in)`` read at flat indices ``(B, C, *out)``: the adjoint of :func:`scatter_at`."""
     b, c = x.shape[:2]
-    return x.reshape(b, c, -1).gather(2, idx.reshape(b, c, -1)).reshape(idx.shape)
+    return x.flatten(2).gather(2, idx.flatten(2)).reshape(idx.shape)

@@ -114,7 +114,9 @@ def unfold(
 ) -> torch.Tensor:
     """Extract sliding blocks (im2col) from an N-d input, in torch's layout.
 
-    ``N = len(kernel_size)`` when a sequence is given, else ``input.dim() - 2``.
+    ``N = len(kernel_size)`` when a sequence is given, else ``input.dim() - 2``, except that a 3-d
+    input with an int ``kernel_size`` is one unbatched 2-d image, as torch reads it (give a sequence,
+    e.g. ``[k]``, for a batch of 1-d signals).
 
     Shape:
         ``(B, C, *spatial) -> (B, C * prod(kernel_size), L)``, ``L = prod(o_i)`` with
@@ -127,10 +129,15 @@ def unfold(
         [[[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]]
         >>> AF.unfold(torch.randn(2, 3, 4, 4, 4), 2, stride=2).shape
         torch.Size([2, 24, 8])
+        >>> AF.unfold(torch.randn(3, 4, 4), 2).shape  # (C, H, W): one image, as torch
+        torch.Size([12, 9])
     """
     op = "unfold"
     check_tensor(op, "input", input, _DTYPES)
-    n = len(kernel_size) if isinstance(kernel_size, Sequence) else input.dim() - 2
+    if isinstance(kernel_size, Sequence):
+        n = len(kernel_size)
+    else:
+        n = 2 if input.dim() == 3 else input.dim() - 2  # (torch: a 3-d input is one unbatched image)
     if isinstance(kernel_size, Sequence) and n < 1:
         value_error(op, "kernel_size", kernel_size, "a positive int or a non-empty sequence of positive ints")
     if n < 1 or input.dim() not in (n + 1, n + 2):

@@ -62,8 +62,8 @@ def fractional_raw(x: torch.Tensor, samples: torch.Tensor, spec: FractionalSpec)
         shape = [b, c] + [1] * nd
         shape[2 + d] = spec.out_spatial[d]
         base = base + starts.view(shape) * steps[d]  # (B, C, *out) by broadcasting
-    base = base.reshape(b, c, -1)
-    planes = x.reshape(b, c, -1)
+    base = base.flatten(2)  # (flatten, not reshape(b, c, -1): a batch of 0 has no -1 to infer)
+    planes = x.flatten(2)
     best_v: torch.Tensor | None = None
     best_i = base
     for q in itertools.product(*(range(k) for k in spec.kernel)):

@@ -26,12 +26,12 @@ PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]]
 def _unpool_raw(x: torch.Tensor, idx: torch.Tensor, out_spatial: tuple[int, ...]) -> torch.Tensor:
     """``(B, C, *in)`` values placed at flat indices of zeros ``(B, C, *out_spatial)`` (last one wins)."""
     b, c = x.shape[:2]
-    flat_idx = idx.reshape(b, c, -1)
+    flat_idx = idx.flatten(2)  # (flatten: a batch of 0 has no -1 to infer)
     pos = torch.arange(flat_idx.shape[2], device=x.device).expand_as(flat_idx)
     # the last input position writing each output position; -1 where none does
     last = torch.full((b, c, _shapes.prod(out_spatial)), -1, dtype=torch.int64, device=x.device)
     last.scatter_reduce_(2, flat_idx, pos, "amax")
-    vals = x.reshape(b, c, -1).gather(2, last.clamp(min=0))
+    vals = x.flatten(2).gather(2, last.clamp(min=0))
     out = torch.where(last >= 0, vals, torch.zeros((), dtype=x.dtype, device=x.device))
     return out.reshape(b, c, *out_spatial)
 
