@@ -58,6 +58,8 @@ def call_key(
     """
     if not (isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor)) or type(flip) is not bool:
         return None
+    if torch.compiler.is_compiling():
+        return None  # traced (torch.compile/export): validation is traced once, shapes may be symbolic
     if bias is None:
         b: object = None
     elif isinstance(bias, torch.Tensor):

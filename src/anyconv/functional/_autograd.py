@@ -14,9 +14,10 @@ is PyTorch's convention for holomorphic functions)::
     corr_t: dg = corr(G, w)         dw = corr_w(G, g)
     corr_w: dx = corr_t(g, GW)      dg = corr(x, GW)
 
-Each rule calls the primitives through ``Function.apply`` when the gradients get gradients of
-their own (``create_graph``), so second (and higher) derivatives are built from the same rules; a
-first-order backward calls the raw ops (``_apply``), without a Function's bookkeeping. ``corr_t`` and ``corr_w`` are themselves computed
+The rules are registered once, as the autograd of the operators ``torch.ops.anyconv.corr``,
+``corr_t`` and ``corr_w`` (:mod:`anyconv.ops`), so second (and higher) derivatives are built from
+the same rules; this module holds the operators' real computations (``*_raw``), which never track
+gradients. ``corr_t`` and ``corr_w`` are themselves computed
 as core correlations on rearranged tensors, so every algorithm in the registry serves them
 too, and no forward buffer (im2col columns) is kept for backward: only ``x`` and ``w``.
 """
@@ -24,7 +25,6 @@ too, and no forward buffer (im2col columns) is kept for backward: only ``x`` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
@@ -186,97 +186,3 @@ def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Se
         extra = t.shape[2 + i] + pb + pa - read
         index.append(slice(0, t.shape[2 + i] - max(0, extra - pa)))
     return t[tuple(index)]
-
-
-class Corr(torch.autograd.Function):
-    """``corr(x, w)`` with gradients by the rules above."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str, op: str | None) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, w)
-        ctx.spec, ctx.algo = spec, algo
-        return corr_raw(x, w, spec, algo, op)
-
-    @staticmethod
-    def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        x, w = ctx.saved_tensors
-        dx = dw = None
-        small = _small.plan(x, w, ctx.spec) if ctx.algo == "auto" and not torch.is_grad_enabled() else None
-        if small is not None:
-            # first-order gradients of a small im2col call: two GEMMs on one column layout
-            need_x, need_w = ctx.needs_input_grad[:2]
-            dx, dw, _ = _small.backward(x, w, gy, ctx.spec, need_x, need_w, p=small)
-            return dx, dw, None, None, None
-        if ctx.needs_input_grad[0]:
-            if ctx.algo == "auto" and _small.col2im_pays(x, w, gy, ctx.spec):
-                # more weights than output positions: w^T @ gy, then scatter-add, with no
-                # flipped and transposed copy of the (large) weight
-                dx = _small.backward(x, w, gy, ctx.spec, True, False)[0]
-            else:
-                dx = _apply(CorrT, gy, w.conj(), ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
-        if ctx.needs_input_grad[1]:
-            dw = _apply(CorrW, x.conj(), gy, ctx.spec, tuple(w.shape[2:]), ctx.algo)
-        return dx, dw, None, None, None
-
-
-class CorrT(torch.autograd.Function):
-    """``corr_t(g, w)``: the transposed convolution, with gradients by the rules above."""
-
-    @staticmethod
-    def forward(ctx: Any, g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: tuple[int, ...], algo: str, op: str | None) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(g, w)
-        ctx.spec, ctx.algo = spec, algo
-        return corr_t_raw(g, w, spec, in_spatial, algo, op)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        g, w = ctx.saved_tensors
-        dg = dw = None
-        grad = _drop_unread(grad, ctx.spec, w.shape[2:], g.shape[2:])
-        if ctx.needs_input_grad[0]:
-            dg = _apply(Corr, grad, w.conj(), ctx.spec, ctx.algo, None)
-        if ctx.needs_input_grad[1]:
-            dw = _apply(CorrW, grad, g.conj(), ctx.spec, tuple(w.shape[2:]), ctx.algo)
-        return dg, dw, None, None, None, None
-
-
-class CorrW(torch.autograd.Function):
-    """``corr_w(x, g)``: the weight gradient as an op, with gradients by the rules above."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, g: torch.Tensor, spec: CorrSpec, kernel: tuple[int, ...], algo: str) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, g)
-        ctx.spec, ctx.algo = spec, algo
-        return corr_w_raw(x, g, spec, kernel, algo)
-
-    @staticmethod
-    def backward(ctx: Any, gw: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        x, g = ctx.saved_tensors
-        dx = dg = None
-        if ctx.needs_input_grad[0]:
-            dx = _apply(CorrT, g.conj(), gw, ctx.spec, tuple(x.shape[2:]), ctx.algo, None)
-        if ctx.needs_input_grad[1]:
-            dg = _apply(Corr, x.conj(), gw, ctx.spec, ctx.algo, None)
-        return dx, dg, None, None, None
-
-
-_RAW: dict[type[torch.autograd.Function], Any] = {Corr: corr_raw, CorrT: corr_t_raw, CorrW: corr_w_raw}
-
-
-def _apply(fn: type[torch.autograd.Function], *args: Any) -> torch.Tensor:
-    """A backward rule's primitive: ``fn.apply`` when the gradients get gradients of their own
-    (``create_graph``), else the raw op (a first-order backward needs no Function's bookkeeping:
-    the strided depthwise 3x3 layer's forward+backward 7.5% faster, interleaved)."""
-    return fn.apply(*args) if torch.is_grad_enabled() else _RAW[fn](*args)
-
-
-def corr(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algo: str = "auto", op: str = "conv") -> torch.Tensor:
-    """Differentiable core op (an algorithm named by the user must serve the call)."""
-    return Corr.apply(x, w, spec, algo, op)  # type: ignore[no-any-return]
-
-
-def corr_t(
-    g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str = "auto", op: str = "conv_transpose"
-) -> torch.Tensor:
-    """Differentiable adjoint of the core op in ``x`` (a transposed convolution)."""
-    return CorrT.apply(g, w, spec, tuple(in_spatial), algo, op)  # type: ignore[no-any-return]

@@ -4,8 +4,8 @@
 faster but whose general-path Python costs more on calls this small) and whose columns have at
 most ``MAX_COLUMN_ELEMENTS`` entries (the layers of small models) run here: the forward is
 im2col's own computation (the same columns and GEMM) with the bias added while the output is
-reordered, inside one autograd Function (:class:`SmallCorr`) instead of the general chain
-(``Corr`` -> ``algorithms.run`` -> ``auto`` -> ``im2col`` -> tile loop) plus a separate bias add.
+reordered, inside the ``anyconv::corr`` operator's kernel, instead of the general chain
+(``algorithms.run`` -> ``auto`` -> ``im2col`` -> tile loop) plus a separate bias add.
 
 Backward: for ``y = corr(x, w)`` computed as ``y[g] = w[g] @ cols[g]`` (``cols (G, Cg*K, B*L)``, the
 im2col columns of the padded input), with ``gy`` viewed as ``(G, Og, B*L)``::
@@ -19,10 +19,9 @@ gradient rebuilds the columns from the saved input. ``col2im`` is one ``index_ad
 with an index (made once per call shape) that maps each entry of ``dcols`` to its flat position
 in the padded input (measured faster than one strided add per tap), so a call costs two GEMMs and
 a few copies instead of the polyphase split's ``prod(stride)`` correlations plus the
-weight-gradient rearrangements; the results are the same sums in another order. Only
-first-order gradients take this path: under ``create_graph`` the general rules
-(``CorrT``/``CorrW``, differentiable) are used, so higher derivatives are unchanged.
-``Corr.backward`` uses it too for small calls.
+weight-gradient rearrangements; the results are the same sums in another order. The
+``anyconv::corr_t`` and ``corr_w`` kernels (the input and weight gradients) use it for small
+calls; their autograd is the operators' rules, so higher derivatives are unchanged.
 
 Each call shape's :class:`Plan` (view sizes and strides, permutation, GEMM shapes) is worked out
 once and cached, so a call of a small model's layer is a handful of tensor ops with little
@@ -33,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -223,33 +222,6 @@ def _product(cols: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: 
     if bias is None:
         return res.copy_(y)
     return torch.add(y, bias.view(p.bias), out=res)
-
-
-class SmallCorr(torch.autograd.Function):
-    """``corr(x, w) + bias`` for calls that :func:`plan` accepts, with the gradients above."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: CorrSpec, p: Plan) -> torch.Tensor:  # type: ignore[override]
-        # only x and w are saved: the weight gradient rebuilds the columns (backward never
-        # keeps the forward's im2col columns alive, as for every other path)
-        ctx.save_for_backward(x, w)
-        ctx.spec, ctx.plan = spec, p
-        return _product(_columns(x, p), w, bias, p)
-
-    @staticmethod
-    def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
-        x, w = ctx.saved_tensors
-        spec = ctx.spec
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        if torch.is_grad_enabled():  # create_graph: the differentiable rules
-            from ._autograd import CorrT, CorrW
-
-            db = gy.sum([0, *range(2, gy.dim())]) if need_b else None
-            dx = CorrT.apply(gy, w, spec, tuple(x.shape[2:]), "auto", None) if need_x else None
-            dw = CorrW.apply(x, gy, spec, tuple(w.shape[2:]), "auto") if need_w else None
-            return dx, dw, db, None, None
-        dx, dw, db = backward(x, w, gy, spec, need_x, need_w, None, need_b, ctx.plan)
-        return dx, dw, db, None, None
 
 
 def backward(

@@ -7,10 +7,10 @@ from typing import Literal
 
 import torch
 
+from .. import ops
 from .._padding import pad
-from .._spec import CorrSpec, conv_spec
-from . import _layout, _small
-from ._autograd import corr
+from .._spec import conv_spec
+from . import _layout
 
 PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
 IntOrSeq = int | Sequence[int]
@@ -69,6 +69,7 @@ def conv(
         >>> AF.conv(torch.randn(2, 3, 7, 7, 7, 7), torch.randn(4, 3, 3, 3, 3, 3), stride=2, padding="same").shape
         torch.Size([2, 4, 4, 4, 4, 4])
     """
+    input, weight, bias = ops.autocast(input, weight, bias)  # torch's conv autocast policy
     spec = conv_spec(
         _op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm
     )
@@ -79,18 +80,9 @@ def conv(
     weight = _layout.row_major(weight, fmt)
     w = weight.flip(list(range(2, 2 + n))) if spec.flip else weight
     core = spec.core
+    stride, padding, dilation, groups = ops.flat(core)
     if spec.padding_mode != "zeros":
         x = pad(x, core.padding, spec.padding_mode)
-        core = CorrSpec(core.stride, core.dilation, ((0, 0),) * n, core.groups)
-    small = _small.plan(x, w, core) if spec.algorithm == "auto" else None
-    if small is not None:
-        # a small im2col call (the layers of small models): one autograd Function, bias fused
-        grad = torch.is_grad_enabled() and (
-            input.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
-        )
-        y = _small.SmallCorr.apply(x, w, bias, core, small) if grad else _small.forward(x, w, bias, small)
-        return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)
-    y = corr(x, w, core, spec.algorithm, _op)
-    if bias is not None:
-        y = y + bias.reshape(1, -1, *([1] * n))
+        padding = [0] * (2 * n)
+    y = ops.corr(x, w, bias, stride, padding, dilation, groups, spec.algorithm, _op)
     return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)

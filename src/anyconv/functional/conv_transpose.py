@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import ops
 from .._padding import pad
 from .._spec import conv_transpose_spec
 from . import _layout
-from ._autograd import corr_t
 from .conv import IntOrSeq, PaddingArg
 
 
@@ -60,13 +60,16 @@ def conv_transpose(
         >>> AF.conv_transpose(torch.randn(1, 4, 5, 5, 5, 5), torch.randn(4, 2, 3, 3, 3, 3), stride=2, padding="same").shape
         torch.Size([1, 2, 10, 10, 10, 10])
     """
+    input, weight, bias = ops.autocast(input, weight, bias)  # torch's conv autocast policy
     spec = conv_transpose_spec(
         _op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm
     )
     n = spec.core.n
     fmt = _layout.channels_last(input, weight, ranks=(4,)) if spec.batched else None  # torch's layout rule
     x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
-    y = corr_t(x, _layout.row_major(weight, fmt), spec.core, spec.full, spec.algorithm, _op)
+    stride, padding, dilation, groups = ops.flat(spec.core)
+    y = ops.corr_t(x, _layout.row_major(weight, fmt), stride, padding, dilation, groups, list(spec.full),
+                   spec.algorithm, _op)
     if any(b or a for b, a in spec.crop):
         y = pad(y, [(-b, -a) for b, a in spec.crop])
         if bias is None:

@@ -1,0 +1,322 @@
+"""anyconv's core as genuine PyTorch operators (``torch.ops.anyconv.*``), registered once.
+
+Three operators, each linear in each of its two tensor arguments, close under differentiation
+(see :mod:`anyconv.functional._autograd` for the algebra)::
+
+    anyconv::corr(Tensor x, Tensor w, Tensor? bias, SymInt[] stride, SymInt[] padding,
+                  SymInt[] dilation, SymInt groups, str algorithm, str op) -> Tensor
+    anyconv::corr_t(Tensor g, Tensor w, SymInt[] stride, SymInt[] padding, SymInt[] dilation,
+                    SymInt groups, SymInt[] in_spatial, str algorithm, str op) -> Tensor
+    anyconv::corr_w(Tensor x, Tensor g, SymInt[] stride, SymInt[] padding, SymInt[] dilation,
+                    SymInt groups, SymInt[] kernel, str algorithm) -> Tensor
+
+``corr`` is the grouped N-d cross-correlation with zero padding (``padding`` holds the flattened
+``(before, after)`` pairs, negative = crop) plus an optional bias; ``corr_t`` is its adjoint in
+``x`` (a transposed convolution onto an input of ``in_spatial``); ``corr_w`` its adjoint in ``w``
+(the weight gradient, a kernel of ``kernel``). ``algorithm`` is ``"auto"`` or a registered name;
+``op`` names the public function in errors of a named algorithm that cannot serve the call
+(``""``: a derived call, where ``auto`` takes over).
+
+Registrations, per operator:
+
+- **CPU / CUDA kernel**: today's dispatch (the small-call GEMM, ``auto``'s choice, plan caches,
+  NaN checks, thread counts): it runs only on real tensors, so tracing never sees it.
+- **fake kernel**: shapes only, from :mod:`anyconv._shapes` (``explain_algorithm``'s meta trace,
+  which records the core calls, takes the real path).
+- **autograd**: one ``Autograd`` kernel wrapping an ``autograd.Function`` whose backward calls the
+  three operators (``corr: dx = corr_t(gy, w), dw = corr_w(x, gy), db = sum gy``; ``corr_t:
+  dg = corr(G, w), dw = corr_w(G, g)``; ``corr_w: dx = corr_t(g, GW), dg = corr(x, GW)``), so
+  derivatives of every order are anyconv's own ops, and whose ``jvp`` (bilinearity: two calls)
+  serves forward-mode AD. It is registered at the dispatcher's Autograd key rather than with
+  ``torch.library.register_autograd`` because that one has no forward-mode formula and refuses
+  ``torch.func`` transforms; running inside the dispatcher, at each functorch level, the Function
+  is a single-level one (as functorch's own per-level autograd.Function rule is).
+- **vmap**: the vmapped dim folds into the batch (only the data operand batched) or into the
+  groups (``V`` problems side by side: ``groups * V``).
+- **autocast** (``AutocastCPU``/``AutocastCUDA``): torch's conv policy, floating inputs other than
+  float64 cast to the autocast dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import _C
+from torch._C._functorch import (
+    get_single_level_autograd_function_allowed as _single_level_allowed,
+)
+from torch._C._functorch import (
+    set_single_level_autograd_function_allowed as _allow_single_level,
+)
+
+from .. import algorithms
+from .._shapes import conv_output_size
+from .._spec import CorrSpec
+from ..functional import _autograd as raw
+from ..functional import _small
+
+_LIB = torch.library.Library("anyconv", "DEF")
+_ARGS = "SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt groups"
+_LIB.define(f"corr(Tensor x, Tensor w, Tensor? bias, {_ARGS}, str algorithm, str op) -> Tensor")
+_LIB.define(f"corr_t(Tensor g, Tensor w, {_ARGS}, SymInt[] in_spatial, str algorithm, str op) -> Tensor")
+_LIB.define(f"corr_w(Tensor x, Tensor g, {_ARGS}, SymInt[] kernel, str algorithm) -> Tensor")
+
+corr = torch.ops.anyconv.corr.default
+corr_t = torch.ops.anyconv.corr_t.default
+corr_w = torch.ops.anyconv.corr_w.default
+
+Ints = Sequence[int]
+
+
+def pairs(padding: Ints) -> tuple[tuple[int, int], ...]:
+    """Flattened ``(before, after)`` pads back to pairs: ``[1, 2, 0, 0] -> ((1, 2), (0, 0))``."""
+    return tuple((padding[i], padding[i + 1]) for i in range(0, len(padding), 2))
+
+
+def flat(spec: CorrSpec) -> tuple[list[int], list[int], list[int], int]:
+    """``spec`` as the operators' ``stride, padding, dilation, groups`` arguments."""
+    return list(spec.stride), [v for p in spec.padding for v in p], list(spec.dilation), spec.groups
+
+
+def _spec(stride: Ints, padding: Ints, dilation: Ints, groups: int) -> CorrSpec:
+    return CorrSpec(tuple(stride), tuple(dilation), pairs(padding), groups)
+
+
+_AUTOCAST = {d: torch.amp.is_autocast_available(d) for d in ("cpu", "cuda", "xpu", "mps")}
+
+
+def autocast(*tensors: Any) -> tuple[Any, ...]:
+    """``tensors`` as torch's convolution autocast policy has them: inside ``torch.autocast`` on the
+    first one's device, every floating tensor other than float64 cast to the autocast dtype (the
+    public functions call this before their dtype checks; the operators' own autocast rule does the
+    same for direct calls). Outside autocast, ``tensors`` unchanged."""
+    x = tensors[0]
+    if not isinstance(x, torch.Tensor):
+        return tensors
+    device = x.device.type
+    if not _AUTOCAST.get(device, False) or not torch.is_autocast_enabled(device):
+        return tensors  # (meta, or a device without autocast)
+    dtype = torch.get_autocast_dtype(device)
+    return tuple(t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != torch.float64
+                 else t for t in tensors)
+
+
+# ---- real kernels (CPU and CUDA) ----------------------------------------------------------
+
+
+def _stand_in(t: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """A tensor of ``shape`` with ``t``'s dtype and device and one element of storage (the small
+    path reads only the shape of the operand it does not differentiate)."""
+    return t.new_zeros(()).expand(tuple(shape))
+
+
+def _corr_real(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Ints, padding: Ints,
+               dilation: Ints, groups: int, algorithm: str, op: str) -> torch.Tensor:
+    spec = _spec(stride, padding, dilation, groups)
+    if algorithm == "auto":
+        p = _small.plan(x, w, spec)
+        if p is not None:  # a small im2col call: one GEMM, bias fused
+            return _small.forward(x, w, bias, p)
+    y = raw.corr_raw(x, w, spec, algorithm, op or None)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, *([1] * spec.n))
+    return y
+
+
+def _corr_t_real(g: torch.Tensor, w: torch.Tensor, stride: Ints, padding: Ints, dilation: Ints, groups: int,
+                 in_spatial: Ints, algorithm: str, op: str) -> torch.Tensor:
+    spec = _spec(stride, padding, dilation, groups)
+    if algorithm == "auto" and not op and g.numel() and w.numel():
+        shape = (g.shape[0], w.shape[1] * groups, *in_spatial)
+        x = _stand_in(g, shape)
+        p = _small.plan(x, w, spec)
+        if p is not None or _small.col2im_pays(x, w, g, spec):
+            # the small call's input gradient (w^T @ gy, then col2im): no flipped weight copy
+            return _small.backward(x, w, g, spec, True, False, p=p)[0]  # type: ignore[return-value]
+    return raw.corr_t_raw(g, w, spec, tuple(in_spatial), algorithm, op or None)
+
+
+def _corr_w_real(x: torch.Tensor, g: torch.Tensor, stride: Ints, padding: Ints, dilation: Ints, groups: int,
+                 kernel: Ints, algorithm: str) -> torch.Tensor:
+    spec = _spec(stride, padding, dilation, groups)
+    if algorithm == "auto" and x.numel() and g.numel():
+        w = _stand_in(x, (g.shape[1], x.shape[1] // groups, *kernel))
+        p = _small.plan(x, w, spec)
+        if p is not None:  # the small call's weight gradient: gy @ cols^T
+            dw = _small.backward(x, w, g, spec, False, True, p=p)[1]
+            return dw.contiguous()  # type: ignore[union-attr]
+    return raw.corr_w_raw(x, g, spec, tuple(kernel), algorithm)
+
+
+for _name, _fn in (("corr", _corr_real), ("corr_t", _corr_t_real), ("corr_w", _corr_w_real)):
+    _LIB.impl(_name, _fn, "CPU")
+    _LIB.impl(_name, _fn, "CUDA")
+
+
+# ---- fake kernels: shapes only ------------------------------------------------------------
+
+
+@torch.library.register_fake("anyconv::corr", lib=_LIB)
+def _corr_fake(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Ints, padding: Ints,
+               dilation: Ints, groups: int, algorithm: str, op: str) -> torch.Tensor:
+    if algorithms.tracing():  # explain_algorithm's meta trace: record the core calls
+        return _corr_real(x, w, bias, stride, padding, dilation, groups, algorithm, op)
+    out = [conv_output_size(i, k, s, d, pad[0], pad[1])
+           for i, k, s, d, pad in zip(x.shape[2:], w.shape[2:], stride, dilation, pairs(padding))]
+    return x.new_empty((x.shape[0], w.shape[0], *out))
+
+
+@torch.library.register_fake("anyconv::corr_t", lib=_LIB)
+def _corr_t_fake(g: torch.Tensor, w: torch.Tensor, stride: Ints, padding: Ints, dilation: Ints, groups: int,
+                 in_spatial: Ints, algorithm: str, op: str) -> torch.Tensor:
+    if algorithms.tracing():
+        return _corr_t_real(g, w, stride, padding, dilation, groups, in_spatial, algorithm, op)
+    return g.new_empty((g.shape[0], w.shape[1] * groups, *in_spatial))
+
+
+@torch.library.register_fake("anyconv::corr_w", lib=_LIB)
+def _corr_w_fake(x: torch.Tensor, g: torch.Tensor, stride: Ints, padding: Ints, dilation: Ints, groups: int,
+                 kernel: Ints, algorithm: str) -> torch.Tensor:
+    if algorithms.tracing():
+        return _corr_w_real(x, g, stride, padding, dilation, groups, kernel, algorithm)
+    return x.new_empty((g.shape[1], x.shape[1] // groups, *kernel))
+
+
+# ---- autograd: backward rules and jvp, in terms of the three operators ----------------------
+
+
+def _below(op: Any, keyset: Any, *args: Any) -> torch.Tensor:
+    with _C._AutoDispatchBelowAutograd():
+        return op.redispatch(keyset & _C._after_autograd_keyset, *args)  # type: ignore[no-any-return]
+
+
+def _conj(t: torch.Tensor) -> torch.Tensor:
+    return t.conj() if t.is_complex() else t
+
+
+def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:
+    return raw._drop_unread(t, spec, kernel, out)
+
+
+class _Corr(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, keyset: Any, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
+                *args: Any) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.save_for_forward(x, w)
+        ctx.args = args
+        y = _below(corr, keyset, x, w, bias, *args)
+        ctx.out_shape = y.shape
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, gy: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups, algorithm, _ = ctx.args
+        need = ctx.needs_input_grad
+        dx = corr_t(gy, _conj(w), stride, padding, dilation, groups, x.shape[2:], algorithm, "") if need[1] else None
+        dw = corr_w(_conj(x), gy, stride, padding, dilation, groups, w.shape[2:], algorithm) if need[2] else None
+        db = gy.sum([0, *range(2, gy.dim())]) if need[3] else None
+        return None, dx, dw, db, *([None] * len(ctx.args))
+
+    @staticmethod
+    def jvp(ctx: Any, _k: Any, tx: torch.Tensor | None, tw: torch.Tensor | None, tb: torch.Tensor | None,
+            *_: Any) -> torch.Tensor:
+        x, w = ctx.saved_tensors
+        stride, padding, dilation, groups, algorithm, _op = ctx.args
+        parts = []  # bilinear: corr(tx, w) + corr(x, tw) + tb, the bias tangent fused into the first
+        if tx is not None:
+            parts.append(corr(tx, w, tb, stride, padding, dilation, groups, algorithm, ""))
+        if tw is not None:
+            parts.append(corr(x, tw, None if parts else tb, stride, padding, dilation, groups, algorithm, ""))
+        if not parts:  # only the bias carries a tangent
+            shape = ctx.out_shape
+            return tb.reshape(1, -1, *([1] * (len(shape) - 2))).expand(shape).contiguous()  # type: ignore[union-attr]
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
+class _CorrT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, keyset: Any, g: torch.Tensor, w: torch.Tensor, *args: Any) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(g, w)
+        ctx.save_for_forward(g, w)
+        ctx.args = args
+        return _below(corr_t, keyset, g, w, *args)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        g, w = ctx.saved_tensors
+        stride, padding, dilation, groups, _, algorithm, _op = ctx.args
+        need = ctx.needs_input_grad
+        grad = _drop_unread(grad, _spec(stride, padding, dilation, groups), w.shape[2:], g.shape[2:])
+        dg = corr(grad, _conj(w), None, stride, padding, dilation, groups, algorithm, "") if need[1] else None
+        dw = corr_w(grad, _conj(g), stride, padding, dilation, groups, w.shape[2:], algorithm) if need[2] else None
+        return None, dg, dw, *([None] * len(ctx.args))
+
+    @staticmethod
+    def jvp(ctx: Any, _k: Any, tg: torch.Tensor | None, tw: torch.Tensor | None, *_: Any) -> torch.Tensor:
+        g, w = ctx.saved_tensors
+        stride, padding, dilation, groups, in_spatial, algorithm, _op = ctx.args
+        parts = []
+        if tg is not None:
+            parts.append(corr_t(tg, w, stride, padding, dilation, groups, in_spatial, algorithm, ""))
+        if tw is not None:
+            parts.append(corr_t(g, tw, stride, padding, dilation, groups, in_spatial, algorithm, ""))
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
+class _CorrW(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, keyset: Any, x: torch.Tensor, g: torch.Tensor, *args: Any) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, g)
+        ctx.save_for_forward(x, g)
+        ctx.args = args
+        return _below(corr_w, keyset, x, g, *args)
+
+    @staticmethod
+    def backward(ctx: Any, gw: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        x, g = ctx.saved_tensors
+        stride, padding, dilation, groups, _, algorithm = ctx.args
+        need = ctx.needs_input_grad
+        dx = corr_t(_conj(g), gw, stride, padding, dilation, groups, x.shape[2:], algorithm, "") if need[1] else None
+        dg = corr(_conj(x), gw, None, stride, padding, dilation, groups, algorithm, "") if need[2] else None
+        return None, dx, dg, *([None] * len(ctx.args))
+
+    @staticmethod
+    def jvp(ctx: Any, _k: Any, tx: torch.Tensor | None, tg: torch.Tensor | None, *_: Any) -> torch.Tensor:
+        x, g = ctx.saved_tensors
+        stride, padding, dilation, groups, kernel, algorithm = ctx.args
+        parts = []
+        if tx is not None:
+            parts.append(corr_w(tx, g, stride, padding, dilation, groups, kernel, algorithm))
+        if tg is not None:
+            parts.append(corr_w(x, tg, stride, padding, dilation, groups, kernel, algorithm))
+        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+
+
+def _autograd_kernel(fn: type[torch.autograd.Function]) -> Any:
+    # Function.apply's Python checks send any Function to functorch's own rule while a transform
+    # is active; inside the dispatcher the tensors are already unwrapped to this level, so the
+    # C++ apply runs it as a single-level Function (what functorch's rule does per level)
+    apply = super(torch.autograd.Function, fn).apply  # type: ignore[misc]
+
+    def kernel(keyset: Any, *args: Any) -> torch.Tensor:
+        if not _C._are_functorch_transforms_active():
+            return apply(keyset, *args)  # type: ignore[no-any-return]
+        prev = _single_level_allowed()
+        _allow_single_level(True)
+        try:
+            return apply(keyset, *args)  # type: ignore[no-any-return]
+        finally:
+            _allow_single_level(prev)
+
+    return kernel
+
+
+for _name, _fn_cls in (("corr", _Corr), ("corr_t", _CorrT), ("corr_w", _CorrW)):
+    _LIB.impl(_name, _autograd_kernel(_fn_cls), "Autograd", with_keyset=True)
+
+
+from . import _batch_cast  # noqa: E402,F401  vmap and autocast rules
