@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ._tracing import untraced
+
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
@@ -68,6 +70,11 @@ def pad(
         if b == 0 and a == 0:
             continue
         dim = x.dim() - n + i
-        index = torch.tensor(_index_map(x.shape[dim], b, a, mode), device=x.device)
+        index = untraced(_index, x, dim, b, a, mode)
         x = x.index_select(dim, index)
     return x
+
+
+def _index(x: torch.Tensor, dim: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """The gather index of padding ``dim`` of ``x`` (made with plain ints, also when traced)."""
+    return torch.tensor(_index_map(x.shape[dim], before, after, mode), device=x.device)

@@ -70,8 +70,8 @@ def conv(
         torch.Size([2, 4, 4, 4, 4, 4])
     """
     input, weight, bias = ops.autocast(input, weight, bias)  # torch's conv autocast policy
-    spec = conv_spec(
-        _op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm
+    spec = ops.untraced(
+        conv_spec, _op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm
     )
     n = spec.core.n
     # torch's layout rule: channels_last output and gradients when the input or the weight is

@@ -61,8 +61,8 @@ def conv_transpose(
         torch.Size([1, 2, 10, 10, 10, 10])
     """
     input, weight, bias = ops.autocast(input, weight, bias)  # torch's conv autocast policy
-    spec = conv_transpose_spec(
-        _op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm
+    spec = ops.untraced(
+        conv_transpose_spec, _op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm
     )
     n = spec.core.n
     fmt = _layout.channels_last(input, weight, ranks=(4,)) if spec.batched else None  # torch's layout rule

@@ -54,6 +54,7 @@ from torch._C._functorch import (
 from .. import algorithms
 from .._shapes import conv_output_size
 from .._spec import CorrSpec
+from .._tracing import untraced as untraced
 from ..functional import _autograd as raw
 from ..functional import _small
 
