@@ -84,5 +84,5 @@ def conv(
     if spec.padding_mode != "zeros":
         x = pad(x, core.padding, spec.padding_mode)
         padding = [0] * (2 * n)
-    y = ops.corr(x, w, bias, stride, padding, dilation, groups, spec.algorithm, _op)
+    y = ops.call_corr(x, w, bias, stride, padding, dilation, groups, spec.algorithm, _op)
     return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)

@@ -68,7 +68,7 @@ def conv_transpose(
     fmt = _layout.channels_last(input, weight, ranks=(4,)) if spec.batched else None  # torch's layout rule
     x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
     stride, padding, dilation, groups = ops.flat(spec.core)
-    y = ops.corr_t(x, _layout.row_major(weight, fmt), stride, padding, dilation, groups, list(spec.full),
+    y = ops.call_corr_t(x, _layout.row_major(weight, fmt), stride, padding, dilation, groups, list(spec.full),
                    spec.algorithm, _op)
     if any(b or a for b, a in spec.crop):
         y = pad(y, [(-b, -a) for b, a in spec.crop])
