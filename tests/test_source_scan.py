@@ -216,6 +216,9 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         self.ops.add(str(func))
+        if func.namespace == "anyconv":  # an anyconv operator: record what its kernel dispatches too
+            with self:
+                return anyconv.ops.KERNELS[func._opname](*args, **(kwargs or {}))
         return func(*args, **(kwargs or {}))
 
 

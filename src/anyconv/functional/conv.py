@@ -9,7 +9,7 @@ import torch
 
 from .. import ops
 from .._padding import pad
-from .._spec import conv_spec
+from .._spec import CorrSpec, conv_spec
 from . import _layout
 
 PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
@@ -80,9 +80,8 @@ def conv(
     weight = _layout.row_major(weight, fmt)
     w = weight.flip(list(range(2, 2 + n))) if spec.flip else weight
     core = spec.core
-    stride, padding, dilation, groups = ops.flat(core)
     if spec.padding_mode != "zeros":
         x = pad(x, core.padding, spec.padding_mode)
-        padding = [0] * (2 * n)
-    y = ops.call_corr(x, w, bias, stride, padding, dilation, groups, spec.algorithm, _op)
+        core = CorrSpec(core.stride, core.dilation, ((0, 0),) * n, core.groups)
+    y = ops.call_corr(x, w, bias, core, spec.algorithm, _op)
     return _layout.restore(y, fmt) if spec.batched else y.squeeze(0)

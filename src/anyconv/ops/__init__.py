@@ -35,6 +35,13 @@ Registrations, per operator:
   groups (``V`` problems side by side: ``groups * V``).
 - **autocast** (``AutocastCPU``/``AutocastCUDA``): torch's conv policy, floating inputs other than
   float64 cast to the autocast dtype.
+
+The public functions (``anyconv.functional.conv``/``conv_transpose``) validate their arguments,
+then call :func:`call_corr`/:func:`call_corr_t`: the operator, except in plain eager use (no
+compile/export/jit trace, no torch.func transform or forward AD, no dispatch or function mode, plain
+CPU/CUDA tensors), where they run the same autograd Function and kernel directly, without the C++
+dispatcher's round trip into Python (about 11 us per call, measured); a small call then keeps its
+plan for a joint first-order backward. Everything any PyTorch 2 subsystem sees is the operator.
 """
 
 from __future__ import annotations
@@ -116,13 +123,12 @@ def _stand_in(t: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 
 def _corr_real(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Ints, padding: Ints,
                dilation: Ints, groups: int, algorithm: str, op: str) -> torch.Tensor:
-    return _corr_planned(x, w, bias, stride, padding, dilation, groups, algorithm, op)[0]
+    return _corr_planned(x, w, bias, _spec(stride, padding, dilation, groups), algorithm, op)[0]
 
 
-def _corr_planned(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Ints, padding: Ints,
-                  dilation: Ints, groups: int, algorithm: str, op: str) -> tuple[torch.Tensor, _small.Plan | None]:
+def _corr_planned(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: CorrSpec, algorithm: str,
+                  op: str) -> tuple[torch.Tensor, _small.Plan | None]:
     """``corr``'s result, and the small-call plan that computed it (None: the general path)."""
-    spec = _spec(stride, padding, dilation, groups)
     if algorithm == "auto":
         p = _small.plan(x, w, spec)
         if p is not None:  # a small im2col call: one GEMM, bias fused
@@ -158,7 +164,9 @@ def _corr_w_real(x: torch.Tensor, g: torch.Tensor, stride: Ints, padding: Ints, 
     return raw.corr_w_raw(x, g, spec, tuple(kernel), algorithm)
 
 
-for _name, _fn in (("corr", _corr_real), ("corr_t", _corr_t_real), ("corr_w", _corr_w_real)):
+# operator name -> its real kernel (also what a test's dispatch mode runs to see inside the operator)
+KERNELS = {"corr": _corr_real, "corr_t": _corr_t_real, "corr_w": _corr_w_real}
+for _name, _fn in KERNELS.items():
     _LIB.impl(_name, _fn, "CPU")
     _LIB.impl(_name, _fn, "CUDA")
 
@@ -210,15 +218,17 @@ def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Se
 
 class _Corr(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, keyset: Any, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
+    def forward(ctx: Any, via: Any, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,  # type: ignore[override]
                 *args: Any) -> torch.Tensor:
+        # via: the dispatcher's keyset (the operator's Autograd kernel) or the call's CorrSpec (eager)
         ctx.save_for_backward(x, w)
-        ctx.save_for_forward(x, w)
         ctx.args = args
-        if keyset is None:  # the eager fast path: the kernel here, its small-call plan kept for backward
-            y, ctx.small = _corr_planned(x, w, bias, *args)
-        else:
-            y, ctx.small = _below(corr, keyset, x, w, bias, *args), None
+        if isinstance(via, CorrSpec):  # the eager fast path: the kernel here, its small-call plan kept
+            y, ctx.small = _corr_planned(x, w, bias, via, args[-2], args[-1])
+            ctx.spec = via
+        else:  # the operator's Autograd kernel: below autograd (forward AD may need the tangents)
+            ctx.save_for_forward(x, w)
+            y, ctx.small = _below(corr, via, x, w, bias, *args), None
         ctx.out_shape = y.shape
         return y
 
@@ -229,8 +239,7 @@ class _Corr(torch.autograd.Function):
         need = ctx.needs_input_grad
         if ctx.small is not None and not _C.is_grad_enabled() and _eager(gy, x, w):
             # first order, eager: a small call's three gradients from one column layout (two GEMMs)
-            spec = _spec(stride, padding, dilation, groups)
-            dx, dw, db = _small.backward(x, w, gy, spec, need[1], need[2], None, need[3], ctx.small)
+            dx, dw, db = _small.backward(x, w, gy, ctx.spec, need[1], need[2], None, need[3], ctx.small)
             return None, dx, dw, db, *([None] * len(ctx.args))
         dx = call_corr_t(gy, _conj(w), stride, padding, dilation, groups, x.shape[2:], algorithm, "") if need[1] else None
         dw = call_corr_w(_conj(x), gy, stride, padding, dilation, groups, w.shape[2:], algorithm) if need[2] else None
@@ -257,9 +266,11 @@ class _CorrT(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, keyset: Any, g: torch.Tensor, w: torch.Tensor, *args: Any) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(g, w)
-        ctx.save_for_forward(g, w)
         ctx.args = args
-        return _corr_t_real(g, w, *args) if keyset is None else _below(corr_t, keyset, g, w, *args)
+        if keyset is None:  # the eager fast path
+            return _corr_t_real(g, w, *args)
+        ctx.save_for_forward(g, w)
+        return _below(corr_t, keyset, g, w, *args)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -267,7 +278,7 @@ class _CorrT(torch.autograd.Function):
         stride, padding, dilation, groups, _, algorithm, _op = ctx.args
         need = ctx.needs_input_grad
         grad = _drop_unread(grad, _spec(stride, padding, dilation, groups), w.shape[2:], g.shape[2:])
-        dg = call_corr(grad, _conj(w), None, stride, padding, dilation, groups, algorithm, "") if need[1] else None
+        dg = call_corr(grad, _conj(w), None, _spec(stride, padding, dilation, groups), algorithm, "") if need[1] else None
         dw = call_corr_w(grad, _conj(g), stride, padding, dilation, groups, w.shape[2:], algorithm) if need[2] else None
         return None, dg, dw, *([None] * len(ctx.args))
 
@@ -287,9 +298,11 @@ class _CorrW(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, keyset: Any, x: torch.Tensor, g: torch.Tensor, *args: Any) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, g)
-        ctx.save_for_forward(x, g)
         ctx.args = args
-        return _corr_w_real(x, g, *args) if keyset is None else _below(corr_w, keyset, x, g, *args)
+        if keyset is None:  # the eager fast path
+            return _corr_w_real(x, g, *args)
+        ctx.save_for_forward(x, g)
+        return _below(corr_w, keyset, x, g, *args)
 
     @staticmethod
     def backward(ctx: Any, gw: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -297,7 +310,7 @@ class _CorrW(torch.autograd.Function):
         stride, padding, dilation, groups, _, algorithm = ctx.args
         need = ctx.needs_input_grad
         dx = call_corr_t(_conj(g), gw, stride, padding, dilation, groups, x.shape[2:], algorithm, "") if need[1] else None
-        dg = call_corr(_conj(x), gw, None, stride, padding, dilation, groups, algorithm, "") if need[2] else None
+        dg = call_corr(_conj(x), gw, None, _spec(stride, padding, dilation, groups), algorithm, "") if need[2] else None
         return None, dx, dg, *([None] * len(ctx.args))
 
     @staticmethod
@@ -341,7 +354,6 @@ for _name, _fn_cls in (("corr", _Corr), ("corr_t", _CorrT), ("corr_w", _CorrW)):
 # ---- calls: the eager fast path or the operator ------------------------------------------
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
-_DEVICES = ("cpu", "cuda")
 
 
 def _eager(a: Any, b: Any, c: Any = None) -> bool:
@@ -356,7 +368,7 @@ def _eager(a: Any, b: Any, c: Any = None) -> bool:
             or _C._is_torch_function_mode_enabled()):
         return False
     for t in (a, b, c):
-        if t is not None and (type(t) not in _PLAIN or t.device.type not in _DEVICES):
+        if t is not None and (type(t) not in _PLAIN or not (t.is_cpu or t.is_cuda)):
             return False
     return True
 
@@ -370,13 +382,15 @@ _APPLY_CORR_T = super(torch.autograd.Function, _CorrT).apply  # type: ignore[mis
 _APPLY_CORR_W = super(torch.autograd.Function, _CorrW).apply  # type: ignore[misc]
 
 
-def call_corr(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, *args: Any) -> torch.Tensor:
-    """``torch.ops.anyconv.corr(x, w, bias, *args)`` (the same Function and kernel, see :func:`_eager`)."""
+def call_corr(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, spec: CorrSpec, algorithm: str,
+              op: str) -> torch.Tensor:
+    """``torch.ops.anyconv.corr(x, w, bias, *flat(spec), algorithm, op)`` (the same Function and
+    kernel, see :func:`_eager`)."""
     if not _eager(x, w, bias):
-        return corr(x, w, bias, *args)  # type: ignore[no-any-return]
+        return corr(x, w, bias, *flat(spec), algorithm, op)  # type: ignore[no-any-return]
     if _grad(x, w, bias):
-        return _APPLY_CORR(None, x, w, bias, *args)  # type: ignore[no-any-return]
-    return _corr_real(x, w, bias, *args)
+        return _APPLY_CORR(spec, x, w, bias, *flat(spec), algorithm, op)  # type: ignore[no-any-return]
+    return _corr_planned(x, w, bias, spec, algorithm, op)[0]
 
 
 def call_corr_t(g: torch.Tensor, w: torch.Tensor, *args: Any) -> torch.Tensor:
