@@ -15,6 +15,7 @@ as in torch. The flat index is the window's base position plus that offset.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 
@@ -22,6 +23,7 @@ import torch
 
 from .. import _shapes
 from .._pool_spec import PoolSpec
+from .._tracing import untraced
 
 Box = tuple[tuple[slice, ...], tuple[slice, ...]]  # (output box, input slice) over spatial dims
 
@@ -165,23 +167,31 @@ def window_counts(spec: PoolSpec, include_pad: bool, device: torch.device, dtype
     """The avg-pool divisor for every output position (a float when it is the same everywhere).
 
     Per dim, window ``j`` counts the ``q < k`` with ``lo <= j * s - before + q * d < hi``
-    (``[lo, hi)`` the padded input, or the input without ``include_pad``; the closed form of
-    ``_shapes.pool_window_count``). A box window's count is the product over dims.
+    (``[lo, hi)`` the padded input, or the input without ``include_pad``:
+    ``_shapes.pool_window_count``), in plain ints (cached per geometry), so that tracing
+    (compile, export, jit.trace) sees a constant; a box window's count is the product over dims.
     """
-    n = spec.n
-    per_dim = []
-    for dim in range(n):
-        i, k, d, (pb, pa) = spec.in_spatial[dim], spec.kernel[dim], spec.dilation[dim], spec.padding[dim]
-        lo, hi = (-pb, i + pa) if include_pad else (0, i)
-        start = _starts(spec, dim)
-        qmin = (torch.clamp(lo - start, min=0) + d - 1) // d
-        qmax = torch.clamp(torch.div(hi - 1 - start, d, rounding_mode="floor"), max=k - 1)
-        per_dim.append(torch.clamp(qmax - qmin + 1, min=0))
-    if all(bool((c == c[0]).all()) for c in per_dim):
-        return float(_shapes.prod([int(c[0]) for c in per_dim]))
+    per_dim = _counts(spec.in_spatial, spec.kernel, spec.stride, spec.dilation, spec.padding, spec.out_spatial,
+                      include_pad)
+    if all(min(c) == max(c) for c in per_dim):
+        return float(_shapes.prod([c[0] for c in per_dim]))
+    return untraced(_count_tensor, per_dim, device, dtype)  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=256)
+def _counts(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
+            padding: tuple[tuple[int, int], ...], out_spatial: tuple[int, ...], include_pad: bool
+            ) -> tuple[tuple[int, ...], ...]:
+    return tuple(
+        tuple(_shapes.pool_window_count(i, k, s, d, pb, pa, j, include_pad) for j in range(o))
+        for i, k, s, d, (pb, pa), o in zip(in_spatial, kernel, stride, dilation, padding, out_spatial))
+
+
+def _count_tensor(per_dim: tuple[tuple[int, ...], ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    n = len(per_dim)
     total: torch.Tensor | None = None
     for dim, c in enumerate(per_dim):
-        t = _on_axis(c, dim, n, device).to(dtype)
+        t = _on_axis(torch.tensor(c, dtype=dtype), dim, n, device)
         total = t if total is None else total * t
     assert total is not None
     return total

@@ -13,7 +13,7 @@ with the same ``_random_samples`` the outputs and indices equal torch's bit for 
 column ``d`` drives spatial dim ``d``, except for N = 2 where torch's 2-d kernel reads column
 0 for the width and 1 for the height; anyconv follows it there. The max over each box keeps
 the first maximum in scan order and the last NaN (torch's rule); the gradient is the
-scatter rule of ``_pool_autograd`` (``IndexGather``), to any order.
+scatter rule of ``_pool_autograd`` (``anyconv::index_gather``), to any order.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Each input value goes to the flat position its index names in its channel's outp
 every other output element is zero. When two inputs name the same position the later one
 in memory order wins (torch's CPU loop writes them in that order), found deterministically
 with a ``scatter_reduce(amax)`` of input positions. The gradient is torch's: grad_input is
-grad_output read at the indices (``IndexGather``, whose own gradient is the scatter-add
-``IndexScatter``), so second derivatives come from the same rules.
+grad_output read at the indices (``anyconv::index_gather``, whose own gradient is the scatter-add
+``anyconv::index_scatter``), so second derivatives come from the same rules.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 
 from .. import _shapes
 from .._unpool_spec import UnpoolSpec, check_index_range, unpool_spec
-from ._pool_autograd import IndexGather
+from ._pool_autograd import call_index_gather
 
 IntOrSeq = int | Sequence[int]
 PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]]
@@ -48,7 +48,7 @@ class MaxUnpool(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
         (idx,) = ctx.saved_tensors
-        return IndexGather.apply(g, idx), None, None
+        return call_index_gather(g, idx), None, None
 
 
 def _run(input: torch.Tensor, indices: torch.Tensor, spec: UnpoolSpec) -> torch.Tensor:

@@ -411,4 +411,6 @@ def call_corr_w(x: torch.Tensor, g: torch.Tensor, *args: Any) -> torch.Tensor:
     return _corr_w_real(x, g, *args)
 
 
-from . import _batch_cast  # noqa: E402,F401  vmap and autocast rules
+from . import _batch_cast  # noqa: E402,F401,I001  vmap and autocast rules
+from . import _pool  # noqa: E402,F401,I001  the pooling operators
+KERNELS.update(_pool.KERNELS)
