@@ -13,7 +13,7 @@ from ._workspace import get_workspace_limit, set_workspace_limit, workspace_limi
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("tools", "models", "viz", "data", "train")
+_LAZY_MODULES = ("tools", "models", "viz", "data", "train", "onnx")
 # public name -> (module, attribute), imported on first access
 _LAZY_ATTRS = {
     "summary": ("anyconv.tools.summary", "summary"),
