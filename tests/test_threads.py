@@ -332,7 +332,7 @@ def test_small_path_survives_index_eviction_between_lookup_and_use(monkeypatch: 
         in_a.on = True
         try:
             y = AF.conv(x, w, padding=1, stride=2)
-            assert type(y.grad_fn).__name__ == "SmallCorrBackward"
+            assert y.grad_fn.small is not None  # the small path served it (its plan kept for backward)
             got.append((y.detach(), *torch.autograd.grad(y, (x, w), gy)))
         finally:
             in_a.on = False
