@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from .. import _shapes
-from .._args import Pairs, as_int, int_tuple
+from .._args import as_int, int_tuple
 from .._errors import type_error, value_error
+from ._shape_info import ShapeInfo
 
 KINDS = {
     "conv": "conv",
@@ -51,33 +51,6 @@ _PARAMS = {
 _OP_RE = re.compile(r"(conv_transpose|conv|max_pool|avg_pool|lp_pool|adaptive_avg_pool|adaptive_max_pool|max_unpool"
                     r"|fractional_max_pool)"
                     r"([1-9])d|(" + "|".join(KINDS) + ")")
-
-
-@dataclass(frozen=True)
-class ShapeInfo:
-    """One resolved op call: shapes, padding actually applied, and per-dim formulas.
-
-    ``padding`` holds the ``(before, after)`` pairs applied per spatial dim (for
-    ``conv_transpose`` the crop removed from the full output; for adaptive pooling zeros).
-    ``formulas[i]`` is ``"<expression with numbers> = <size>"`` for spatial dim ``i``;
-    ``formula`` is the symbolic rule.
-    """
-
-    op: str
-    kind: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    padding: Pairs
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    dilation: tuple[int, ...]
-    formula: str
-    formulas: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (tuples become lists)."""
-        return asdict(self)
 
 
 def parse_op(op: Any) -> tuple[str, int | None]:
