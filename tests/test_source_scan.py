@@ -252,7 +252,7 @@ def test_no_torch_kernels_dispatched(algo: str) -> None:
                         served += 1
                     except ValueError as e:  # an algorithm may refuse a call, with its reason
                         assert algo != "auto" and "cannot serve this call" in str(e), e
-            _exercise(lambda a, n=n: AF.fold(AF.unfold(a, 2, padding=1), [5] * n, 2, padding=1),
+            _exercise(lambda a, n=n: AF.fold(AF.unfold(a, [2] * n, padding=1), [5] * n, [2] * n, padding=1),
                       torch.randn((2, 2) + (5,) * n, dtype=d))
     assert served > 0, f"{algo} served none of the calls"
     assert rec.ops, "the recorder saw nothing"
