@@ -112,3 +112,15 @@ def test_sweep_1d(kind: str) -> None:
         _check(ours_fn(x), ref, x)
         served += 1
     assert served > 50
+
+
+@pytest.mark.parametrize("shape, out", [((0, 2, 6, 7, 1), (6, 6, 2)), ((0, 1, 6, 6, 3), (3, 8, None)),
+                                        ((0, 3, 5, 7), (3, 4)), ((0, 3, 7), (3,)), ((0, 2, 4, 4), (8, 8))])
+def test_adaptive_avg_pool_on_an_empty_batch_like_torch(shape, out):
+    # the averaging-matrix path viewed its product with -1 (fuzzer seed 7: 14610, 14707, 15069)
+    x = torch.randn(shape, requires_grad=True)
+    ref = getattr(F, f"adaptive_avg_pool{len(out)}d")(x, out)
+    y = AF.adaptive_avg_pool(x, out)
+    assert y.shape == ref.shape
+    y.sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape

@@ -154,7 +154,8 @@ def _average(x: torch.Tensor, pairs: tuple[tuple[int, int], ...], transposed: bo
             x = _window_sums(x, i, o, transposed)
         else:
             m = _avg_matrix(i, o, x.dtype, x.device)
-            x = torch.mm(x.reshape(-1, x.shape[-1]), m.t() if transposed else m).view(*x.shape[:-1], -1)
+            y = torch.mm(x.reshape(-1, x.shape[-1]), m.t() if transposed else m)
+            x = y.view(*x.shape[:-1], y.shape[-1])  # (not -1: a batch of 0 has no -1 to infer)
         x = x.movedim(-1, 2)
     return x.contiguous()
 
