@@ -160,6 +160,8 @@ def run_one(seed: int, index: int) -> tuple[str, str]:
     text = (f"seed={seed} index={index} {op} shapes={d.shapes} {d.kwargs} dtype={str(dtype)[6:]} layout={how} "
             f"inject={inject} algorithm={algo}")
     ref_dtype = REFERENCE_DTYPE[dtype]
+    if op == "fractional_max_pool":  # its window starts are computed in the input's dtype (torch's kernel
+        ref_dtype = dtype  # and anyconv's alike): a wider reference dtype pools other windows
     low = [t.to(dtype) for t in base]
     mine = list(d.make(low[0]) if d.make else low)
     mine[0] = layout(mine[0], how)
@@ -181,7 +183,7 @@ def classify(d: calls.Draw, mine: list[torch.Tensor], theirs: list[torch.Tensor]
              expect_cl: bool, algo: str | None, text: str, grads: bool = False) -> tuple[str, str]:
     """Run anyconv on ``mine`` and the reference on ``theirs``; ``(class, description)``."""
     ours = d.ours if algo is None else (lambda *t: d.ours(*t, algorithm=algo))
-    ref_dtype = REFERENCE_DTYPE[dtype]
+    ref_dtype = theirs[0].dtype if theirs and theirs[0].is_floating_point() else REFERENCE_DTYPE[dtype]
     try:
         ref = d.ref(*theirs)
         ref_err = None
