@@ -35,6 +35,10 @@ from tolerances import REFERENCE_DTYPE, assert_close
 
 #: anyconv refuses where torch serves: (regex on anyconv's message, why)
 NARROWINGS: list[tuple[str, str]] = [
+    (r"^(conv|conv_transpose|max_pool|avg_pool|lp_pool): `(stride|padding|dilation|kernel_size|output_padding)` "
+     r"must be .*; got \w+=[(\[][^,]*,?[)\]]$", "the generic ops (conv, max_pool, ...) take N entries per "
+     "sequence (API.md: a mismatched sequence length is a ValueError); torch's one-element forms are for the "
+     "torch-named aliases (conv2d, max_pool2d, ...) and the modules, which broadcast them"),
     (r"`output_ratio` must be a ratio giving output sizes >= 1", "fractional_max_pool: an output_ratio that gives "
      "an output size of 0 is refused (torch returns an empty tensor)"),
 ]
@@ -53,16 +57,11 @@ EXTENSIONS: list[tuple[str, str]] = [
     (r"input image \(T: .*smaller than kernel size", "avg_pool3d: the padded input must hold the kernel, as in "
      "torch's other pooling ops (torch's 3-d avg pooling compares the unpadded input)"),
     (r"Unsupported memory format", "torch's unbatched max_pool3d refuses a channels_last 4-d input"),
+    (r"fractional_max_pool3d_out\(\): pool \w+ \d+ too large", "fractional_max_pool3d accepts output + kernel - 1 "
+     "== input, as torch's 2-d op does (torch's 3-d op's check is strict)"),
 ]
 #: failure classes another change is fixing now; counted apart (see the README's status)
-KNOWN_OPEN: list[tuple[str, str]] = [
-    (r"layout: torch's output is channels_last", "channels_last in -> channels_last out (being added)"),
-    (r"(NaN|Inf) positions differ", "NaN/Inf positions like torch for every algorithm (being fixed)"),
-    (r"-> ValueError: \w+: `(stride|padding|dilation|kernel_size|output_padding)` must be a (positive|non-negative) "
-     r"int(?!.*(\(|\[)\d+, )", "one-element sequences broadcast like torch (being added)"),
-    (r" (max_unpool|fractional_max_pool)\w* .*-> RuntimeError: cannot reshape tensor of 0", "batch 0 in the new ops"),
-    (r"fractional_max_pool3d_out\(\): pool \w+ \d+ too large", "fractional_max_pool: torch's 3-d op wants "
-     "output + kernel - 1 < input (strict); anyconv takes <= (new op)"),
+KNOWN_OPEN: list[tuple[str, str]] = [  # empty: every class found so far is fixed or documented above
 ]
 FAILING = ("wrong", "crash", "refusal", "lenient")
 
@@ -161,13 +160,21 @@ def run_one(seed: int, index: int) -> tuple[str, str]:
     text = (f"seed={seed} index={index} {op} shapes={d.shapes} {d.kwargs} dtype={str(dtype)[6:]} layout={how} "
             f"inject={inject} algorithm={algo}")
     ref_dtype = REFERENCE_DTYPE[dtype]
+    if op == "fractional_max_pool":  # its window starts are computed in the input's dtype (torch's kernel
+        ref_dtype = dtype  # and anyconv's alike): a wider reference dtype pools other windows
     low = [t.to(dtype) for t in base]
     mine = list(d.make(low[0]) if d.make else low)
     mine[0] = layout(mine[0], how)
     theirs = [t.to(ref_dtype) if t.is_floating_point() else t for t in mine]
-    expect_cl = d.conv_like and how == "channels_last" and mine[0].dim() in (4, 5)
-    if expect_cl:  # torch 2.13's CPU conv3d can segfault on channels_last_3d: it gets a contiguous copy,
-        theirs[0] = theirs[0].contiguous()  # and the expected layout is torch's rule (channels_last out)
+    cl_conv = d.conv_like and how == "channels_last" and mine[0].dim() in (4, 5)
+    # 2-d batched conv-like calls: torch's output is channels_last for a channels_last input, whatever the
+    # dtype and backend (so also when the reference runs in another dtype); torch runs on the same layout
+    # (_cl: strides really channels_last; a C = 1 tensor made channels_last keeps row-major strides and is
+    # row-major to torch)
+    expect_cl = cl_conv and _cl(mine[0]) and len(mine) > 1 and mine[1].dim() == 4
+    if cl_conv and not expect_cl:  # torch 2.13's CPU conv3d segfaults on some channels_last_3d inputs: it gets
+        theirs[0] = theirs[0].contiguous()  # a contiguous copy; values are compared, not the 3-d layout (whose
+        # rule depends on torch's backend choice: tests/test_channels_last.py compares it with torch itself)
     grads = not inject and dtype in (torch.float32, torch.float64) and rng.random() < 0.34
     return classify(d, mine, theirs, dtype, expect_cl, algo, text, grads)
 
@@ -176,7 +183,7 @@ def classify(d: calls.Draw, mine: list[torch.Tensor], theirs: list[torch.Tensor]
              expect_cl: bool, algo: str | None, text: str, grads: bool = False) -> tuple[str, str]:
     """Run anyconv on ``mine`` and the reference on ``theirs``; ``(class, description)``."""
     ours = d.ours if algo is None else (lambda *t: d.ours(*t, algorithm=algo))
-    ref_dtype = REFERENCE_DTYPE[dtype]
+    ref_dtype = theirs[0].dtype if theirs and theirs[0].is_floating_point() else REFERENCE_DTYPE[dtype]
     try:
         ref = d.ref(*theirs)
         ref_err = None

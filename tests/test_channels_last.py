@@ -152,3 +152,84 @@ def test_modules(module: tuple) -> None:
     if list(ours.parameters()):  # a channels_last model (model.to(memory_format=...)) as well
         ours, theirs = ours.to(memory_format=torch.channels_last), theirs.to(memory_format=torch.channels_last)
         check(ours, theirs, x.contiguous())
+
+
+# torch's rule, measured (see anyconv.functional._layout): the fuzzer's calls (seed 7) and the cases
+# that tell the rule apart, each against torch itself on the same (channels_last) operands
+def _cl_strides(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """Channels-last strides even where C = 1 (``.contiguous(memory_format=...)`` keeps those row-major)."""
+    return torch.movedim(torch.randn(shape[0], *shape[2:], shape[1]).to(dtype), -1, 1)
+
+
+RULE = [  # (name, op, x, w, kwargs, threads)
+    ("fuzz825-T3d-bf16", "T", (2, 2, 3, 3, 4), (2, 1, 2, 2, 3), dict(stride=(1, 2, 3), dilation=(1, 1, 2), groups=2,
+                                                                      padding=(0, 1, 0)), torch.bfloat16),
+    ("fuzz1359-T3d-f32", "T", (2, 2, 4, 3, 1), (2, 2, 2, 1, 3), dict(stride=(3, 1, 2), dilation=(1, 2, 2)), torch.float32),
+    ("T3d-f64-rowmajor", "T", (2, 2, 4, 3, 1), (2, 2, 2, 1, 3), dict(stride=(3, 1, 2), dilation=(1, 2, 2)), torch.float64),
+    ("T3d-f16-rowmajor", "T", (2, 2, 3, 3, 4), (2, 1, 2, 2, 3), dict(stride=2, groups=2), torch.float16),
+    ("T3d-outpad-big", "T", (2, 2, 3, 3, 3), (2, 2, 2, 2, 2), dict(stride=1, dilation=2, output_padding=1), torch.float32),
+    ("T3d-k1-dilated", "T", (1, 4, 5, 5, 5), (4, 1, 2, 1, 1), dict(dilation=(1, 2, 1), groups=2), torch.float32),
+    ("C3d-f64-rowmajor", "C", (2, 3, 5, 5, 5), (4, 3, 2, 2, 2), dict(padding=1), torch.float64),
+    ("C3d-f32-batch1-small", "C", (1, 3, 5, 5, 5), (4, 3, 2, 2, 2), dict(padding=1), torch.float32),
+    ("C3d-f32-batch2", "C", (2, 3, 5, 5, 5), (4, 3, 2, 2, 2), dict(padding=1), torch.float32),
+    ("C3d-C1-cl-strides", "C", (1, 1, 5, 5, 3), (2, 1, 2, 2, 2), dict(stride=(2, 3, 2), dilation=(2, 1, 1)), torch.float32),
+    ("C2d-C1-cl-strides", "C", (2, 1, 6, 5), (3, 1, 2, 2), dict(padding=1), torch.float64),
+    ("T2d-C1-cl-strides", "T", (2, 1, 3, 2), (1, 2, 1, 3), dict(stride=2, dilation=(2, 1), padding=(0, 1),
+                                                                output_padding=1), torch.bfloat16),
+]
+
+
+@pytest.mark.parametrize("threads", (1, 2))
+@pytest.mark.parametrize("case", RULE, ids=[c[0] for c in RULE])
+def test_torch_layout_rule(case: tuple, threads: int) -> None:
+    _, op, xs, ws, kw, dtype = case
+    x, w = _cl_strides(xs, dtype), torch.randn(ws).to(dtype)
+    n = len(xs) - 2
+    ours = AF.conv if op == "C" else AF.conv_transpose
+    theirs = {("C", 2): F.conv2d, ("C", 3): F.conv3d, ("T", 2): F.conv_transpose2d, ("T", 3): F.conv_transpose3d}[op, n]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # torch's float32 kernel choice (so its layout) reads the thread count
+    try:
+        r = theirs(x, w, **kw)
+        y = ours(x, w, **kw)
+    finally:
+        torch.set_num_threads(before)
+    tol = 1e-4 if dtype in (torch.float32, torch.float64) else 5e-2
+    torch.testing.assert_close(y.float(), r.float(), atol=tol, rtol=tol)
+    assert _layout(y) == _layout(r), f"output layout {_layout(y)}, torch {_layout(r)}"
+
+
+@pytest.mark.parametrize("which", FORMATS, ids=[f[0] for f in FORMATS])
+def test_conv3d_float64_row_major_gradients(which: tuple) -> None:
+    """torch's 3-D float64 convolutions (its slow kernels) give row-major results and gradients."""
+    _, xf, wf = which
+    x, w = _as(torch.randn(2, 3, 5, 5, 5, dtype=torch.float64), xf), _as(torch.randn(4, 3, 2, 2, 2, dtype=torch.float64), wf)
+    check(lambda a, b: AF.conv(a, b, padding=1), lambda a, b: F.conv3d(a, b, padding=1), x, w)
+    check(AF.conv_transpose, F.conv_transpose3d, x, _as(torch.randn(3, 4, 2, 2, 2, dtype=torch.float64), wf))
+
+
+def test_strides_like_channels_last_is_torchs() -> None:
+    """anyconv's reading of strides is torch's ``suggest_memory_format`` (sizes with 1s, slices, permutes)."""
+    from torch._prims_common import suggest_memory_format
+
+    from anyconv.functional._layout import strides_like_channels_last
+
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(400):
+        dims = int(torch.randint(4, 6, (1,), generator=gen))
+        shape = [int(v) for v in torch.randint(1, 4, (dims,), generator=gen)]
+        t = torch.randn(shape).permute(*torch.randperm(dims, generator=gen).tolist())
+        if bool(torch.rand(1, generator=gen) < 0.3):
+            t = t[..., ::2]
+        assert strides_like_channels_last(t) == (suggest_memory_format(t) != torch.contiguous_format), (t.shape, t.stride())
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 3, 5), (2, 3, 4, 6), (1, 2, 4, 4), (2, 3, 4, 4, 6)])
+def test_max_unpool_layout(shape: tuple[int, ...]) -> None:
+    """The fuzzer's calls (seed 7: 1192, 1397, 2504): 2-D max unpooling follows its input's layout, 3-D
+    gives row-major; the input gradient is row-major."""
+    x = torch.randn(shape, dtype=torch.float64).contiguous(memory_format=CL[len(shape)])
+    pool, unpool = (F.max_pool2d, F.max_unpool2d) if len(shape) == 4 else (F.max_pool3d, F.max_unpool3d)
+    v, i = pool(x, 2, return_indices=True)
+    size = shape[2:]  # (the default size may not hold every index of an odd-sized input)
+    check(lambda a: AF.max_unpool(a, i, 2, output_size=size), lambda a: unpool(a, i, 2, output_size=size), v)

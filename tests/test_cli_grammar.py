@@ -206,3 +206,15 @@ def test_dir_anyconv_is_the_api():
     assert set(anyconv.__all__) <= names
     assert not {"Any", "annotations", "importlib"} & names
     assert all(not n.startswith("_") or n == "__version__" for n in names)
+
+
+def test_bench_prints_the_machine_and_no_profiler_noise(capfd):
+    # the %peak column is relative to the measured matmul rate unless --peak-gflops is given; the profiler's
+    # C++ side writes a USDT line to fd 2 per profiled call: silenced
+    from anyconv.cli import main
+
+    assert main(["bench", "large_dw.dw31x31_64_56", "--mode", "forward", "--repeats", "1"]) == 0
+    out, err = capfd.readouterr()
+    assert out.startswith("cpu: ") and "thread(s)" in out.splitlines()[0]
+    assert "relative to" in out and "Zen" not in out
+    assert "USDT" not in out + err

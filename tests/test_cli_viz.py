@@ -52,7 +52,7 @@ def test_animate_pairs_and_transpose(tmp_path):
     "args, needle",
     [(["animate", "--stride", "0"], "`--stride` must be positive sizes"),
      (["animate", "--padding", "full"], "conv: `padding` must be"),
-     (["animate", "--op", "nope"], "animate_conv: `op` must be"),
+     (["animate", "--op", "nope"], "--op"),
      (["animate", "--out", "x.bmp", "--input-size", "2,2", "--kernel-size", "1"], "`path suffix`"),
      (["plot", "filter", "--preset", "gauss"], "plot_filter: `preset`"),
      (["plot", "kernels"], "`--model`")],

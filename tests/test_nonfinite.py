@@ -137,3 +137,32 @@ def test_finite_check() -> None:
         t[17] = bad
         assert not auto.finite(torch.ones(2), t)
         assert not auto.finite(t.half())
+
+
+NAMED = ("positions", "matrix", "depthwise", "native")
+
+
+@pytest.mark.parametrize("where", WHERE)
+@pytest.mark.parametrize("algorithm", NAMED)
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_named_algorithms_like_torch(case: tuple, algorithm: str, where: str) -> None:
+    """Named, the algorithms whose own sums misplace NaN/Inf (``auto.hazard``) give a call with
+    non-finite operands to ``auto.exact`` (``algorithms.run``): torch's positions."""
+    _, xs, ws, kw = case
+    try:
+        AF.conv(torch.empty(xs), torch.empty(ws), algorithm=algorithm, **kw)
+    except ValueError as e:
+        assert "cannot serve" in str(e)
+        return
+    for seed in range(2):
+        run_case(xs, ws, kw, algorithm, where, seed)
+
+
+def test_fuzz_positions_reflect() -> None:
+    """The fuzzer's call (seed 7, index 2076): ``positions`` with reflect padding and a NaN in the input."""
+    gen = torch.Generator().manual_seed(2076)
+    x, w = inject(torch.randn(2, 6, 5, 4, generator=gen), 2, gen).double(), torch.randn(6, 2, 2, 1, dtype=torch.float64)
+    r = F.conv2d(F.pad(x, (0, 0, 0, 0), mode="reflect"), w, dilation=(1, 2), groups=3)
+    y = AF.conv(x, w, dilation=(1, 2), groups=3, padding="valid", padding_mode="reflect", algorithm="positions")
+    assert_same_nonfinite(y, r, "positions")
+    assert bool(torch.isfinite(r).any()) and not bool(torch.isfinite(r).all())

@@ -177,3 +177,20 @@ def test_random_padding_for_reaches_every_reachable_size():
                     one = [(0, 0)] * n
                     one[i] = (t // 2, t // 2)
                     assert output_shape("conv", (1, 1, *x), kernel_size=k, stride=s, dilation=d, padding=one)[2 + i] != want[i]
+
+
+@pytest.mark.parametrize("op, params, ref", [
+    ("conv2d", {"weight_shape": (4, 3, 3, 3), "stride": (2,), "padding": [1], "dilation": (1,)},
+     lambda x: F.conv2d(x, torch.zeros(4, 3, 3, 3), stride=(2,), padding=[1], dilation=(1,))),
+    ("conv_transpose2d", {"weight_shape": (3, 4, 3, 3), "stride": [2], "output_padding": (1,)},
+     lambda x: F.conv_transpose2d(x, torch.zeros(3, 4, 3, 3), stride=[2], output_padding=(1,))),
+    ("max_pool2d", {"kernel_size": 3, "stride": ()}, lambda x: F.max_pool2d(x, 3, stride=())),
+    ("avg_pool2d", {"kernel_size": [2], "stride": []}, lambda x: F.avg_pool2d(x, [2], stride=[])),
+    ("max_pool2d", {"kernel_size": (3,), "padding": (1,), "dilation": [2]},
+     lambda x: F.max_pool2d(x, (3,), padding=(1,), dilation=[2])),
+])
+def test_output_shape_takes_torchs_argument_forms_for_aliases(op, params, ref):
+    # output_shape("conv2d", ...) reads its params as conv2d itself does: one-element sequences broadcast,
+    # a pooling stride of () or [] is the kernel size
+    x = torch.zeros(2, 3, 16, 16)
+    assert output_shape(op, x.shape, **params) == tuple(ref(x).shape)

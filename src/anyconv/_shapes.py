@@ -129,14 +129,14 @@ def pool_output_size(i: int, k: int, s: int, d: int, pb: int, pa: int, ceil_mode
     3
     >>> pool_output_size(5, 2, 2, 1, 1, 1, True)
     3
+    >>> pool_output_size(4, 3, 3, 2, 0, 0, True), pool_output_size(4, 3, 3, 2, 0, 0, False)
+    (1, 0)
     """
     span = i + pb + pa - effective_kernel(k, d)
-    if span < 0:
-        return 0
-    o = (-(-span // s) if ceil_mode else span // s) + 1
+    o = (-(-span // s) if ceil_mode else span // s) + 1  # floor division, as torch's div_rtn
     if ceil_mode and (o - 1) * s >= i + pb:
         o -= 1
-    return o
+    return max(o, 0)
 
 
 def adaptive_window(i: int, o: int, j: int) -> tuple[int, int]:

@@ -11,11 +11,13 @@ allocation events (see :func:`peak_extra_bytes`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -88,6 +90,21 @@ def interleaved(calls: list[Callable[[], Any]], repeats: int) -> list[tuple[floa
     return [(min(t), statistics.median(t)) for t in times]
 
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 pointed at /dev/null for the block: the profiler's C++ side writes a
+    ``USDT: ... profiler_start/stop`` line there for every profiled call (no setting turns it off)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def peak_extra_bytes(call: Callable[[], Any]) -> int | None:
     """Peak of torch's CPU allocator above its level at the start, during one call.
 
@@ -98,7 +115,7 @@ def peak_extra_bytes(call: Callable[[], Any]) -> int | None:
     try:
         from torch.profiler import ProfilerActivity, profile
 
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             call()
         events = sorted(
             (e.start_ns(), e.nbytes())

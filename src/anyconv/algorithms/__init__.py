@@ -48,6 +48,8 @@ _MODULES = {
     "native": ".native",
 }
 _LOADED: dict[str, Algorithm] = {}
+# named algorithms that may misplace NaN/Inf (``auto.hazard``; fft and winograd check their own results)
+_HAZARDOUS = ("positions", "depthwise", "matrix", "native")
 # per-thread recorder of core calls (``choose.core_calls`` traces a call on meta tensors): set
 # in one thread, it never sees or answers another thread's convolutions
 _TRACE = threading.local()
@@ -82,6 +84,13 @@ def run(
 
     With ``strict`` an algorithm that cannot serve the call raises ``ValueError`` with its
     reason; otherwise (derived calls such as backward passes) ``auto`` takes over.
+
+    Non-finite values: a named algorithm whose sums would put NaN or Inf elsewhere than torch
+    (``auto.hazard``: ``positions``, ``depthwise`` and ``matrix`` with zero padding, ``native``'s
+    nested Winograd and 3-D forms) is given only finite operands (the ones its hazard concerns,
+    checked by one sum each, ``auto.finite``); a call with NaN or Inf is computed by ``auto.exact``
+    (the choice made without such algorithms), as ``winograd`` and ``fft`` do for themselves. So the
+    named algorithm serves every finite call, and non-finite values land where torch puts them.
     """
     recorder: Recorder | None = getattr(_TRACE, "recorder", None)
     if recorder is not None:
@@ -90,6 +99,12 @@ def run(
         algo = get(name)
         reason = algo.supports(x, w, spec)
         if reason is None:
+            if name in _HAZARDOUS:
+                from .auto import exact, finite, hazard
+
+                risk = hazard(name, x, w, spec)
+                if risk and not finite(*((x, w) if risk == "spreads" else (w,))):
+                    return exact(x, w, spec)
             return algo.forward(x, w, spec)
         if strict:
             raise ValueError(f"{op}: algorithm={name!r} cannot serve this call: {reason}")

@@ -464,6 +464,6 @@ def _choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, exact_only: bool =
     runner = f"; next: {others[0][1]} ({others[0][0]:.3g} ms)" if others else ""
     reason = (
         f"{best}: lowest predicted time ({estimates[best]:.3g} ms) among "
-        f"{len(estimates)} candidate(s) within the accuracy bound{runner}"
+        f"{len(estimates)} candidate(s) that passed the accuracy guard{runner}"
     )
     return Choice(best, reason, rejected, estimates, errors, hazard(best, x, w, spec))

@@ -193,7 +193,7 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
     if fixed + unit > limit:
         return (
             f"the kernel spectrum ({fixed} bytes) plus one block ({unit} bytes) exceed the "
-            f"workspace limit ({limit} bytes)"
+            f"scratch budget ({limit} bytes, half the workspace limit)"
         )
     return None
 

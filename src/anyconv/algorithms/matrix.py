@@ -39,7 +39,8 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
     need = nnz_bound(x, w, spec) * BYTES_PER_ENTRY
     limit = scratch_budget()
     if need > limit:
-        return f"the sparse operator ({need} bytes) would exceed the workspace limit ({limit} bytes)"
+        return (f"the sparse operator ({need} bytes) would exceed the scratch budget ({limit} bytes, half the "
+                "workspace limit)")
     return None
 
 

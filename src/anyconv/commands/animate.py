@@ -62,7 +62,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--op", default="conv", help="conv | conv_transpose | max_pool | avg_pool (default conv)")
+    p.add_argument("--op", default="conv", help="conv | conv_transpose | max_pool | avg_pool, or a torch spelling "
+                   "(conv2d, ConvTranspose2d, MaxPool2d, convT, maxpool; default conv)")
     p.add_argument("--transpose", action="store_true", help="same as --op conv_transpose")
     p.add_argument("--input-size", type=sizes("--input-size", True), default=(5, 5), help="spatial size: 7, 5x5 or 5,5 (default 5x5)")
     p.add_argument("--kernel-size", type=sizes("--kernel-size"), default=3, help="kernel size: 3, 2x3 or 2,3 (default 3)")
@@ -88,7 +89,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ..viz.animate import animate_conv
+    from ._grammar import canonical_op
 
+    # one op vocabulary with `anyconv shape`: conv2d, Conv2d, convT, MaxPool2d, maxpool ... (dims from --input-size)
+    args.op, _ = canonical_op(args.op, "--op", allowed=("conv", "conv_transpose", "max_pool", "avg_pool"))
     if args.transpose and args.op not in ("conv", "conv_transpose"):
         from ..cli import CommandError
 

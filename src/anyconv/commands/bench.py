@@ -32,8 +32,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("forward", "backward", "both"), default="both",
                    help="forward, forward+backward, or both (default)")
     p.add_argument("--repeats", type=int, default=5, help="interleaved repeats per case (default 5)")
-    p.add_argument("--peak-gflops", type=float, default=540.0,
-                   help="the machine's fp32 peak for the %%peak column (default 540: 2 Zen 5 cores)")
+    p.add_argument("--peak-gflops", type=float, default=None,
+                   help="the machine's fp32 peak for the %%peak column (default: the torch.matmul rate "
+                        "measured at the start, on the threads used)")
     p.add_argument("--out", default=None, help="also write the rows as JSON (.json) or CSV (.csv)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.set_defaults(func=run)
@@ -62,14 +63,23 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.repeats < 1:
         raise CommandError(f"`--repeats` must be a positive int; got --repeats={args.repeats}")
+    if args.peak_gflops is not None and not args.peak_gflops > 0:
+        raise CommandError(f"`--peak-gflops` must be a positive number; got --peak-gflops={args.peak_gflops}")
     modes = ("forward", "backward") if args.mode == "both" else (args.mode,)
     load_before = load_average()
+    from ..algorithms import _native_build
+
     gemm = gemm_gflops()
-    print(f"torch.matmul float32 1024^3: {gemm:.1f} GFLOP/s on {torch.get_num_threads()} thread(s)")
+    peak = args.peak_gflops if args.peak_gflops is not None else gemm
+    flags = set(_native_build.cpu_features().split())
+    isa = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags) or "none"
+    print(f"cpu: {_native_build.cpu_model()} ({platform.machine()}; {isa}), {torch.get_num_threads()} thread(s)")
+    print(f"torch.matmul float32 1024^3: {gemm:.1f} GFLOP/s on {torch.get_num_threads()} thread(s); "
+          f"%peak column relative to {peak:.1f} GFLOP/s" + (" (that rate)" if args.peak_gflops is None else ""))
     rows = []
     for case in cases:
         for mode in modes:
-            rows.append(measure(case, mode, args.repeats, args.peak_gflops))
+            rows.append(measure(case, mode, args.repeats, peak))
             r = rows[-1]
             r["gemm_fraction"] = r["gflops"] / gemm
             print(f"  {r['case']:34s} {mode:8s} ratio {r['ratio']:6.2f} ({r['algorithm']})", flush=True)
@@ -80,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "anyconv": __version__, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version(),
         "load_before": load_before, "load_after": load_after, "dtype": "float32",
-        "matmul_gflops": gemm, "peak_gflops": args.peak_gflops,
+        "matmul_gflops": gemm, "peak_gflops": peak, "cpu": _native_build.cpu_model(), "isa": isa,
     }
     print(f"\nthreads {info['threads']}, load average {load_before} -> {load_after}, torch {torch.__version__}")
     if args.out:

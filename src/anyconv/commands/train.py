@@ -132,7 +132,7 @@ def _algorithm_error(e: ValueError, algorithm: str) -> None:
 
 def spawn(config: dict[str, Any], nproc: int, resume: str | None = None) -> None:
     """Spawn the data-parallel workers; a worker's failure becomes a one-line error."""
-    from ..train.distributed import spawn as _spawn
+    from ..train.launch import spawn as _spawn
 
     try:
         _spawn(config, nproc, resume)

@@ -8,6 +8,9 @@ from ._aliases import (
     conv_transpose2d,
     conv_transpose3d,
 )
+from ._pool_aliases import *  # noqa: F403
+from ._pool_aliases import __all__ as _pool_alias_all
+from .adaptive import adaptive_avg_pool, adaptive_max_pool
 from .conv import conv
 from .conv_transpose import conv_transpose
 from .fold import fold, unfold
@@ -30,6 +33,9 @@ __all__ = [
     "fold",
     "unfold",
     *_pool_all,
+    *_pool_alias_all,
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
     *_fractional_all,
     *_unpool_all,
 ]

@@ -12,6 +12,9 @@ from typing import Any
 
 import torch
 
+from .adaptive import adaptive_avg_pool, adaptive_max_pool
+from .pooling import avg_pool, lp_pool, max_pool
+
 IntOrSeq = int | Sequence[int]
 PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
 OutputSize = int | None | Sequence[int | None]
@@ -26,8 +29,6 @@ def _name(fn: Any, name: str, doc: str) -> Any:
 def _make_max(n: int) -> Any:
     def fn(input: torch.Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingArg = 0,
            dilation: IntOrSeq = 1, ceil_mode: bool = False, return_indices: bool = False) -> Any:
-        from .pooling import max_pool
-
         return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
                         _op=f"max_pool{n}d", _n=n)
 
@@ -41,7 +42,6 @@ def _make_avg(n: int) -> Any:
     def fn(input: torch.Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None, padding: PaddingArg = 0,
            ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None, *,
            dilation: IntOrSeq = 1) -> torch.Tensor:
-        from .pooling import avg_pool
 
         return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
                         dilation, _op=f"avg_pool{n}d", _n=n)
@@ -56,7 +56,6 @@ def _make_avg(n: int) -> Any:
 def _make_lp(n: int) -> Any:
     def fn(input: torch.Tensor, norm_type: float, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
            ceil_mode: bool = False, *, padding: PaddingArg = 0, dilation: IntOrSeq = 1) -> torch.Tensor:
-        from .pooling import lp_pool
 
         return lp_pool(input, norm_type, kernel_size, stride, padding, ceil_mode, dilation,
                        _op=f"lp_pool{n}d", _n=n)
@@ -69,7 +68,6 @@ def _make_lp(n: int) -> Any:
 
 def _make_adaptive_avg(n: int) -> Any:
     def fn(input: torch.Tensor, output_size: OutputSize) -> torch.Tensor:
-        from .adaptive import adaptive_avg_pool
 
         return adaptive_avg_pool(input, output_size, _op=f"adaptive_avg_pool{n}d", _n=n)
 
@@ -81,7 +79,6 @@ def _make_adaptive_avg(n: int) -> Any:
 
 def _make_adaptive_max(n: int) -> Any:
     def fn(input: torch.Tensor, output_size: OutputSize, return_indices: bool = False) -> Any:
-        from .adaptive import adaptive_max_pool
 
         return adaptive_max_pool(input, output_size, return_indices, _op=f"adaptive_max_pool{n}d", _n=n)
 
@@ -96,3 +93,21 @@ avg_pool1d, avg_pool2d, avg_pool3d = (_make_avg(n) for n in (1, 2, 3))
 lp_pool1d, lp_pool2d, lp_pool3d = (_make_lp(n) for n in (1, 2, 3))
 adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d = (_make_adaptive_avg(n) for n in (1, 2, 3))
 adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d = (_make_adaptive_max(n) for n in (1, 2, 3))
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "lp_pool3d",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+]

@@ -74,8 +74,15 @@ def conv(
         conv_spec, _op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm
     )
     n = spec.core.n
-    # torch's layout rule: channels_last output and gradients when the input or the weight is
-    fmt = _layout.channels_last(input, weight) if spec.batched else None
+    # torch's layout rule (see _layout): channels_last output and gradients when the input or the
+    # weight is and torch's kernel for the call keeps it; torch pads a padding_mode or an uneven
+    # zero padding explicitly, so its kernel sees the padded sizes
+    fmt = None
+    if spec.batched:
+        seen = [i + (b + a if spec.padding_mode != "zeros" else abs(a - b))
+                for i, (b, a) in zip(input.shape[2:], spec.core.padding)]
+        fmt = _layout.conv_format(input, weight, _layout.per_dim(stride, n), _layout.per_dim(dilation, n),
+                                  spec.core.groups, seen)
     x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
     weight = _layout.row_major(weight, fmt)
     w = weight.flip(list(range(2, 2 + n))) if spec.flip else weight

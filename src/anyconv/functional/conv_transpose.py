@@ -65,7 +65,12 @@ def conv_transpose(
         conv_transpose_spec, _op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm
     )
     n = spec.core.n
-    fmt = _layout.channels_last(input, weight, ranks=(4,)) if spec.batched else None  # torch's layout rule
+    fmt = None
+    if spec.batched:  # torch's layout rule (see _layout), with the output_padding torch's call would have
+        st, dil = _layout.per_dim(stride, n), _layout.per_dim(dilation, n)
+        outpad = [o - ((i - 1) * s - b - a + d * (k - 1) + 1) for o, i, s, (b, a), d, k
+                  in zip(spec.out_spatial, input.shape[2:], st, spec.crop, dil, weight.shape[2:])]
+        fmt = _layout.conv_format(input, weight, st, dil, spec.core.groups, input.shape[2:], outpad)
     x = _layout.row_major(input, fmt) if spec.batched else input.unsqueeze(0)
     stride, padding, dilation, groups = ops.flat(spec.core)
     y = ops.call_corr_t(x, _layout.row_major(weight, fmt), stride, padding, dilation, groups, list(spec.full),

@@ -2,7 +2,8 @@
 
 All three go through one front door (``anyconv._pool_spec.pool_spec``) and one loop over
 kernel offsets (``_pool_kernels``); gradients are rules (``_pool_autograd``). Adaptive pooling
-is in ``adaptive.py`` and the torch-named aliases in ``_pool_aliases.py``; all are listed here.
+is in ``adaptive.py`` and the torch-named aliases in ``_pool_aliases.py`` (which imports this module;
+``anyconv.functional`` lists them all).
 """
 
 from __future__ import annotations
@@ -202,45 +203,4 @@ def lp_pool(
         size *= k
     return (torch.sign(a) * torch.relu(torch.abs(a))).mul(size).pow(1.0 / p)
 
-
-from ._pool_aliases import (  # noqa: E402
-    adaptive_avg_pool1d,
-    adaptive_avg_pool2d,
-    adaptive_avg_pool3d,
-    adaptive_max_pool1d,
-    adaptive_max_pool2d,
-    adaptive_max_pool3d,
-    avg_pool1d,
-    avg_pool2d,
-    avg_pool3d,
-    lp_pool1d,
-    lp_pool2d,
-    lp_pool3d,
-    max_pool1d,
-    max_pool2d,
-    max_pool3d,
-)
-from .adaptive import adaptive_avg_pool, adaptive_max_pool  # noqa: E402
-
-__all__ = [
-    "adaptive_avg_pool",
-    "adaptive_avg_pool1d",
-    "adaptive_avg_pool2d",
-    "adaptive_avg_pool3d",
-    "adaptive_max_pool",
-    "adaptive_max_pool1d",
-    "adaptive_max_pool2d",
-    "adaptive_max_pool3d",
-    "avg_pool",
-    "avg_pool1d",
-    "avg_pool2d",
-    "avg_pool3d",
-    "lp_pool",
-    "lp_pool1d",
-    "lp_pool2d",
-    "lp_pool3d",
-    "max_pool",
-    "max_pool1d",
-    "max_pool2d",
-    "max_pool3d",
-]
+__all__ = ["avg_pool", "lp_pool", "max_pool"]

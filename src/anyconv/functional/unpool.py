@@ -17,6 +17,7 @@ import torch
 
 from .. import _shapes
 from .._unpool_spec import UnpoolSpec, check_index_range, unpool_spec
+from . import _layout
 from ._pool_autograd import call_index_gather
 
 IntOrSeq = int | Sequence[int]
@@ -61,7 +62,8 @@ def _run(input: torch.Tensor, indices: torch.Tensor, spec: UnpoolSpec) -> torch.
         y = MaxUnpool.apply(x, idx, spec.out_spatial)
     else:
         y = _unpool_raw(x, idx, spec.out_spatial)
-    return y if spec.batched else y.squeeze(0)
+    # torch's layout: a 2-D output follows its input's (the values'), a 3-D one is row-major
+    return _layout.restore(y, _layout.channels_last(input, ranks=(4,))) if spec.batched else y.squeeze(0)
 
 
 def max_unpool(

@@ -6,15 +6,13 @@ front door (``anyconv._unpool_spec``) on meta tensors, like the other ops.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from .._errors import type_error
 from .._unpool_spec import fractional_spec, unpool_spec
-from .shapes import ShapeInfo
+from ._shape_info import ShapeInfo
 
 
 def explain_unpool(op: str, base: str, n: int | None, x: tuple[int, ...], p: dict[str, Any]) -> ShapeInfo:
@@ -49,26 +47,3 @@ def explain_unpool(op: str, base: str, n: int | None, x: tuple[int, ...], p: dic
                      ones, "out = output_size or int(in * output_ratio); window j starts at "
                      "int((j + u) * alpha) - int(u * alpha), alpha = (in - kernel) / (out - 1), the last at in - kernel",
                      cells, ("stride varies (pseudo-random, mean alpha); stride shows 1",))
-
-
-def module_geometry(m: torch.nn.Module, input_shape: Sequence[int]) -> ShapeInfo | None:
-    """Geometry of a MaxUnpool* / FractionalMaxPool* module (torch's or anyconv's), else None.
-
-    Examples:
-        >>> module_geometry(torch.nn.MaxUnpool2d(2), (1, 3, 4, 4)).output_shape
-        (1, 3, 8, 8)
-    """
-    from .shapes import explain_shape
-
-    for cls in type(m).__mro__:
-        match = re.fullmatch(r"(MaxUnpool|FractionalMaxPool)([1-9]|N)d", cls.__name__)
-        if match:
-            a: Any = m
-            nd = match.group(2)
-            if match.group(1) == "MaxUnpool":
-                op = "max_unpool" + ("" if nd == "N" else f"{nd}d")
-                return explain_shape(op, input_shape, kernel_size=a.kernel_size, stride=a.stride, padding=a.padding)
-            op = "fractional_max_pool" + ("" if nd == "N" else f"{nd}d")
-            return explain_shape(op, input_shape, kernel_size=a.kernel_size, output_size=a.output_size,
-                                 output_ratio=a.output_ratio)
-    return None

@@ -25,7 +25,6 @@ from torch.overrides import TorchFunctionMode
 
 from . import _fields
 from ._fields import Field
-from ._shapes_unpool import module_geometry
 from .shapes import ShapeInfo, explain_shape
 
 _POOL_KINDS = {"MaxPool": "max_pool", "AvgPool": "avg_pool", "LPPool": "lp_pool",
@@ -235,3 +234,24 @@ def _run(model: torch.nn.Module, shape: tuple[int, ...], device: str) -> list[Ca
         for h in handles:
             h.remove()
     return calls
+
+
+def module_geometry(m: torch.nn.Module, input_shape: Sequence[int]) -> ShapeInfo | None:
+    """Geometry of a MaxUnpool* / FractionalMaxPool* module (torch's or anyconv's), else None.
+
+    Examples:
+        >>> module_geometry(torch.nn.MaxUnpool2d(2), (1, 3, 4, 4)).output_shape
+        (1, 3, 8, 8)
+    """
+    for cls in type(m).__mro__:
+        match = re.fullmatch(r"(MaxUnpool|FractionalMaxPool)([1-9]|N)d", cls.__name__)
+        if match:
+            a: Any = m
+            nd = match.group(2)
+            if match.group(1) == "MaxUnpool":
+                op = "max_unpool" + ("" if nd == "N" else f"{nd}d")
+                return explain_shape(op, input_shape, kernel_size=a.kernel_size, stride=a.stride, padding=a.padding)
+            op = "fractional_max_pool" + ("" if nd == "N" else f"{nd}d")
+            return explain_shape(op, input_shape, kernel_size=a.kernel_size, output_size=a.output_size,
+                                 output_ratio=a.output_ratio)
+    return None

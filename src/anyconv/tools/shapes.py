@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from .. import _shapes
-from .._args import Pairs, as_int, int_tuple
+from .._args import as_int, int_tuple, torch_form
 from .._errors import type_error, value_error
+from ._shape_info import ShapeInfo
 
 KINDS = {
     "conv": "conv",
@@ -51,33 +51,6 @@ _PARAMS = {
 _OP_RE = re.compile(r"(conv_transpose|conv|max_pool|avg_pool|lp_pool|adaptive_avg_pool|adaptive_max_pool|max_unpool"
                     r"|fractional_max_pool)"
                     r"([1-9])d|(" + "|".join(KINDS) + ")")
-
-
-@dataclass(frozen=True)
-class ShapeInfo:
-    """One resolved op call: shapes, padding actually applied, and per-dim formulas.
-
-    ``padding`` holds the ``(before, after)`` pairs applied per spatial dim (for
-    ``conv_transpose`` the crop removed from the full output; for adaptive pooling zeros).
-    ``formulas[i]`` is ``"<expression with numbers> = <size>"`` for spatial dim ``i``;
-    ``formula`` is the symbolic rule.
-    """
-
-    op: str
-    kind: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    padding: Pairs
-    kernel: tuple[int, ...]
-    stride: tuple[int, ...]
-    dilation: tuple[int, ...]
-    formula: str
-    formulas: tuple[str, ...]
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (tuples become lists)."""
-        return asdict(self)
 
 
 def parse_op(op: Any) -> tuple[str, int | None]:
@@ -144,6 +117,10 @@ def _steps(op: str, p: dict[str, Any], n: int) -> tuple[tuple[int, ...], tuple[i
     return int_tuple(op, "stride", p.get("stride", 1), n), int_tuple(op, "dilation", p.get("dilation", 1), n)
 
 
+def _is_empty_sequence(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and len(value) == 0
+
+
 def _conv_formula(i: int, k: int, s: int, d: int, pb: int, pa: int, o: int) -> str:
     return f"floor(({i} + {pb} + {pa} - {d} * ({k} - 1) - 1) / {s}) + 1 = {o}"
 
@@ -169,6 +146,8 @@ def explain_shape(op: str, input_shape: Sequence[int], **params: Any) -> ShapeIn
         ((1, 3, 16, 16), ((1, 2), (1, 2)))
         >>> info.formulas[0]
         'floor((32 + 1 + 2 - 1 * (5 - 1) - 1) / 2) + 1 = 16'
+        >>> explain_shape("max_pool2d", (1, 3, 32, 32), kernel_size=(3,), stride=()).output_shape  # torch's forms
+        (1, 3, 10, 10)
     """
     from .._pool_spec import adaptive_spec, pool_spec
     from .._spec import conv_spec, conv_transpose_spec
@@ -180,6 +159,12 @@ def explain_shape(op: str, input_shape: Sequence[int], **params: Any) -> ShapeIn
     unknown = sorted(set(p) - set(_PARAMS[base]))
     if unknown:
         type_error(op, unknown[0], p[unknown[0]], "one of the op's keyword arguments: " + ", ".join(_PARAMS[base]))
+    if n is not None:  # a torch-named alias: torch's argument forms, as the alias itself takes them
+        for key in ("stride", "padding", "dilation", "output_padding", "kernel_size"):
+            if key in p:
+                p[key] = torch_form(p[key], n)
+        if kind == "pool" and _is_empty_sequence(p.get("stride")):
+            p["stride"] = None  # torch: stride () or [] is the kernel size
     notes: list[str] = []
     if kind == "conv":
         w = _weight(op, base, n, x, p)
