@@ -1,6 +1,9 @@
 """anyconv's core as genuine PyTorch operators (``torch.ops.anyconv.*``), registered once.
 
-Three operators, each linear in each of its two tensor arguments, close under differentiation
+The pooling primitives are registered the same way in :mod:`anyconv.ops._pool`, their vmap and the
+correlations' vmap and autocast rules in :mod:`anyconv.ops._batch_cast`.
+
+Three correlation operators, each linear in each of its two tensor arguments, close under differentiation
 (see :mod:`anyconv.functional._autograd` for the algebra)::
 
     anyconv::corr(Tensor x, Tensor w, Tensor? bias, SymInt[] stride, SymInt[] padding,
