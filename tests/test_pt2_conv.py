@@ -245,3 +245,9 @@ def test_errors_before_the_op_under_compile():
     c = torch.compile(lambda a, b: AF.conv(a, b, stride=0), fullgraph=True)
     with pytest.raises(Exception, match="`stride` must be"):
         c(torch.randn(1, 2, 8), torch.randn(3, 2, 3))
+
+
+def test_jit_script_refuses_in_one_clear_line():
+    m = torch.nn.Sequential(torch.nn.ReLU(), ann.Conv2d(3, 4, 3))
+    with pytest.raises(TypeError, match=r"Conv2d: torch.jit.script is not supported .* torch.jit.trace, torch.compile"):
+        torch.jit.script(m)

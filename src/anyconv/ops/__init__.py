@@ -1,6 +1,9 @@
 """anyconv's core as genuine PyTorch operators (``torch.ops.anyconv.*``), registered once.
 
-Three operators, each linear in each of its two tensor arguments, close under differentiation
+The pooling primitives are registered the same way in :mod:`anyconv.ops._pool`, their vmap and the
+correlations' vmap and autocast rules in :mod:`anyconv.ops._batch_cast`.
+
+Three correlation operators, each linear in each of its two tensor arguments, close under differentiation
 (see :mod:`anyconv.functional._autograd` for the algebra)::
 
     anyconv::corr(Tensor x, Tensor w, Tensor? bias, SymInt[] stride, SymInt[] padding,
@@ -165,7 +168,7 @@ def _corr_w_real(x: torch.Tensor, g: torch.Tensor, stride: Ints, padding: Ints, 
 
 
 # operator name -> its real kernel (also what a test's dispatch mode runs to see inside the operator)
-KERNELS = {"corr": _corr_real, "corr_t": _corr_t_real, "corr_w": _corr_w_real}
+KERNELS: dict[str, Any] = {"corr": _corr_real, "corr_t": _corr_t_real, "corr_w": _corr_w_real}
 for _name, _fn in KERNELS.items():
     _LIB.impl(_name, _fn, "CPU")
     _LIB.impl(_name, _fn, "CUDA")
@@ -203,9 +206,18 @@ def _corr_w_fake(x: torch.Tensor, g: torch.Tensor, stride: Ints, padding: Ints, 
 # ---- autograd: backward rules and jvp, in terms of the three operators ----------------------
 
 
-def _below(op: Any, keyset: Any, *args: Any) -> torch.Tensor:
+_BACKENDS = (_C.DispatchKey.CPU, _C.DispatchKey.CUDA)
+
+
+def _below(op: Any, keyset: Any, *args: Any) -> Any:
+    """``op`` below autograd: its real kernel straight away when nothing but the backend is left
+    (a compiled graph's call: one Python call, not a second trip through the dispatcher), else the
+    dispatcher's next key (fake tensors, functionalization, Python modes, vmap)."""
+    rest = keyset & _C._after_autograd_keyset
+    if rest.highestPriorityTypeId() in _BACKENDS:
+        return KERNELS[op._opname](*args)
     with _C._AutoDispatchBelowAutograd():
-        return op.redispatch(keyset & _C._after_autograd_keyset, *args)  # type: ignore[no-any-return]
+        return op.redispatch(rest, *args)
 
 
 def _conj(t: torch.Tensor) -> torch.Tensor:
