@@ -28,10 +28,25 @@ channels_last layout) and gives its output in that layout with :func:`restore`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import torch
+
+from .._tracing import untraced
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _shape_logic(fn: _F) -> _F:
+    """Run ``fn`` (it reads strides and sizes as plain ints) with ``torch.jit.trace``'s recording
+    paused: the layout decided for the traced shapes is a constant of the trace, like its shapes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return untraced(lambda: fn(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
 
 _FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
 
@@ -51,6 +66,7 @@ def strides_like_channels_last(t: torch.Tensor) -> bool:
     return True
 
 
+@_shape_logic
 def channels_last(*tensors: torch.Tensor, ranks: tuple[int, ...] = (4, 5)) -> torch.memory_format | None:
     """The channels_last format of the first of ``tensors`` whose strides are channels_last (torch's
     ``suggest_memory_format``: :func:`strides_like_channels_last`), else None. ``ranks``: the tensor
@@ -115,6 +131,7 @@ def per_dim(value: int | Sequence[int], n: int) -> tuple[int, ...]:
     return tuple(int(v) for v in value) * (n if len(value) == 1 else 1)
 
 
+@_shape_logic
 def conv_format(
     x: torch.Tensor, w: torch.Tensor, stride: Sequence[int], dilation: Sequence[int], groups: int,
     seen: Sequence[int], output_padding: Sequence[int] | None = None,
