@@ -271,18 +271,30 @@ class _Corr(torch.autograd.Function):
         if not parts:  # only the bias carries a tangent
             shape = ctx.out_shape
             return tb.reshape(1, -1, *([1] * (len(shape) - 2))).expand(shape).contiguous()  # type: ignore[union-attr]
-        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        return _sum(parts)
+
+
+def _adjoint_forward(ctx: Any, keyset: Any, op: Any, real: Any, a: torch.Tensor, b: torch.Tensor,
+                     args: tuple[Any, ...]) -> torch.Tensor:
+    """``corr_t``'s and ``corr_w``'s forward: save both operands, then the real kernel (``keyset``
+    None: the eager fast path) or the operator below autograd (forward AD may need the tangents)."""
+    ctx.save_for_backward(a, b)
+    ctx.args = args
+    if keyset is None:
+        return real(a, b, *args)
+    ctx.save_for_forward(a, b)
+    return _below(op, keyset, a, b, *args)
+
+
+def _sum(parts: list[torch.Tensor]) -> torch.Tensor:
+    """A bilinear op's tangent: the sum of its one or two terms."""
+    return parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
 
 class _CorrT(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, keyset: Any, g: torch.Tensor, w: torch.Tensor, *args: Any) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(g, w)
-        ctx.args = args
-        if keyset is None:  # the eager fast path
-            return _corr_t_real(g, w, *args)
-        ctx.save_for_forward(g, w)
-        return _below(corr_t, keyset, g, w, *args)
+        return _adjoint_forward(ctx, keyset, corr_t, _corr_t_real, g, w, args)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -303,18 +315,13 @@ class _CorrT(torch.autograd.Function):
             parts.append(corr_t(tg, w, stride, padding, dilation, groups, in_spatial, algorithm, ""))
         if tw is not None:
             parts.append(corr_t(g, tw, stride, padding, dilation, groups, in_spatial, algorithm, ""))
-        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        return _sum(parts)
 
 
 class _CorrW(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, keyset: Any, x: torch.Tensor, g: torch.Tensor, *args: Any) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x, g)
-        ctx.args = args
-        if keyset is None:  # the eager fast path
-            return _corr_w_real(x, g, *args)
-        ctx.save_for_forward(x, g)
-        return _below(corr_w, keyset, x, g, *args)
+        return _adjoint_forward(ctx, keyset, corr_w, _corr_w_real, x, g, args)
 
     @staticmethod
     def backward(ctx: Any, gw: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
@@ -334,7 +341,7 @@ class _CorrW(torch.autograd.Function):
             parts.append(corr_w(tx, g, stride, padding, dilation, groups, kernel, algorithm))
         if tg is not None:
             parts.append(corr_w(x, tg, stride, padding, dilation, groups, kernel, algorithm))
-        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        return _sum(parts)
 
 
 def _autograd_kernel(op: Any, fn: type[torch.autograd.Function]) -> Any:
