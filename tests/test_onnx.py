@@ -62,3 +62,45 @@ def test_gradient_operators_refuse_with_their_name():
     table = anyconv.onnx.translation_table()
     with pytest.raises(NotImplementedError, match="anyconv::window_sum_t"):
         table[torch.ops.anyconv.window_sum_t.default]()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_plain_torchscript_export_after_import(name, tmp_path):
+    """``torch.onnx.export(..., dynamo=False)`` with nothing but ``import anyconv``: the symbolic functions
+    registered at import write standard nodes, and onnxruntime agrees with eager."""
+    import warnings
+
+    import onnx
+
+    make, shape = CASES[name]
+    torch.manual_seed(0)
+    m, x = make().eval(), torch.randn(shape)
+    path = str(tmp_path / "m.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's own deprecation notice
+        torch.onnx.export(m, (x,), path, dynamo=False)
+    graph = onnx.load(path).graph
+    ops = {n.op_type for n in graph.node}
+    assert all(n.domain in ("", "ai.onnx") for n in graph.node), "no custom domain"
+    assert ops <= STANDARD | {"Cast", "Shape", "Pad", "Flatten", "Identity", "MatMul"}, ops
+    session = ort.InferenceSession(path)
+    y = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        assert (torch.from_numpy(y) - m(x)).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["conv_modes_transpose", "pools_ceil", "lenet5"])
+def test_plain_dynamo_export_after_import(name, tmp_path):
+    """``torch.onnx.export(m, args, dynamo=True)`` with no translation table: ``import anyconv.onnx``
+    registered the translations with torch's exporter."""
+    make, shape = CASES[name]
+    torch.manual_seed(0)
+    m, x = make().eval(), torch.randn(shape)
+    program = torch.onnx.export(m, (x,), dynamo=True)
+    assert all(n.domain in ("", "ai.onnx") for n in program.model.graph), "no custom domain"
+    path = str(tmp_path / "m.onnx")
+    program.save(path)
+    session = ort.InferenceSession(path)
+    y = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        assert (torch.from_numpy(y) - m(x)).abs().max().item() < 1e-4

@@ -9,7 +9,10 @@ import importlib as _importlib
 from typing import Any as _Any
 
 from . import algorithms, functional, nn
+from ._onnx_legacy import register as _register_onnx_symbolics
 from ._workspace import get_workspace_limit, set_workspace_limit, workspace_limit
+
+_register_onnx_symbolics()  # plain torch.onnx.export(..., dynamo=False) of converted models
 
 __version__ = "0.1.0"
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import torch
 
-from ._shapes import conv_output_size, effective_kernel, prod
+from ._onnx_legacy import max_pool_ceil, output_padding, window_after
+from ._shapes import prod
 
 
 def _split(padding: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -72,13 +73,7 @@ def _make_table() -> dict[Any, Any]:
                groups: int = 1, in_spatial: Sequence[int] = (), algorithm: str = "auto", name: str = "") -> Any:
         before, after = _split(padding)
         gs, ws = _static(g, "the input", "anyconv::corr_t"), _static(w, "the weight", "anyconv::corr_t")
-        outpad = []
-        for i, s in enumerate(stride):
-            full = (gs[2 + i] - 1) * s + effective_kernel(ws[2 + i], dilation[i]) - before[i] - after[i]
-            outpad.append(int(in_spatial[i]) - full)
-        if any(v < 0 for v in before + after + outpad):
-            raise NotImplementedError("anyconv.onnx: anyconv::corr_t with a crop beyond the output has no "
-                                      f"ConvTranspose form (pads {list(padding)}, output_padding {outpad})")
+        outpad = output_padding(gs, ws, stride, dilation, before, after, in_spatial, padding)
         return op.ConvTranspose(g, w, strides=list(stride), pads=before + after, dilations=list(dilation),
                                 group=int(groups), output_padding=outpad)
 
@@ -86,14 +81,7 @@ def _make_table() -> dict[Any, Any]:
                  dilation: Sequence[int] = (), out: Sequence[int] = (), need_indices: bool = False) -> Any:
         before, after = _split(padding)
         xs = _static(x, "the input", "anyconv::max_pool")
-        ceil = 0
-        for i, k in enumerate(kernel):
-            eff = effective_kernel(k, dilation[i])
-            if before[i] >= eff or after[i] >= eff:
-                raise NotImplementedError(f"anyconv.onnx: anyconv::max_pool with padding {list(padding)} not smaller "
-                                          f"than the dilated kernel has no MaxPool form (ONNX runtimes refuse it)")
-            if conv_output_size(xs[2 + i], k, stride[i], dilation[i], before[i], after[i]) != out[i]:
-                ceil = 1
+        ceil = max_pool_ceil(xs, kernel, stride, dilation, before, after, out, padding)
         vals, idx = op.MaxPool(x, kernel_shape=list(kernel), strides=list(stride), pads=before + after,
                                dilations=list(dilation), ceil_mode=ceil)
         if not need_indices:
@@ -107,8 +95,7 @@ def _make_table() -> dict[Any, Any]:
 
         before, after = _split(padding)
         xs = _static(x, "the input", "anyconv::window_sum")
-        for i, k in enumerate(kernel):  # ceil_mode windows past the end padding read zeros
-            after[i] += max(0, (out[i] - 1) * stride[i] + effective_kernel(k, dilation[i]) - (xs[2 + i] + before[i] + after[i]))
+        after = window_after(xs, kernel, stride, dilation, before, after, out)  # ceil_mode windows read zeros
         # the exporter hands the accumulation dtype over as an ONNX data type (an int enum)
         to = int(onnx.TensorProto.FLOAT if acc is None else acc)
         ones = onnx.numpy_helper.from_array(np.ones((xs[1], 1, *kernel), dtype=onnx.helper.tensor_dtype_to_np_dtype(to)))
@@ -137,10 +124,38 @@ def _make_table() -> dict[Any, Any]:
     }
 
 
+def register_with_torch() -> bool:
+    """Add the translations to torch's own exporter registry, so that a plain
+    ``torch.onnx.export(model, args, dynamo=True)`` translates anyconv's operators after
+    ``import anyconv.onnx`` (done at import). torch has no public hook for this: the entries go into
+    the list its exporter reads its ATen translations from (``torch.onnx._internal.exporter._torchlib``),
+    marked as custom. Returns False (and :func:`export` still works) where that internal is absent."""
+    try:
+        from torch.onnx._internal.exporter import _registration
+        from torch.onnx._internal.exporter._torchlib import _torchlib_registry
+    except ImportError:
+        return False
+    known = {id(m.onnx_function) for m in _torchlib_registry._registry}
+    for target, fn in _table().items():
+        if id(fn) not in known:
+            _torchlib_registry._registry.append(_registration.OnnxDecompMeta(
+                onnx_function=fn, fx_target=target, signature=None, is_custom=True))
+    return True
+
+
+_TABLE: dict[Any, Any] = {}
+
+
+def _table() -> dict[Any, Any]:
+    if not _TABLE:
+        _TABLE.update(_make_table())
+    return _TABLE
+
+
 def translation_table() -> dict[Any, Any]:
     """``{anyconv operator: onnxscript translation}`` for ``torch.onnx.export(..., dynamo=True,
     custom_translation_table=...)`` (imports onnxscript)."""
-    return _make_table()
+    return dict(_table())
 
 
 def export(model: torch.nn.Module, args: tuple[Any, ...], f: Any = None, **kwargs: Any) -> Any:
@@ -149,3 +164,11 @@ def export(model: torch.nn.Module, args: tuple[Any, ...], f: Any = None, **kwarg
     table = {**translation_table(), **(kwargs.pop("custom_translation_table", None) or {})}
     kwargs.setdefault("dynamo", True)
     return torch.onnx.export(model, args, f, custom_translation_table=table, **kwargs)
+
+
+try:  # onnxscript is an optional extra: without it only the TorchScript exporter's symbolics serve
+    import onnxscript as _onnxscript  # noqa: F401
+except ImportError:
+    pass
+else:
+    register_with_torch()
