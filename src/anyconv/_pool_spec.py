@@ -20,6 +20,7 @@ from . import _shapes
 from ._args import Pairs, _is_sequence, as_int, boolean, int_tuple, padding_arg, torch_form
 from ._errors import type_error, value_error
 from ._spec import FLOAT_DTYPES, _check_input_rank, _resolve_padding, check_tensor
+from ._spec_cache import SPEC_CACHE, pool_key
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,20 @@ def pool_spec(
         >>> s.padding, s.out_spatial
         (((1, 1), (1, 1)), (4, 4))
     """
+    key = pool_key(op, input, (kernel_size, stride, padding, dilation),
+                   (ceil_mode, n, return_indices, count_include_pad, divisor_override, norm_type))
+    spec = SPEC_CACHE.get(key) if key is not None else None
+    if spec is None:
+        spec = _pool_spec(op, input, kernel_size, stride, padding, dilation, ceil_mode, n, return_indices,
+                          count_include_pad, divisor_override, norm_type)
+        if key is not None:
+            SPEC_CACHE.put(key, spec)
+    return spec  # type: ignore[no-any-return]
+
+
+def _pool_spec(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: Any,
+               n: int | None, return_indices: Any, count_include_pad: Any, divisor_override: Any,
+               norm_type: Any) -> PoolSpec:
     _check_input(op, input)
     if norm_type is not None:
         norm: float | None = _norm(op, norm_type)

@@ -74,5 +74,18 @@ def call_key(
     return (op, x.shape, x.dtype, x.device, w.shape, w.dtype, w.device, b, frozen, ints, strings, flip)
 
 
+def pool_key(op: str, x: Any, plain: tuple[Any, ...], flags: tuple[Any, ...]) -> tuple[object, ...] | None:
+    """A cache key for a pooling call (``plain``: kernel_size, stride, padding, dilation; ``flags``:
+    the bool/int/float options), or ``None`` when it must go through full validation."""
+    if not isinstance(x, torch.Tensor) or torch.compiler.is_compiling():
+        return None
+    frozen = tuple(_freeze(v) for v in plain)
+    if any(f is _UNCACHEABLE for f in frozen):
+        return None
+    if any(not (f is None or type(f) in (bool, int, float)) for f in flags):
+        return None
+    return ("pool", op, x.shape, x.dtype, x.device, frozen, tuple((type(f), f) for f in flags))
+
+
 def remember(key: tuple[object, ...], spec: Any) -> None:
     SPEC_CACHE.put(key, spec)
