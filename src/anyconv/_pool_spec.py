@@ -21,6 +21,7 @@ from ._args import Pairs, _is_sequence, as_int, boolean, int_tuple, padding_arg,
 from ._errors import type_error, value_error
 from ._spec import FLOAT_DTYPES, _check_input_rank, _resolve_padding, check_tensor
 from ._spec_cache import SPEC_CACHE, pool_key
+from ._tracing import untraced
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,9 @@ def pool_spec(
                    (ceil_mode, n, return_indices, count_include_pad, divisor_override, norm_type))
     spec = SPEC_CACHE.get(key) if key is not None else None
     if spec is None:
-        spec = _pool_spec(op, input, kernel_size, stride, padding, dilation, ceil_mode, n, return_indices,
-                          count_include_pad, divisor_override, norm_type)
+        # traced (torch.jit.trace): shapes read as plain ints, no TracerWarning (see _tracing)
+        spec = untraced(_pool_spec, op, input, kernel_size, stride, padding, dilation, ceil_mode, n,
+                        return_indices, count_include_pad, divisor_override, norm_type)
         if key is not None:
             SPEC_CACHE.put(key, spec)
     return spec  # type: ignore[no-any-return]
@@ -210,6 +212,10 @@ def adaptive_spec(
         >>> adaptive_spec("adaptive_avg_pool", torch.empty(2, 3, 9, 5, device="meta"), (4, None)).out_spatial
         (4, 5)
     """
+    return untraced(_adaptive_spec, op, input, output_size, n, return_indices)
+
+
+def _adaptive_spec(op: str, input: Any, output_size: Any, n: int | None, return_indices: Any) -> AdaptiveSpec:
     _check_input(op, input)
     if isinstance(output_size, (str, bytes)) or output_size is None or not (
         _is_sequence(output_size) or hasattr(output_size, "__index__")

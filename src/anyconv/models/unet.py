@@ -61,7 +61,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = 2**self.depth
-        if x.shape[-1] % f or x.shape[-2] % f:
+        if not torch.jit.is_tracing() and (x.shape[-1] % f or x.shape[-2] % f):  # traced: checked shapes
             raise ValueError(
                 f"unet: input height and width must be divisible by {f}; got input shape {tuple(x.shape)}"
             )
