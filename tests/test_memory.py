@@ -28,9 +28,9 @@ from anyconv.bench_suite import select
 def test_peak_memory_at_most_twice_torchs(key, mode, algorithm, monkeypatch):
     # with the C kernel on, auto gives several of these calls to it: the chunked algorithms are
     # measured with it off
-    from anyconv.algorithms import native
+    from anyconv.algorithms import _native_abi
 
-    monkeypatch.setattr(native, "_ENABLED", algorithm == "native")
+    monkeypatch.setattr(_native_abi, "_ENABLED", algorithm == "native")
     case = select([key])[0]
     x, w = br.tensors(case)
     # a convolution's forward call (one core call) names the algorithm whose chunking is guarded; other

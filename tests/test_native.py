@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import anyconv
 import anyconv.functional as AF
 from anyconv._spec import CorrSpec
-from anyconv.algorithms import auto, native
+from anyconv.algorithms import _native_abi, _native_build, _native_copy, auto, native
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -162,8 +162,11 @@ def test_threads_split_samples_groups_and_output_channels(threads):
             x, w = torch.randn(xs, dtype=torch.float64), torch.randn(ws, dtype=torch.float64)
             n = len(xs) - 2
             spec = CorrSpec((1,) * n, (1,) * n, ((1, 2),) * n, g)
-            geom = native.geometry(x, w, spec)
-            assert len(geom) == len(native.FIELDS) and geom[native.FIELDS.index("threads")] == threads
+            assert _native_abi.geometry(x, w, spec).threads == threads
+            plan = _native_abi.plan(x, w, spec)
+            if plan is not None:  # output channels in chunks only when (sample, group) units are fewer than threads
+                units, og = xs[0] * g, ws[0] // g
+                assert plan.chunks == (1 if units >= threads else min(og, -(-threads // units)))
             torch.testing.assert_close(native.forward(x, w, spec), _reference(x, w, spec), atol=1e-11, rtol=1e-11)
     finally:
         torch.set_num_threads(old)
@@ -225,22 +228,77 @@ def test_auto_picks_native_where_it_is_fastest_and_says_so():
 
 
 def test_the_kernel_uses_only_the_c_library():
-    # no torch (or any other) kernel can hide in the C source: it includes libc, pthreads and the
-    # compiler's AVX-512 intrinsics (masked loads and stores) only
-    source = native.SOURCE.read_text()
-    assert set(re.findall(r"#include <([^>]+)>", source)) <= {"pthread.h", "stdint.h", "stdlib.h", "string.h",
-                                                              "immintrin.h"}
-    assert '#include "' not in source
+    # no torch (or any other) kernel can hide in the C sources: they include libc, pthreads, the
+    # compiler's AVX-512 intrinsics (masked loads and stores) and their own header only
+    files = {p.name: p.read_text() for p in _native_build.SOURCES}
+    assert {"native.h", "plan.c", "corr.c", "rows.c", "dots.c", "lanes.c", "transposed.c", "copy.c"} <= set(files)
+    for name, source in files.items():
+        assert set(re.findall(r"#include <([^>]+)>", source)) <= {"pthread.h", "stdint.h", "stdlib.h", "string.h",
+                                                                  "immintrin.h"}, name
+        assert set(re.findall(r'#include "([^"]+)"', source)) <= {"native.h"}, name
 
 
-def test_python_and_c_agree_on_the_geometry_struct():
-    struct = re.search(r"typedef struct \{(.*?)\} Geom;", native.SOURCE.read_text(), re.S).group(1)
-    names = []
+def _c_fields(source: str, name: str) -> list[tuple[str, int]]:
+    """The ``int64_t`` fields of the C struct ``name`` in ``source``: (name, elements) in order."""
+    struct = re.search(r"typedef struct \{([^{}]*)\} " + name + ";", source, re.S).group(1)
+    fields = []
     for decl in re.findall(r"int64_t ([^;]+);", re.sub(r"/\*.*?\*/", "", struct, flags=re.S)):
         for part in decl.split(","):
-            m = re.fullmatch(r"\s*(\w+)(?:\[(\d+)\])?\s*", part)
-            names += [m.group(1)] if m.group(2) is None else [f"{m.group(1)}{i}" for i in range(int(m.group(2)))]
-    assert tuple(names) == native.FIELDS
+            m = re.fullmatch(r"\s*(\w+)(?:\[(\w+)\])?\s*", part)
+            count = m.group(2)
+            fields.append((m.group(1), 1 if count is None else int({"COPY_MAX_DIMS": str(native.COPY_MAX_DIMS)}.get(count, count))))
+    return fields
+
+
+def _py_fields(struct: type) -> list[tuple[str, int]]:
+    return [(name.rstrip("_"), getattr(kind, "_length_", 1)) for name, kind in struct._fields_]
+
+
+@pytest.mark.parametrize("struct, file", [(_native_abi.Geom, "native.h"), (_native_abi.Plan, "native.h"),
+                                          (_native_abi.CopyGeom, "copy.c")])
+def test_python_and_c_agree_on_the_abi_structs(struct, file):
+    # the ctypes structures are the C structs field by field (names, order, array lengths), and the
+    # library's own sizes of them are theirs (checked again when it is loaded)
+    source = (_native_build.NATIVE_C / file).read_text()
+    assert _py_fields(struct) == _c_fields(source, struct.__name__)
+    lib = native.library()
+    if lib is not None:
+        import ctypes
+
+        assert lib.abi_bytes(_native_abi.STRUCTS.index(struct)) == ctypes.sizeof(struct)
+
+
+def test_the_plan_reads_shapes_only_and_is_what_runs():
+    # the wrappers that auto's cost model reads take meta tensors (shapes, no data) and give the plan of
+    # the real tensors; the forward's buffer check is the plan's bytes
+    cases = [((2, 32, 30, 31), (32, 1, 5, 5), 32), ((1, 3, 40, 41), (8, 3, 3, 3), 1), ((1, 4, 9, 9), (4, 4, 9, 9), 1)]
+    for xs, ws, g in cases:
+        x, w = torch.randn(xs), torch.randn(ws)
+        xm, wm = x.to("meta"), w.to("meta")
+        spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), g)
+        if native.library() is None:
+            pytest.skip(f"no C kernel here: {native.unavailable()}")
+        assert native.form_of(xm, wm, spec) == native.form_of(x, w, spec)
+        assert native.layout_of(xm, wm, spec) == native.layout_of(x, w, spec)
+        assert native.lanes_plan(xm, wm, spec) == native.lanes_plan(x, w, spec)
+        assert native.buffer_bytes(xm, wm, spec) == native.buffer_bytes(x, w, spec) > 0
+        torch.testing.assert_close(native.forward(x, w, spec), _reference(x.double(), w.double(), spec).float(),
+                                   atol=1e-4, rtol=1e-4)
+
+
+def test_without_the_library_the_plan_says_why(monkeypatch):
+    # turned off (as with no compiler): the predicates say no, the plan's readers raise naming the reason,
+    # supports refuses, and auto never asks native's cost
+    monkeypatch.setattr(_native_abi, "_ENABLED", False)
+    x, w = torch.randn(1, 16, 12, 12, device="meta"), torch.randn(16, 1, 3, 3, device="meta")
+    spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 16)
+    assert not native.lanes_form(x, w, spec) and not native.dots_form(x, w, spec)
+    assert not native.reads_input_directly(x, w, spec) and native.buffer_bytes(x, w, spec) == 0
+    for reader in (native.form_of, native.layout_of, native.lanes_plan):
+        with pytest.raises(ValueError, match="native: the kernel cannot plan this call: turned off"):
+            reader(x, w, spec)
+    assert "turned off" in native.supports(torch.randn(1, 16, 12, 12), torch.randn(16, 1, 3, 3), spec)
+    assert auto.choose(torch.randn(1, 16, 12, 12), torch.randn(16, 1, 3, 3), spec).name != "native"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -574,7 +632,7 @@ def _random_view(rng: random.Random, dtype: torch.dtype) -> torch.Tensor:
 def test_strided_copy_matches_torch_on_random_views(monkeypatch, dtype):
     # every element size the C copy takes (4 and 8 bytes, copied bitwise): permutations, steps,
     # offsets, size-1 dims; compared with torch's copy element for element
-    monkeypatch.setattr(native, "COPY_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(_native_copy, "COPY_MIN_ELEMENTS", 1)
     rng = random.Random(11)
     copied = 0
     for _ in range(150):
@@ -616,7 +674,7 @@ def test_strided_copy_declines_what_it_does_not_serve():
 
 
 def test_python_and_c_agree_on_the_copy_struct():
-    source = native.SOURCE.read_text()
+    source = (_native_build.NATIVE_C / "copy.c").read_text()
     assert f"#define COPY_MAX_DIMS {native.COPY_MAX_DIMS}" in source
     struct = re.search(r"typedef struct \{([^{}]*)\} CopyGeom;", source, re.S).group(1)
     assert re.sub(r"\s+", " ", struct).strip() == (

@@ -266,6 +266,31 @@ def test_cc_with_arguments_and_cflags_builds_for_real(tmp_path: Path):
     assert again["compiled"] is None and again["rebuilt"] is None  # the verified build is loaded
 
 
+def test_the_build_key_covers_every_c_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # a change to any one file of the kernel (a .c file or the shared header) names a new library, so a
+    # library built from older sources is never loaded for newer ones
+    names = {p.name for p in nb.SOURCES}
+    assert {"native.h", "plan.c", "corr.c", "rows.c", "dots.c", "lanes.c", "transposed.c", "copy.c"} <= names
+    assert set(names) == {p.name for p in nb.NATIVE_C.iterdir() if p.suffix in (".c", ".h")}
+    copies = []
+    for src in nb.SOURCES:
+        dst = tmp_path / src.name
+        dst.write_bytes(src.read_bytes())
+        copies.append(dst)
+    monkeypatch.setattr(nb, "SOURCES", tuple(copies))
+    cmd, opts = ["cc"], list(nb.FLAGS)
+    base = nb.build_key(cmd, opts)
+    assert nb.build_key(cmd, opts) == base  # (a pure function of the files)
+    keys = {base}
+    for path in copies:
+        original = path.read_bytes()
+        path.write_bytes(original + b"/* edited */\n")
+        keys.add(nb.build_key(cmd, opts))
+        path.write_bytes(original)
+        assert nb.build_key(cmd, opts) == base
+    assert len(keys) == len(copies) + 1  # every file's edit gave its own key
+
+
 def test_a_missing_compiler_is_a_reason_not_a_crash(tmp_path: Path):
     out = _probe(_env(tmp_path / "c", CC="/nonexistent/cc -O2"))
     assert "the C compiler '/nonexistent/cc' was not found" in str(out["why"]), out

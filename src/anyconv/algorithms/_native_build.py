@@ -1,6 +1,7 @@
 """Building and loading ``native``'s C library so that nothing in its cache can crash or take over a process.
 
-The library is compiled once per (C source, compiler, flags, CPU features) and kept in a cache
+The library (every ``.c`` file of ``native_c/`` compiled twice, for float32 and float64, and linked
+into one shared library) is compiled once per (C sources, compiler, flags, CPU features) and kept in a cache
 directory; a library is code that runs inside the user's process, so nothing in that directory
 is trusted by its name alone:
 
@@ -9,7 +10,7 @@ is trusted by its name alone:
   that is (or can be made, mode 0700) a real directory, not a symbolic link, owned by this user and
   writable by nobody else. If none is, a fresh private directory from :func:`tempfile.mkdtemp`
   serves this process alone (removed at exit): never a predictable path that someone else made.
-- **The name** carries a hash of the source, the compiler command and the identity of its
+- **The name** carries a hash of every C file's name and content (header included), the compiler command and the identity of its
   executable, the flags and the CPU's features (:func:`build_key`), so a change of any of them
   builds a new file instead of loading an old one.
 - **A sidecar** ``<name>.json`` holds the library's size and SHA-256. Before ``dlopen`` the file
@@ -47,7 +48,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SOURCES = (Path(__file__).with_name("_native.c"),)
+NATIVE_C = Path(__file__).with_name("native_c")
+# every file of the kernel (the build key covers each one's name and content)
+SOURCES = tuple(sorted(p for p in NATIVE_C.iterdir() if p.suffix in (".c", ".h")))
+# the object files' variants: float32, and float64 (-DANYCONV_DOUBLE)
+VARIANTS = (("f32", ()), ("f64", ("-DANYCONV_DOUBLE",)))
 FLAGS = ("-O3", "-march=native", "-fPIC", "-pthread")
 COMPILE_TIMEOUT = 300  # seconds per compiler call (a busy machine)
 LOCK_WAIT = 600  # seconds to wait for another process's build before building alongside it
@@ -55,11 +60,10 @@ PREFIX = "anyconv_native_"
 
 _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
 # the library's ABI: every symbol with its argument and result types (a missing one = a broken library)
-SIGNATURES: dict[str, tuple[list[type], type]] = {"copy_strided": ([_P] * 3, _I)}
-for _suf in ("f32", "f64"):
+SIGNATURES: dict[str, tuple[list[type], type]] = {"copy_strided": ([_P] * 3, _I), "abi_bytes": ([_L], _L)}
+for _suf, _ in VARIANTS:
     SIGNATURES.update({f"corr_{_suf}": ([_P] * 4, _I), f"corr_t_{_suf}": ([_P] * 4, _I),
-                       f"buffer_bytes_{_suf}": ([_P], _L), f"buffer_bytes_t_{_suf}": ([_P], _L),
-                       f"direct_columns_{_suf}": ([_P], _I), f"lanes_form_{_suf}": ([], _I)})
+                       f"plan_{_suf}": ([_P] * 2, _I), f"lanes_form_{_suf}": ([], _I)})
 
 
 @dataclass
@@ -115,7 +119,7 @@ def build_key(cmd: list[str], opts: list[str]) -> str:
     the CPU features: a library is only ever loaded on the build it was made for."""
     h = hashlib.sha256()
     for src in SOURCES:
-        h.update(src.read_bytes() + b"\0")
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     exe = shutil.which(cmd[0]) or cmd[0]
     with contextlib.suppress(OSError):
         st = os.stat(exe)
@@ -242,32 +246,53 @@ def _write_fsynced(path: Path, data: bytes) -> None:
 
 
 def _compile(cmd: list[str], opts: list[str], out: Path) -> None:
-    """Compile the float32 and float64 objects (two compiler processes at once) and link ``out``."""
-    objects = [out.with_name(f"{out.name}.{suf}.o") for suf in ("f32", "f64")]
-    source = [str(s) for s in SOURCES]
+    """Compile every C file of :data:`SOURCES` once per :data:`VARIANTS` (as many compiler processes at
+    once as there are CPUs, at least 2) and link the objects into ``out``."""
+    jobs = [([*cmd, *opts, *extra, "-c", str(src), "-o", str(out.with_name(f"{out.name}.{src.stem}.{suf}.o"))],
+             out.with_name(f"{out.name}.{src.stem}.{suf}.o"))
+            for src in SOURCES if src.suffix == ".c" for suf, extra in VARIANTS]
+    objects = [obj for _, obj in jobs]
+    width = max(2, os.cpu_count() or 1)
+    running: list[subprocess.Popen[str]] = []
+    results: list[tuple[int, str]] = []
     try:
-        procs = [subprocess.Popen([*cmd, *opts, *extra, "-c", *source, "-o", str(obj)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-                 for obj, extra in zip(objects, ([], ["-DANYCONV_DOUBLE"]))]
-    except FileNotFoundError as e:
-        raise OSError(f"the C compiler {cmd[0]!r} was not found ($CC={os.environ.get('CC', '')!r})") from e
-    try:
-        results = [(p.wait(COMPILE_TIMEOUT), p.communicate()[1]) for p in procs]
-        link = subprocess.run([*cmd, *opts, "-shared", *map(str, objects), "-o", str(out)], capture_output=True,
-                              text=True, timeout=COMPILE_TIMEOUT)
-        results.append((link.returncode, link.stderr))
+        for argv, _ in jobs:
+            while len(running) >= width:
+                results.append(_finish(running.pop(0)))
+            try:
+                running.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            except FileNotFoundError as e:
+                raise OSError(f"the C compiler {cmd[0]!r} was not found ($CC={os.environ.get('CC', '')!r})") from e
+        while running:
+            results.append(_finish(running.pop(0)))
+        if all(code == 0 for code, _ in results):
+            link = subprocess.run([*cmd, *opts, "-shared", *map(str, objects), "-o", str(out)], capture_output=True,
+                                  text=True, timeout=COMPILE_TIMEOUT)
+            results.append((link.returncode, link.stderr))
     except subprocess.TimeoutExpired as e:
         raise OSError(f"{' '.join(cmd)} took more than {COMPILE_TIMEOUT} s") from e
     finally:
-        for p in procs:
+        for p in running:
             if p.poll() is None:
                 p.kill()
+                p.wait()
         for obj in objects:
             with contextlib.suppress(OSError):
                 obj.unlink()
     for code, err in results:
         if code != 0:
             raise OSError(f"{' '.join(cmd)} failed: {err.strip()[-500:]}")
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """A compiler process's exit status and error output (``TimeoutExpired`` past :data:`COMPILE_TIMEOUT`)."""
+    try:
+        _, err = proc.communicate(timeout=COMPILE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode, err
 
 
 def _build_and_load(info: BuildInfo, target: Path) -> ctypes.CDLL:
