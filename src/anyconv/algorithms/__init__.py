@@ -10,6 +10,15 @@ Each algorithm is one module with:
 Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
 They never track gradients: the autograd rules in ``functional/_autograd.py`` call them.
 Adding an algorithm is one new file plus one line in ``_MODULES`` below.
+
+**Variants** (``_VARIANTS``) are the other ways of computing one of the three core operators
+(``corr``, its input gradient ``corr_t``, its weight gradient ``corr_w``) as a whole: the small-call
+GEMM, polyphase's transposed forms, native's transposed kernel... Each is a module with ``NAME``,
+``OP`` (the operator it serves), ``supports(x, w, spec)`` (``x`` and ``w``: the operands of the
+forward correlation the operator belongs to, stand-ins for the one it does not read),
+``serve(x, w, spec, g, bias)`` and the chooser's ``cost_features``/``ERROR_GROWTH``/``COMPUTE_DTYPE``.
+:func:`run` with ``form=`` the operator is the one dispatch of an operator call (see
+:mod:`.variants`); ``auto.choose(..., op=form)`` chooses among the variants and the registry.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -48,12 +57,24 @@ _MODULES = {
     "native": ".native",
 }
 _LOADED: dict[str, Algorithm] = {}
+# variant name -> module path: whole-operator computations, chosen by ``auto.choose(op=...)`` only
+_VARIANTS = {
+    "small": ".small",
+    "small_t": ".small_t",
+    "col2im_t": ".col2im_t",
+    "patches_t": ".patches_t",
+    "phases_col2im_t": ".phases_col2im_t",
+    "native_t": ".native_t",
+    "phases_t": ".phases_t",
+    "small_w": ".small_w",
+    "native_w": ".native_w",
+}
 # named algorithms that may misplace NaN/Inf (``auto.hazard``; fft and winograd check their own results)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")
 # per-thread recorder of core calls (``choose.core_calls`` traces a call on meta tensors): set
 # in one thread, it never sees or answers another thread's convolutions
 _TRACE = threading.local()
-Recorder = Callable[[str, str, torch.Tensor, torch.Tensor, CorrSpec, bool], torch.Tensor]
+Recorder = Callable[[str, str, torch.Tensor, torch.Tensor, CorrSpec, bool, str | None], torch.Tensor]
 
 
 def names() -> tuple[str, ...]:
@@ -72,15 +93,62 @@ def get(name: str) -> Algorithm:
     return _LOADED[name]
 
 
+def variant_names() -> tuple[str, ...]:
+    """Registered variant names (not public algorithm names: ``auto`` alone picks them)."""
+    return tuple(_VARIANTS)
+
+
+def variant(name: str) -> Any:
+    """The variant module registered under ``name``."""
+    mod = _LOADED_VARIANTS.get(name)
+    if mod is None:
+        mod = _LOADED_VARIANTS[name] = importlib.import_module(_VARIANTS[name], __name__)
+    return mod
+
+
+_LOADED_VARIANTS: dict[str, Any] = {}
+
+
+def record_executed(enable: bool) -> list[tuple[str, str]] | None:
+    """Start (``enable``) or stop recording, for this thread, which computation serves each operator
+    call: a list of ``(form, name)`` that later calls append to (``name``: a variant, or the registry
+    algorithm of the operator's derived correlation), returned; stopping returns the list. Tests
+    compare it with what ``explain_algorithm`` reports."""
+    out: list[tuple[str, str]] | None = getattr(_TRACE, "executed", None)
+    _TRACE.executed = [] if enable else None
+    _TRACE.pending = None
+    return _TRACE.executed if enable else out
+
+
+def begin(form: str) -> None:
+    """An operator call ``form`` starts (the executed-recorder's next entry belongs to it)."""
+    if getattr(_TRACE, "executed", None) is not None:
+        _TRACE.pending = form
+
+
+def executed(name: str) -> None:
+    """``name`` computes the pending operator call (the first one to say so, when recording)."""
+    out = getattr(_TRACE, "executed", None)
+    if out is not None and _TRACE.pending is not None:
+        out.append((_TRACE.pending, name))
+        _TRACE.pending = None
+
+
 def tracing() -> bool:
     """Whether this thread's core calls are being recorded (``explain_algorithm``'s trace)."""
     return getattr(_TRACE, "recorder", None) is not None
 
 
 def run(
-    op: str, name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, strict: bool = True
+    op: str, name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, strict: bool = True, *,
+    form: str | None = None, g: torch.Tensor | None = None, bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run the core op with algorithm ``name`` ("auto" chooses).
+
+    With ``form`` (``"corr"``, ``"corr_t"``, ``"corr_w"``) the call is a whole operator call, served
+    by a variant or the registry (:func:`.variants.serve`): ``x`` and ``w`` are the forward
+    correlation's operands (a stand-in for the one the operator does not read), ``g`` the output
+    gradient (``corr_t``/``corr_w``), ``bias`` the forward's; ``op`` empty means a derived call.
 
     With ``strict`` an algorithm that cannot serve the call raises ``ValueError`` with its
     reason; otherwise (derived calls such as backward passes) ``auto`` takes over.
@@ -94,7 +162,11 @@ def run(
     """
     recorder: Recorder | None = getattr(_TRACE, "recorder", None)
     if recorder is not None:
-        return recorder(op, name, x, w, spec, strict)
+        return recorder(op, name, x, w, spec, strict, form)
+    if form is not None:
+        from .variants import serve
+
+        return serve(form, op, name, x, w, spec, g, bias)
     if name != "auto":
         algo = get(name)
         reason = algo.supports(x, w, spec)
@@ -104,10 +176,16 @@ def run(
 
                 risk = hazard(name, x, w, spec)
                 if risk and not finite(*((x, w) if risk == "spreads" else (w,))):
+                    from .auto import choose_exact
+
+                    executed(choose_exact(x, w, spec).name)
                     return exact(x, w, spec)
+            executed(name)
             return algo.forward(x, w, spec)
         if strict:
             raise ValueError(f"{op}: algorithm={name!r} cannot serve this call: {reason}")
     from .auto import choose
 
-    return get(choose(x, w, spec).name).forward(x, w, spec)
+    chosen = choose(x, w, spec).name
+    executed(chosen)
+    return get(chosen).forward(x, w, spec)

@@ -397,7 +397,8 @@ def hazard(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str:
     return ""
 
 
-def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, values: bool = True) -> Choice:
+def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, values: bool = True, op: str | None = None,
+           derived: bool = True) -> Choice:
     """Apply the rules above; ``Choice.reason`` says why the winner won.
 
     The choice depends on shapes, dtype, device type, spec and :func:`state` only, so it is
@@ -405,7 +406,15 @@ def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, values: bool = True
     :func:`hazard` also looks at the values it concerns (``x`` and ``w``, or for ``"padding"`` ``w``
     alone, by :func:`finite`): if they are not finite the choice is :func:`choose_exact`'s
     (``winograd`` and ``fft`` check their own results instead).
+
+    ``op`` (``"corr"``, ``"corr_t"``, ``"corr_w"``): the choice for a whole operator call among the
+    variants and the registry (``variants.choose_op``; ``x`` and ``w`` the forward correlation's
+    operands, ``derived`` whether it is a gradient call); None: the registry's choice for a correlation.
     """
+    if op is not None:
+        from .variants import choose_op
+
+        return choose_op(op, x, w, spec, values, derived)  # type: ignore[no-any-return]
     key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, state())
     hit = _CACHE.get(key)
     if hit is None:

@@ -26,11 +26,14 @@ LABELS = ("forward", "grad_input", "grad_weight")
 
 
 def core_calls(
-    op: str, input: torch.Tensor, weight: torch.Tensor, *, backward: bool = False, **params: Any
+    op: str, input: torch.Tensor, weight: torch.Tensor, *, backward: bool = False,
+    context: list[tuple[str, bool, bool]] | None = None, **params: Any
 ) -> list[tuple[str, torch.Tensor, torch.Tensor, CorrSpec]]:
-    """``(label, x, w, spec)`` of every core correlation a call makes (``meta`` tensors).
+    """``(label, x, w, spec)`` of every core operator call a call makes (``meta`` tensors; ``x`` and
+    ``w`` are the forward correlation's operands, see ``algorithms.run``'s ``form``).
 
     ``op`` is ``"conv"`` or ``"conv_transpose"``; ``params`` are that op's keyword arguments.
+    ``context`` receives each call's ``(form, derived, grad mode)``, what ``auto.choose`` also needs.
     """
     import anyconv.functional as AF
 
@@ -40,11 +43,15 @@ def core_calls(
     calls: list[tuple[str, torch.Tensor, torch.Tensor, CorrSpec]] = []
 
     def record(op_: str, name: str, xx: torch.Tensor, ww: torch.Tensor, spec: CorrSpec,
-               strict: bool = True) -> torch.Tensor:
+               strict: bool = True, form: str | None = None) -> torch.Tensor:
         label = LABELS[len(calls)] if len(calls) < len(LABELS) else f"call{len(calls)}"
         calls.append((label, xx.detach(), ww.detach(), spec))
-        out = spec.output_spatial(xx.shape[2:], ww.shape[2:])
-        return torch.zeros((xx.shape[0], ww.shape[0], *out), dtype=xx.dtype, device="meta")
+        if context is not None:
+            context.append((form or "corr", not op_, torch.is_grad_enabled()))
+        shape: tuple[int, ...] = {"corr_t": tuple(xx.shape), "corr_w": tuple(ww.shape)}.get(form or "corr", ())
+        if not shape:
+            shape = (xx.shape[0], ww.shape[0], *spec.output_spatial(xx.shape[2:], ww.shape[2:]))
+        return torch.zeros(shape, dtype=xx.dtype, device="meta")
 
     # this thread's core calls go to the recorder; other threads' convolutions run as usual
     outer = getattr(algorithms._TRACE, "recorder", None)
@@ -72,6 +79,26 @@ def core_call(op: str, input: torch.Tensor, weight: torch.Tensor, **params: Any
     params.pop("algorithm", None)
     _, x, w, spec = core_calls(op, input, weight, **params)[0]
     return on_device(x, input.device), on_device(w, input.device), spec
+
+
+def choose_call(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, context: tuple[str, bool, bool],
+                values: bool = True) -> Any:
+    """``auto``'s choice for a traced operator call (``context``: its form, derived flag, grad mode)."""
+    form, derived, grad = context
+    with torch.set_grad_enabled(grad):
+        return choose(x, w, spec, values=values, op=form, derived=derived)
+
+
+def public_name(choice: Any) -> str:
+    """The registered algorithm name of a choice (a variant, see ``algorithms.variants``, is
+    reported as the algorithm whose computation it is, else as the registry's best estimate)."""
+    if choice.name in algorithms.names():
+        return str(choice.name)
+    family = getattr(algorithms.variant(choice.name), "ALGORITHM", None)
+    if family is not None:
+        return str(family)
+    registry = {n: t for n, t in choice.estimates.items() if n in algorithms.names()}
+    return min(registry, key=registry.__getitem__) if registry else "direct"
 
 
 def _params(bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, padding_mode: Any,
@@ -120,10 +147,12 @@ def choose_algorithm(
     """
     op = "conv_transpose" if transpose else "conv"
     params = _params(bias, stride, padding, dilation, groups, padding_mode, transpose, extra)
-    x, w, spec = core_call(op, input, weight, **params)
-    choice = choose(x, w, spec)
+    context: list[tuple[str, bool, bool]] = []
+    _, xm, wm, spec = core_calls(op, input, weight, context=context, **params)[0]
+    x, w = on_device(xm, input.device), on_device(wm, input.device)
+    choice = choose_call(x, w, spec, context[0])
     if not measure:
-        return choice.name
+        return public_name(choice)
     import anyconv.functional as AF
 
     fn = AF.conv_transpose if transpose else AF.conv
@@ -201,15 +230,17 @@ def explain_algorithm(
     params = _params(bias, stride, padding, dilation, groups, padding_mode, transpose, extra)
     lines = []
     nonfinite = not finite(input, weight)
-    for label, xm, wm, spec in core_calls(op, input, weight, backward=backward, **params):
+    context: list[tuple[str, bool, bool]] = []
+    for i, (label, xm, wm, spec) in enumerate(core_calls(op, input, weight, backward=backward, context=context,
+                                                         **params)):
         x, w = on_device(xm, input.device), on_device(wm, input.device)
-        c = choose(x, w, spec)
+        c = choose_call(x, w, spec, context[i])
         bound = ACCURACY_ULPS * unit_roundoff(x.dtype)
         lines.append(
             f"{label}: correlation of {tuple(x.shape)} with {tuple(w.shape)}, stride {spec.stride}, "
             f"dilation {spec.dilation}, padding {spec.padding}, groups {spec.groups}, {x.dtype}"
         )
-        for name in algorithms.names():
+        for name in (*algorithms.names(), *(v for v in algorithms.variant_names() if v in c.estimates or v in c.rejected)):
             if name in c.estimates:
                 above = c.errors[name] > bound
                 lines.append(

@@ -12,9 +12,9 @@ of the positions per dim. ``prod(s)`` small correlations replace one correlation
 zero-stuffed to ``s`` times the size per dim (``s^N`` times the work, almost all on zeros),
 and they go through the algorithm registry like any other call (so ``auto`` picks each).
 When the kernel equals the stride (non-overlapping windows) every phase has one tap and all
-of them are one GEMM plus one interleaving copy (``_patches``). Small kernels (at most
+of them are one GEMM plus one interleaving copy (:func:`patches`). Small kernels (at most
 ``COL2IM_MAX_TAPS`` taps) with more than one gradient channel per group go by columns instead
-(``_col2im``): one 1x1 correlation makes every tap's contribution, the taps of each output
+(:func:`col2im`): one 1x1 correlation makes every tap's contribution, the taps of each output
 phase are summed in a contiguous buffer and each phase is copied once into the result (fewer,
 larger GEMMs than the phases: measured 1.1-2.2x faster on strided 3x3, 4x4 and 7x7 layers).
 Kernels with one output channel per group (depthwise: a "GEMM" of one channel) go to the C
@@ -82,7 +82,8 @@ def corr_t(
     algo: str,
     strict: bool = False,
 ) -> torch.Tensor:
-    """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``, by phases.
+    """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``, by phases (each
+    a stride-1 correlation through the registry with ``algo``).
 
     Shape:
         ``g (B, O, *o)``, ``w (O, C // G, *k)`` -> ``(B, C, *in_spatial)``.
@@ -95,16 +96,6 @@ def corr_t(
     """
     from . import run
 
-    if all(k == st for k, st in zip(w.shape[2:], spec.stride)) and all(d == 1 for d in spec.dilation):
-        return _patches(g, w, spec, in_spatial, algo, strict)
-    if w.shape[0] > spec.groups and math.prod(w.shape[2:]) <= COL2IM_MAX_TAPS:
-        return _col2im(g, w, spec, in_spatial, algo, strict)
-    if algo == "auto":
-        from . import native
-
-        if native.transposed_reason(g, w, spec, tuple(in_spatial)) is None:
-            # one output channel per group (depthwise): the C kernel computes every phase in one pass
-            return native.corr_t(g, w, spec, tuple(in_spatial))
     n = spec.n
     b = g.shape[0]
     c = w.shape[1] * spec.groups
@@ -142,7 +133,7 @@ def corr_t(
     return res
 
 
-def _col2im(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
+def col2im(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
             strict: bool) -> torch.Tensor:
     """Small kernels, more than one gradient channel per group: the columns of every tap are
     one 1x1 correlation of ``g`` with ``w^T`` (one GEMM per group, through the registry), and
@@ -200,7 +191,7 @@ def _col2im(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequen
     return res.reshape(b, G * cg, *in_spatial)
 
 
-def _patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
+def patches(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int], algo: str,
              strict: bool) -> torch.Tensor:
     """Kernel == stride, dilation 1 (non-overlapping windows: patchify layers and their transposes):
     every phase has one tap, so all phases are one 1x1 correlation of ``g`` with ``w^T`` (one GEMM

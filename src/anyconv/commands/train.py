@@ -124,7 +124,9 @@ def _algorithm_error(e: ValueError, algorithm: str) -> None:
     import re
 
     m = re.search(r"(\w+): algorithm='\w+' cannot serve this call: (.*)$", str(e).strip().splitlines()[0])
-    if m is not None and algorithm != "auto":
+    from ..algorithms import names
+
+    if m is not None and algorithm in names():  # a named algorithm refused (auto never refuses)
         raise CommandError(f"`--algorithm` must serve every conv/pool layer of the model ({m.group(1)} refused: "
                            f"{m.group(2)}); --algorithm auto (the default) picks per layer; "
                            f"got --algorithm={algorithm!r}") from e

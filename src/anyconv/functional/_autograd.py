@@ -32,8 +32,6 @@ from .. import algorithms
 from .._shapes import effective_kernel
 from .._spec import CorrSpec
 from ..algorithms._common import crop_then_pad, flip_swap, row_major_strides
-from ..algorithms.auto import finite
-from . import _small
 
 
 def _run(op: str | None, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,
@@ -62,33 +60,33 @@ def corr_t_raw(
     algo: str,
     op: str | None = None,
 ) -> torch.Tensor:
-    """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``.
+    """Adjoint of the core op in ``x``: ``(B, O, *o) -> (B, C, *in_spatial)``, by the registry.
 
     Computed as a stride-1 correlation of the zero-stuffed ``g`` (``s - 1`` zeros between
     elements) with the flipped, group-transposed kernel; the padding of the forward op becomes
-    a crop (negative padding), any uncovered tail of the input a zero extension.
+    a crop (negative padding), any uncovered tail of the input a zero extension. (The operator
+    ``corr_t``'s other ways, chosen by ``auto``, are the variants in ``algorithms/variants.py``.)
     """
+    if g.numel() == 0 or w.numel() == 0:
+        return g.new_zeros((g.shape[0], w.shape[1] * spec.groups, *in_spatial))
+    z, wf, sub = stuffed_call(g, w, spec, in_spatial)
+    return _run(op, algo, z, wf, sub)
+
+
+def stuffed_call(g: torch.Tensor, w: torch.Tensor, spec: CorrSpec, in_spatial: Sequence[int],
+                 shapes_only: bool = False) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
+    """``(z, w', spec')``: the stride-1 correlation that :func:`corr_t_raw` runs (``shapes_only``:
+    one-element stand-ins of the same shapes, for the chooser)."""
     n = spec.n
     kernel = w.shape[2:]
     out = g.shape[2:]
-    if g.numel() == 0 or w.numel() == 0:
-        return g.new_zeros((g.shape[0], w.shape[1] * spec.groups, *in_spatial))
-    if all(pb >= 0 and pa >= 0 for pb, pa in spec.padding) and not finite(w):
-        # a non-finite weight: only the products of real (gradient, weight) pairs, as torch's input
-        # gradient and transposed convolution make them (a correlation over the zero-extended g would
-        # multiply its padding by the Inf: NaN where torch has a finite value); w^T @ g, then col2im
-        shape = (g.shape[0], w.shape[1] * spec.groups, *in_spatial)
-        dx = _small.backward(g.new_zeros(()).expand(shape), w, g, spec, True, False)[0]
-        return dx.contiguous()  # type: ignore[union-attr]
-    if algo == "auto" and any(s > 1 for s in spec.stride):
-        # the polyphase split: prod(stride) stride-1 correlations, no work on stuffed zeros
-        from ..algorithms import polyphase
-
-        return polyphase.corr_t(g, w, spec, in_spatial, algo, strict=False).contiguous()
     if any(s > 1 for s in spec.stride):
-        stuffed = g.new_zeros((*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(out, spec.stride))))
-        every_s = (slice(None), slice(None), *(slice(None, None, s) for s in spec.stride))
-        stuffed[every_s] = g
+        size = (*g.shape[:2], *((o - 1) * s + 1 for o, s in zip(out, spec.stride)))
+        if shapes_only:
+            stuffed = g.new_zeros(()).expand(size)
+        else:
+            stuffed = g.new_zeros(size)
+            stuffed[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in spec.stride)] = g
     else:
         stuffed = g
     pads = []
@@ -101,24 +99,29 @@ def corr_t_raw(
     # the algorithms pad per tile or per phase, so the padded gradient is never copied here
     z, sub_pads = crop_then_pad(stuffed, pads)
     sub = CorrSpec((1,) * n, spec.dilation, sub_pads, spec.groups)
-    return _run(op, algo, z, flip_swap(w, spec.groups), sub)
+    if shapes_only:
+        o, cg = w.shape[:2]
+        wf = w.new_zeros(()).expand((spec.groups * cg, o // spec.groups, *kernel))
+        return z, wf, sub
+    return z, flip_swap(w, spec.groups), sub
 
 
-def corr_w_raw(
-    x: torch.Tensor, g: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], algo: str
-) -> torch.Tensor:
-    """Adjoint of the core op in ``w``: ``(B, C, *L), (B, O, *o) -> (O, C/G, *kernel)``.
+def swapped_call(x: torch.Tensor, g: torch.Tensor, spec: CorrSpec, kernel: Sequence[int]
+                 ) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
+    """``(x5, g2, spec')`` of the weight gradient as a correlation with the roles swapped:
+    ``x5 (Cg, G, B, *L)`` the batch/channel-swapped view of ``x`` (:func:`flat` makes it the
+    correlation's input ``(Cg, G*B, *L)``: a copy when the batch and the groups are both above 1),
+    ``g2 (G*Og, B, *o)``.
 
-    A correlation with the roles swapped: channels of ``x`` become the batch, the batch
-    becomes channels, ``g`` is the kernel, stride and dilation trade places.
+    Channels of ``x`` become the batch, the batch becomes channels, ``g`` is the kernel, stride
+    and dilation trade places; the padding becomes the sub-call's own (no padded copy of x); the
+    tail that no window reads is dropped from the trailing padding first, then from x.
     """
     n = spec.n
     G = spec.groups
     b, c = x.shape[:2]
     o = g.shape[1]
     out = g.shape[2:]
-    # the padding becomes the sub-call's own (no padded copy of x); the tail that no window
-    # reads is dropped from the trailing padding first, then from x
     need = [(out[i] - 1) * spec.stride[i] + effective_kernel(kernel[i], spec.dilation[i]) for i in range(n)]
     pads, keep = [], []
     for size, (pb, pa), m in zip(x.shape[2:], spec.padding, need):
@@ -132,44 +135,33 @@ def corr_w_raw(
     x5 = xp.reshape(b, G, c // G, *xp.shape[2:]).permute(2, 1, 0, *sp)
     # (B, G, Og, *o) -> (G, Og, B, *o) -> (G*Og, B, *o)
     g2 = g.reshape(b, G, o // G, *out).permute(1, 2, 0, *sp).reshape(o, b, *out)
-    sub = CorrSpec(spec.dilation, spec.stride, tuple(pads), G)
-    r = _swapped_native(x5, g2, sub, algo)
-    if r is None:
-        x2 = x5.reshape(c // G, G * b, *xp.shape[2:])
-        r = _run(None, algo, x2, g2, sub, contiguous=False)  # (Cg, O, *kernel)
-    # a row-major tensor: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1), which
-    # DistributedDataParallel warns about when it buckets gradients. im2col's GEMM output often
-    # is that layout already (a fresh tensor nobody else holds): then it is returned as it is.
+    return x5, g2, CorrSpec(spec.dilation, spec.stride, tuple(pads), G)
+
+
+def flat(x5: torch.Tensor) -> torch.Tensor:
+    """``(Cg, G, B, *L) -> (Cg, G*B, *L)``."""
+    return x5.reshape(x5.shape[0], x5.shape[1] * x5.shape[2], *x5.shape[3:])
+
+
+def corr_w_raw(
+    x: torch.Tensor, g: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], algo: str
+) -> torch.Tensor:
+    """Adjoint of the core op in ``w``: ``(B, C, *L), (B, O, *o) -> (O, C/G, *kernel)``, by the
+    registry on the swapped correlation (:func:`swapped_call`)."""
+    x5, g2, sub = swapped_call(x, g, spec, kernel)
+    return weight_layout(_run(None, algo, flat(x5), g2, sub, contiguous=False))  # (Cg, O, *kernel)
+
+
+def weight_layout(r: torch.Tensor) -> torch.Tensor:
+    """The swapped correlation's ``(Cg, O, *kernel)`` result as the weight gradient ``(O, Cg, *kernel)``,
+    row-major: `.contiguous()` would keep odd strides on a size-1 dim (C/G == 1), which
+    DistributedDataParallel warns about when it buckets gradients. im2col's GEMM output often
+    is that layout already (a fresh tensor nobody else holds): then it is returned as it is."""
     t = r.transpose(0, 1)
     whole = t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
     if whole and list(t.stride()) == row_major_strides(t.shape):
         return t
     return r.new_empty(t.shape).copy_(t)
-
-
-def _swapped_native(x5: torch.Tensor, g2: torch.Tensor, sub: CorrSpec, algo: str) -> torch.Tensor | None:
-    """The weight gradient's correlation by ``native`` straight from the batch/channel-swapped view
-    ``x5`` ``(Cg, G, B, *L)`` when flattening it to ``(Cg, G*B, *L)`` would copy the input (a batch > 1)
-    and ``native`` is the algorithm the call gets (``auto``'s choice for the flattened call, or named);
-    None otherwise (then the flattened call goes through the registry as usual)."""
-    if algo not in ("auto", "native") or x5.device.type != "cpu" or x5.numel() == 0 or g2.numel() == 0:
-        return None
-    if algorithms.tracing() or 1 in x5.shape[1:3] or x5.stride(1) == x5.shape[2] * x5.stride(2):
-        return None  # traced (explain_algorithm), or the flattened view needs no copy
-    from ..algorithms import native
-    from ..algorithms.auto import choose
-    from ..algorithms.choose import on_device
-
-    flat = on_device(torch.empty((x5.shape[0], x5.shape[1] * x5.shape[2], *x5.shape[3:]),
-                                 dtype=x5.dtype, device="meta"), x5.device)
-    # auto's choice has passed native's `supports` already; a named native must pass it here
-    if algo == "auto":
-        choice = choose(flat, g2, sub, values=False)
-        # native's nested (Winograd) form with non-finite values: the registry's call chooses anew
-        serves = choice.name == "native" and not (choice.hazard and not finite(x5, g2))
-    else:
-        serves = native.supports(flat, g2, sub) is None
-    return native.forward_grouped(x5, g2, sub) if serves else None
 
 
 def _drop_unread(t: torch.Tensor, spec: CorrSpec, kernel: Sequence[int], out: Sequence[int]) -> torch.Tensor:

@@ -32,7 +32,8 @@ import torch
 from .._pool_spec import PoolSpec
 from ..functional._pool_buffered import max_pool_raw, window_sum
 from ..functional._pool_kernels import gather_at, scatter_at, window_sum_t
-from . import _LIB, _autograd_kernel, _below, _eager, _grad, pairs
+from . import _LIB, _eager, _grad, pairs
+from ._functions import _autograd_kernel, _below
 
 Ints = Sequence[int]
 _G = "SymInt[] kernel, SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt[] out_spatial"
