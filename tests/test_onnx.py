@@ -104,3 +104,13 @@ def test_plain_dynamo_export_after_import(name, tmp_path):
     y = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.no_grad():
         assert (torch.from_numpy(y) - m(x)).abs().max().item() < 1e-4
+
+
+@pytest.mark.parametrize("dynamo", [True, False])
+def test_adaptive_avg_with_uneven_windows_refuses_by_name(dynamo, tmp_path):
+    m = torch.nn.Sequential(ann.Conv2d(3, 4, 3), ann.AdaptiveAvgPool2d((3, 4))).eval()
+    with pytest.raises(Exception, match="anyconv::adaptive_avg .*uneven windows"):
+        if dynamo:
+            anyconv.onnx.export(m, (torch.randn(1, 3, 8, 8),))
+        else:
+            torch.onnx.export(m, (torch.randn(1, 3, 8, 8),), str(tmp_path / "m.onnx"), dynamo=False)

@@ -15,7 +15,7 @@ from torch.func import grad, jacfwd, jvp, vmap
 import anyconv.functional as AF
 import anyconv.nn as ann
 from anyconv.models import create_model
-from anyconv.ops import _pool
+from anyconv.ops import _adaptive, _pool
 
 D = torch.float64
 
@@ -33,6 +33,8 @@ def test_opcheck_every_pool_op():
         (_pool.index_gather, (x, idx)),
         (_pool.window_sum_op, (x, *geo, D)),
         (_pool.window_sum_t_op, (g, *geo, [7, 6])),
+        (_adaptive.adaptive_avg, (x, [7, 6], [4, 4], False)),
+        (_adaptive.adaptive_avg, (torch.randn(2, 3, 4, 4, dtype=D, requires_grad=True), [7, 6], [4, 4], True)),
     ]
     for op, args in calls:
         result = torch.library.opcheck(op, args)
@@ -87,10 +89,11 @@ POOLS = [
     (lambda a: AF.avg_pool(a, 3, 2, 1, count_include_pad=False), lambda a: F.avg_pool2d(a, 3, 2, 1, count_include_pad=False)),
     (lambda a: AF.lp_pool(a, 2, 2), lambda a: F.lp_pool2d(a, 2, 2)),
     (lambda a: AF.adaptive_max_pool(a, 3), lambda a: F.adaptive_max_pool2d(a, 3)),
+    (lambda a: AF.adaptive_avg_pool(a, (4, 5)), lambda a: F.adaptive_avg_pool2d(a, (4, 5))),  # uneven windows
 ]
 
 
-@pytest.mark.parametrize("k", range(len(POOLS)), ids=["max", "avg", "lp", "adaptive_max"])
+@pytest.mark.parametrize("k", range(len(POOLS)), ids=["max", "avg", "lp", "adaptive_max", "adaptive_avg"])
 def test_func_transforms_match_torch(k):
     f, r = POOLS[k]
     torch.manual_seed(3)
@@ -116,3 +119,25 @@ def test_pool_double_backward_and_meta():
     for f, _ in POOLS:
         assert torch.autograd.gradgradcheck(f, (x,))
         assert f(torch.empty(2, 2, 6, 6, device="meta")).device.type == "meta"
+
+
+def test_adaptive_avg_uneven_is_one_operator_under_compile_export_trace():
+    """AlexNet's 6x6 adaptive average of a 1x1 map (uneven windows): the data-dependent GEMM/window-sum
+    choice is inside the operator, so the traced, compiled and exported models are the eager one."""
+    import warnings
+
+    torch._dynamo.reset()
+    torch.manual_seed(4)
+    m = torch.nn.Sequential(ann.Conv2d(3, 4, 3), ann.AdaptiveAvgPool2d((6, 5)), torch.nn.Flatten())
+    x = torch.randn(2, 3, 4, 5)
+    assert torch._dynamo.explain(m)(x).graph_break_count == 0
+    torch.testing.assert_close(torch.compile(m, fullgraph=True)(x), m(x))
+    ep = torch.export.export(m, (x,))
+    assert "anyconv.adaptive_avg.default" in {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+    x2 = x.clone()
+    x2[0, 0, 1, 1] = float("inf")  # the exported program takes the window-sum path for it, as eager does
+    torch.testing.assert_close(ep.module()(x2), m(x2), equal_nan=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", torch.jit.TracerWarning)
+        traced = torch.jit.trace(m, (x,), check_trace=True)
+    torch.testing.assert_close(traced(x2), m(x2), equal_nan=True)

@@ -151,7 +151,14 @@ _ONNX_TYPE = {torch.float16: 10, torch.float32: 1, torch.float64: 11, torch.bflo
 
 SYMBOLICS: dict[str, Callable[..., Any]] = {
     "anyconv::corr": _corr, "anyconv::corr_t": _corr_t, "anyconv::max_pool": _max_pool,
-    "anyconv::window_sum": _window_sum, "anyconv::index_gather": _index_gather}
+    "anyconv::window_sum": _window_sum, "anyconv::index_gather": _index_gather,
+    "anyconv::adaptive_avg": lambda g, *args: _refuse_adaptive()}
+
+
+def _refuse_adaptive() -> Any:
+    from .onnx import adaptive_refusal
+
+    return adaptive_refusal()
 
 
 def register() -> None:

@@ -48,6 +48,14 @@ def _static(value: Any, what: str, op: str) -> list[int]:
     return [int(d) for d in dims]
 
 
+def adaptive_refusal(*args: Any, **kwargs: Any) -> Any:
+    """``anyconv::adaptive_avg`` (adaptive average pooling whose windows do not tile the input): ONNX
+    has no operator for it, and a fixed averaging matrix would turn one NaN or Inf into a plane of NaN."""
+    raise NotImplementedError("anyconv.onnx: anyconv::adaptive_avg (adaptive average pooling with uneven windows: "
+                              "the output size does not divide the input size) has no ONNX operator; use an "
+                              "output size that divides the input size (global pooling included) or a fixed AvgPool")
+
+
 def _make_table() -> dict[Any, Any]:
     import onnxscript
 
@@ -116,7 +124,7 @@ def _make_table() -> dict[Any, Any]:
         return translation
 
     ops = torch.ops.anyconv
-    return {
+    return {ops.adaptive_avg.default: adaptive_refusal,
         ops.corr.default: corr, ops.corr_t.default: corr_t, ops.max_pool.default: max_pool,
         ops.window_sum.default: window_sum, ops.index_gather.default: index_gather,
         ops.index_scatter.default: refuse("index_scatter"), ops.window_sum_t.default: refuse("window_sum_t"),

@@ -169,3 +169,5 @@ from ._kernels import KERNELS  # noqa: E402,I001
 from . import _batch_cast  # noqa: E402,F401,I001  vmap and autocast rules
 from . import _pool  # noqa: E402,F401,I001  the pooling operators
 KERNELS.update(_pool.KERNELS)
+from . import _adaptive  # noqa: E402,I001  adaptive average pooling (uneven windows)
+KERNELS.update(_adaptive.KERNELS)

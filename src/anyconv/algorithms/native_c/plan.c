@@ -94,7 +94,7 @@ LanesPlan FN(lanes_plan)(const Geom *m) {
     }
     /* threads with no (sample, group block) of their own split the rows: bands of about o1 / parts rows */
     const int64_t units = m->b * ((m->g + 15) / 16);
-    if (m->threads > units) {
+    if (units > 0 && m->threads > units) {  /* (an empty batch has no units: nothing to split) */
         const int64_t parts = (m->threads + units - 1) / units;
         int64_t even = (o1 + parts - 1) / parts;
         even = (even + p.rows - 1) / p.rows * p.rows;
