@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 import anyconv
 import anyconv.functional as AF
-from anyconv._spec import CorrSpec
 from anyconv.algorithms import auto, native
+from anyconv.core.spec import CorrSpec
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 

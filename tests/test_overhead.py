@@ -8,9 +8,9 @@ import torch.nn.functional as F
 
 import anyconv
 import anyconv.functional as AF
-from anyconv import _spec_cache
-from anyconv._cache import BoundedCache
 from anyconv.algorithms import native
+from anyconv.core import spec_cache as _spec_cache
+from anyconv.core.cache import BoundedCache
 from anyconv.functional import _small
 
 
@@ -89,7 +89,7 @@ def test_small_matches_torch(n, s, d, p, g):
 
 def test_small_direct_call_matches_rules():
     """The fast path against the general rules (polyphase/auto), called directly."""
-    from anyconv._spec import CorrSpec
+    from anyconv.core.spec import CorrSpec
     from anyconv.functional._autograd import corr_t_raw, corr_w_raw
 
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ import importlib as _importlib
 from typing import Any as _Any
 
 from . import algorithms, functional, nn
-from ._workspace import get_workspace_limit, set_workspace_limit, workspace_limit
+from .core.workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 
 __version__ = "0.1.0"
 

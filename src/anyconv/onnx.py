@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from ._shapes import conv_output_size, effective_kernel, prod
+from .core.shapes import conv_output_size, effective_kernel, prod
 
 
 def _split(padding: Sequence[int]) -> tuple[list[int], list[int]]:

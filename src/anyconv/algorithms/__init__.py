@@ -5,7 +5,7 @@ Each algorithm is one module with:
 - ``NAME``: its registry name;
 - ``supports(x, w, spec) -> str | None``: ``None`` if it can serve the call, else the reason;
 - ``forward(x, w, spec) -> Tensor``: the correlation of ``x`` ``(B, C, *spatial)`` with ``w``
-  ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv._spec.CorrSpec`), no bias.
+  ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv.core.spec.CorrSpec`), no bias.
 
 Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
 They never track gradients: the autograd rules in ``functional/_autograd.py`` call them.
@@ -21,7 +21,7 @@ from typing import Protocol
 
 import torch
 
-from .._spec import CorrSpec
+from ..core.spec import CorrSpec
 
 
 class Algorithm(Protocol):

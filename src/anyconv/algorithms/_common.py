@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from .._padding import pad
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._windows import input_slices, tiles, windows
-from .._workspace import scratch_budget
+from ..core.padding import pad
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.windows import input_slices, tiles, windows
+from ..core.workspace import scratch_budget
 
 
 def tiled_windows(

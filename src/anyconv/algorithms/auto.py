@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import _workspace
-from .._cache import BoundedCache
-from .._shapes import prod
-from .._spec import CorrSpec
+from ..core import workspace as _workspace
+from ..core.cache import BoundedCache
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
 from . import get, names, native
 from .im2col import kernel_innermost, one_window
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .. import algorithms
-from .._spec import CorrSpec
+from ..core.spec import CorrSpec
 from .auto import ACCURACY_ULPS, choose, choose_exact, finite, unit_roundoff
 
 LABELS = ("forward", "grad_input", "grad_weight")
@@ -160,7 +160,7 @@ def _readable(reason: str) -> str:
     """A refusal with its byte counts as KiB/MiB/GiB, the scratch budget named as what it is."""
     import re
 
-    from .._workspace import get_workspace_limit, scratch_budget
+    from ..core.workspace import get_workspace_limit, scratch_budget
 
     budget, limit = scratch_budget(), get_workspace_limit()
     whole = f"scratch budget ({_size(budget)}, half the {_size(limit)} workspace limit)"

@@ -42,10 +42,10 @@ from functools import lru_cache
 
 import torch
 
-from .._shapes import effective_kernel, prod
-from .._spec import CorrSpec
-from .._windows import tiles
-from .._workspace import chunk_limit, scratch_budget
+from ..core.shapes import effective_kernel, prod
+from ..core.spec import CorrSpec
+from ..core.windows import tiles
+from ..core.workspace import chunk_limit, scratch_budget
 from ._common import padded_slice
 
 NAME = "fft"

@@ -64,10 +64,10 @@ from collections.abc import Sequence
 
 import torch
 
-from .._cache import BoundedCache
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.cache import BoundedCache
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 from . import _native_build
 from ._common import trivial_result
 

@@ -46,10 +46,10 @@ from functools import cache
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._windows import balanced_step, tiles
-from .._workspace import chunk_limit
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.windows import balanced_step, tiles
+from ..core.workspace import chunk_limit
 from ._common import padded_slice
 
 NAME = "winograd"

@@ -29,10 +29,10 @@ from collections.abc import Sequence
 import torch
 
 from .. import algorithms
-from .._shapes import effective_kernel
-from .._spec import CorrSpec
 from ..algorithms._common import crop_then_pad, flip_swap, row_major_strides
 from ..algorithms.auto import finite
+from ..core.shapes import effective_kernel
+from ..core.spec import CorrSpec
 from . import _small
 
 

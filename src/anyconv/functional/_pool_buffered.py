@@ -26,12 +26,12 @@ from collections.abc import Callable
 
 import torch
 
-from .._pool_spec import PoolSpec
-from .._shapes import prod
-from .._workspace import get_workspace_limit
+from ..core.pool_spec import PoolSpec
+from ..core.shapes import prod
+from ..core.workspace import get_workspace_limit
 from ._pool_kernels import (
-    _instrides,
     first_inside_index,
+    instrides,
     max_pool_running,
     offset_boxes,
     window_base,
@@ -91,7 +91,7 @@ def max_pool_raw(x: torch.Tensor, spec: PoolSpec, need_indices: bool) -> tuple[t
         assert idx is not None
         qs = [q for q, _ in offset_boxes(spec)]
         k = len(qs)
-        step = [d * s for d, s in zip(spec.dilation, _instrides(spec.in_spatial))]
+        step = [d * s for d, s in zip(spec.dilation, instrides(spec.in_spatial))]
         table = [0] * (k + 1)  # code (k - position) -> flat offset of that kernel element
         for pos, q in enumerate(qs):
             table[k - pos] = sum(a * b for a, b in zip(q, step))

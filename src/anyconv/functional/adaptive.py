@@ -22,19 +22,17 @@ Both reductions are separable over dims because every window is a box:
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .. import _shapes
-from .._errors import value_error
-from .._pool_spec import AdaptiveSpec, adaptive_spec
 from ..algorithms.auto import finite
+from ..core import shapes as _shapes
+from ..core.errors import value_error
+from ..core.pool_spec import AdaptiveSpec, adaptive_spec
+from ..core.types import OutputSize
 from . import _layout
 from ._pool_autograd import max_pool_from_indices
-
-OutputSize = int | None | Sequence[int | None]
 
 KRON_MAX_OUT = 64  # one GEMM with the Kronecker matrix when the output plane is this small...
 KRON_MAX_ENTRIES = 1 << 18  # ...and the matrix (prod(in) x prod(out)) has at most this many entries

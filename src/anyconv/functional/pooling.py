@@ -1,6 +1,6 @@
 """Max, average and power-average (lp) pooling for any number of spatial dims.
 
-All three go through one front door (``anyconv._pool_spec.pool_spec``) and one loop over
+All three go through one front door (``anyconv.core.pool_spec.pool_spec``) and one loop over
 kernel offsets (``_pool_kernels``); gradients are rules (``_pool_autograd``). Adaptive pooling
 is in ``adaptive.py`` and the torch-named aliases in ``_pool_aliases.py`` (which imports this module;
 ``anyconv.functional`` lists them all).
@@ -8,18 +8,15 @@ is in ``adaptive.py`` and the torch-named aliases in ``_pool_aliases.py`` (which
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .._pool_spec import pool_spec
+from ..core.pool_spec import pool_spec
+from ..core.types import IntOrSeq, PaddingArg
 from . import _layout
 from ._pool_autograd import max_pool_values, window_sum_op
 from ._pool_kernels import window_counts
-
-IntOrSeq = int | Sequence[int]
-PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
 
 
 def _batch(x: torch.Tensor, batched: bool) -> torch.Tensor:

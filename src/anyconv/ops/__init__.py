@@ -24,7 +24,7 @@ Registrations, per operator:
 
 - **CPU / CUDA kernel**: today's dispatch (the small-call GEMM, ``auto``'s choice, plan caches,
   NaN checks, thread counts): it runs only on real tensors, so tracing never sees it.
-- **fake kernel**: shapes only, from :mod:`anyconv._shapes` (``explain_algorithm``'s meta trace,
+- **fake kernel**: shapes only, from :mod:`anyconv.core.shapes` (``explain_algorithm``'s meta trace,
   which records the core calls, takes the real path).
 - **autograd**: one ``Autograd`` kernel wrapping an ``autograd.Function`` whose backward calls the
   three operators (``corr: dx = corr_t(gy, w), dw = corr_w(x, gy), db = sum gy``; ``corr_t:
@@ -63,9 +63,10 @@ from torch._C._functorch import (
 )
 
 from .. import algorithms
-from .._shapes import conv_output_size
-from .._spec import CorrSpec
-from .._tracing import untraced as untraced
+from ..core.shapes import conv_output_size
+from ..core.spec import CorrSpec
+from ..core.tracing import untraced as untraced
+from ..core.types import Ints
 from ..functional import _autograd as raw
 from ..functional import _small
 
@@ -78,8 +79,6 @@ _LIB.define(f"corr_w(Tensor x, Tensor g, {_ARGS}, SymInt[] kernel, str algorithm
 corr = torch.ops.anyconv.corr.default
 corr_t = torch.ops.anyconv.corr_t.default
 corr_w = torch.ops.anyconv.corr_w.default
-
-Ints = Sequence[int]
 
 
 def pairs(padding: Ints) -> tuple[tuple[int, int], ...]:

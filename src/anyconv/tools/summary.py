@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from .._errors import type_error, value_error
-from .._shapes import prod
+from ..core.errors import type_error, value_error
+from ..core.shapes import prod
 from . import _table
 from ._mult_adds import REASONS, torchinfo_mult_adds, true_mult_adds
 from ._trace import Call, trace
