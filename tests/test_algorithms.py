@@ -17,8 +17,8 @@ import anyconv
 import anyconv.functional as AF
 from anyconv import algorithms
 from anyconv.algorithms import auto, fft, im2col, winograd
-from anyconv.algorithms.choose import core_call
 from anyconv.core.spec import CorrSpec
+from anyconv.tools.choose import core_call
 
 NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions", "shifted", "native")
 
@@ -496,7 +496,7 @@ def test_bench_suite_selection():
 def test_col2im_input_gradient_of_wide_layers(xs, ws, kw, monkeypatch):
     """More output channels per group than output positions: the input gradient is ``w^T @ gy``
     scattered back (no flipped weight copy); it and the (uncopied) weight gradient match torch."""
-    from anyconv.functional import _small
+    from anyconv.ops import _small
 
     used = []
     real = _small.col2im_pays

@@ -43,7 +43,7 @@ def test_peak_memory_at_most_twice_torchs(key, mode, algorithm, monkeypatch):
     if mine is None or ref is None:
         pytest.fail("torch.profiler reported no allocator events")
     from anyconv.algorithms.auto import choose
-    from anyconv.algorithms.choose import core_call
+    from anyconv.tools.choose import core_call
 
     xc, wc, spec = core_call(case.op, x, w, **case.kwargs)
     if named == "auto":

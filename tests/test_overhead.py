@@ -11,7 +11,7 @@ import anyconv.functional as AF
 from anyconv.algorithms import native
 from anyconv.core import spec_cache as _spec_cache
 from anyconv.core.cache import BoundedCache
-from anyconv.functional import _small
+from anyconv.ops import _small
 
 
 @pytest.fixture(params=[True, False], ids=["native", "no-native"], autouse=True)
@@ -90,7 +90,7 @@ def test_small_matches_torch(n, s, d, p, g):
 def test_small_direct_call_matches_rules():
     """The fast path against the general rules (polyphase/auto), called directly."""
     from anyconv.core.spec import CorrSpec
-    from anyconv.functional._autograd import corr_t_raw, corr_w_raw
+    from anyconv.ops._autograd import corr_t_raw, corr_w_raw
 
     torch.manual_seed(0)
     spec = CorrSpec((2, 1), (1, 2), ((1, 2), (0, 1)), 2)

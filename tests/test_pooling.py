@@ -231,7 +231,7 @@ def test_generic_n_from_kernel_or_input_and_aliases_agree():
 @pytest.mark.parametrize("mode", ["chunks", "running"])
 def test_every_kernel_path_matches_torch(mode, monkeypatch):
     """The fast path in several chunks (a short last one), and the running kernel for large planes."""
-    from anyconv.functional import _pool_buffered
+    from anyconv.ops import _pool_buffered
 
     if mode == "running":
         monkeypatch.setattr(_pool_buffered, "MAX_PLANE_BYTES", 0)

@@ -24,7 +24,7 @@ import anyconv.functional as AF
 from anyconv.core import workspace as _workspace
 from anyconv.core.cache import BoundedCache
 from anyconv.core.spec import CorrSpec
-from anyconv.functional import _small
+from anyconv.ops import _small
 
 MIB = 2**20
 TIMEOUT = 10.0  # seconds any thread waits for its partner before the test fails

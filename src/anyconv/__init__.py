@@ -17,8 +17,8 @@ _LAZY_MODULES = ("tools", "models", "viz", "data", "train", "onnx")
 # public name -> (module, attribute), imported on first access
 _LAZY_ATTRS = {
     "summary": ("anyconv.tools.summary", "summary"),
-    "choose_algorithm": ("anyconv.algorithms.choose", "choose_algorithm"),
-    "explain_algorithm": ("anyconv.algorithms.choose", "explain_algorithm"),
+    "choose_algorithm": ("anyconv.tools.choose", "choose_algorithm"),
+    "explain_algorithm": ("anyconv.tools.choose", "explain_algorithm"),
 }
 
 

@@ -8,8 +8,8 @@ Each algorithm is one module with:
   ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv.core.spec.CorrSpec`), no bias.
 
 Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
-They never track gradients: the autograd rules in ``functional/_autograd.py`` call them.
-Adding an algorithm is one new file plus one line in ``_MODULES`` below.
+They never track gradients: the autograd rules in ``ops/_autograd.py`` call them.
+Adding an algorithm is one new file plus its name in ``anyconv/core/names.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Protocol
 
 import torch
 
+from ..core.names import ALGORITHMS
 from ..core.spec import CorrSpec
 
 
@@ -34,19 +35,9 @@ class Algorithm(Protocol):
     def forward(self, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor: ...
 
 
-# name -> module path (relative to this package), in order of preference for documentation.
-_MODULES = {
-    "direct": ".direct",
-    "im2col": ".im2col",
-    "fft": ".fft",
-    "winograd": ".winograd",
-    "depthwise": ".depthwise",
-    "matrix": ".matrix",
-    "kn2row": ".kn2row",
-    "positions": ".positions",
-    "shifted": ".shifted",
-    "native": ".native",
-}
+# name -> module path (relative to this package): each algorithm is the module of its name, listed,
+# in order of preference for documentation, in ``core/names.py`` (the front door validates names there)
+_MODULES = {name: f".{name}" for name in ALGORITHMS}
 _LOADED: dict[str, Algorithm] = {}
 # named algorithms that may misplace NaN/Inf (``auto.hazard``; fft and winograd check their own results)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")
@@ -89,8 +80,10 @@ def run(
     (``auto.hazard``: ``positions``, ``depthwise`` and ``matrix`` with zero padding, ``native``'s
     nested Winograd and 3-D forms) is given only finite operands (the ones its hazard concerns,
     checked by one sum each, ``auto.finite``); a call with NaN or Inf is computed by ``auto.exact``
-    (the choice made without such algorithms), as ``winograd`` and ``fft`` do for themselves. So the
-    named algorithm serves every finite call, and non-finite values land where torch puts them.
+    (the choice made without such algorithms). The transforms (``fft``, ``winograd``) mix every input
+    of a block into all of its outputs (one Inf gives a block of NaN): their result, named or chosen,
+    is checked by one sum and recomputed by ``auto.exact`` when it is not finite. So the named
+    algorithm serves every finite call, and non-finite values land where torch puts them.
     """
     recorder: Recorder | None = getattr(_TRACE, "recorder", None)
     if recorder is not None:
@@ -105,9 +98,17 @@ def run(
                 risk = hazard(name, x, w, spec)
                 if risk and not finite(*((x, w) if risk == "spreads" else (w,))):
                     return exact(x, w, spec)
-            return algo.forward(x, w, spec)
+            return _checked(name, algo.forward(x, w, spec), x, w, spec)
         if strict:
             raise ValueError(f"{op}: algorithm={name!r} cannot serve this call: {reason}")
     from .auto import choose
 
-    return get(choose(x, w, spec).name).forward(x, w, spec)
+    chosen = choose(x, w, spec).name
+    return _checked(chosen, get(chosen).forward(x, w, spec), x, w, spec)
+
+
+def _checked(name: str, y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """``y``, or for a transform (``auto.SELF_CHECKED``) whose result is not finite, ``auto.exact``'s."""
+    from .auto import SELF_CHECKED, exact, finite
+
+    return y if name not in SELF_CHECKED or finite(y) else exact(x, w, spec)

@@ -375,7 +375,7 @@ def finite(*tensors: torch.Tensor) -> bool:
     return True
 
 
-SELF_CHECKED = ("fft", "winograd")  # they check their own results (see their forward)
+SELF_CHECKED = ("fft", "winograd")  # the registry's run checks their results (see algorithms.run)
 SKIPS_PADDING = ("depthwise", "matrix")  # their sums leave the zero padding out (native's too in 3-D)
 
 
@@ -404,7 +404,7 @@ def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, values: bool = True
     cached on those (a call costs ~0.3 ms uncached, ~5 us cached). With ``values`` a winner with a
     :func:`hazard` also looks at the values it concerns (``x`` and ``w``, or for ``"padding"`` ``w``
     alone, by :func:`finite`): if they are not finite the choice is :func:`choose_exact`'s
-    (``winograd`` and ``fft`` check their own results instead).
+    (``winograd`` and ``fft`` results are checked by the registry's ``run`` instead).
     """
     key = (tuple(x.shape), tuple(w.shape), x.dtype, x.device.type, spec, state())
     hit = _CACHE.get(key)

@@ -415,7 +415,7 @@ def _corr(geom: ctypes.Array[ctypes.c_int64], xc: torch.Tensor, wc: torch.Tensor
 def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """:func:`forward` of ``x = xg.flatten(1, 2)`` (``xg``: ``(B, G, Cg, *L)``, ``G = spec.groups``),
     read through ``xg``'s strides: a weight gradient's batch/channel-swapped input is such a view, and
-    flattening it would copy the whole input (``functional/_autograd.corr_w_raw`` calls this instead).
+    flattening it would copy the whole input (``ops/_autograd.corr_w_raw`` calls this instead).
 
     >>> x = torch.arange(24.0).reshape(2, 3, 4)  # (batch 2, 3 channels, 4)
     >>> xg = x.reshape(2, 3, 1, 4).permute(2, 1, 0, 3)  # (1, 3 groups, 2 "channels" = the batch, 4)

@@ -21,7 +21,7 @@ Kernels with one output channel per group (depthwise: a "GEMM" of one channel) g
 kernel's one-pass transposed correlation (``native.corr_t``) when it is built; they and large
 kernels (whose phases may go by FFT) otherwise keep the phases.
 
-``corr_t`` has the signature of ``anyconv.functional._autograd.corr_t_raw`` and the same result.
+``corr_t`` has the signature of ``anyconv.ops._autograd.corr_t_raw`` and the same result.
 """
 
 from __future__ import annotations

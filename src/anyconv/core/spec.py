@@ -16,6 +16,7 @@ import torch
 from . import shapes as _shapes
 from .args import as_int, boolean, choice, int_tuple, padding_arg
 from .errors import type_error, value_error
+from .names import ALGORITHMS
 from .padding import PADDING_MODES
 from .spec_cache import SPEC_CACHE as _SPEC_CACHE
 from .spec_cache import call_key as _call_key
@@ -92,10 +93,8 @@ def check_tensor(op: str, name: str, t: Any, dtypes: Sequence[torch.dtype] = CON
 
 
 def check_algorithm(op: str, algorithm: Any) -> str:
-    """``algorithm`` must be 'auto' or a registered algorithm name."""
-    from ..algorithms import names
-
-    return choice(op, "algorithm", algorithm, ("auto", *names()))
+    """``algorithm`` must be 'auto' or a registered algorithm name (:data:`.names.ALGORITHMS`)."""
+    return choice(op, "algorithm", algorithm, ("auto", *ALGORITHMS))
 
 
 def check_input_rank(op: str, x: torch.Tensor, n: int) -> bool:

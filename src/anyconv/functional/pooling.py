@@ -14,9 +14,9 @@ import torch
 
 from ..core.pool_spec import pool_spec
 from ..core.types import IntOrSeq, PaddingArg
+from ..ops._pool_kernels import window_counts
 from . import _layout
 from ._pool_autograd import max_pool_values, window_sum_op
-from ._pool_kernels import window_counts
 
 
 def _batch(x: torch.Tensor, batched: bool) -> torch.Tensor:

@@ -4,7 +4,7 @@ The pooling primitives are registered the same way in :mod:`anyconv.ops._pool`, 
 correlations' vmap and autocast rules in :mod:`anyconv.ops._batch_cast`.
 
 Three correlation operators, each linear in each of its two tensor arguments, close under differentiation
-(see :mod:`anyconv.functional._autograd` for the algebra)::
+(see :mod:`anyconv.ops._autograd` for the algebra)::
 
     anyconv::corr(Tensor x, Tensor w, Tensor? bias, SymInt[] stride, SymInt[] padding,
                   SymInt[] dilation, SymInt groups, str algorithm, str op) -> Tensor
@@ -67,8 +67,8 @@ from ..core.shapes import conv_output_size
 from ..core.spec import CorrSpec
 from ..core.tracing import untraced as untraced
 from ..core.types import Ints
-from ..functional import _autograd as raw
-from ..functional import _small
+from . import _autograd as raw
+from . import _small
 
 _LIB = torch.library.Library("anyconv", "DEF")
 _ARGS = "SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt groups"

@@ -30,9 +30,9 @@ import torch
 
 from ..core.pool_spec import PoolSpec
 from ..core.types import Ints
-from ..functional._pool_buffered import max_pool_raw, window_sum
-from ..functional._pool_kernels import gather_at, scatter_at, window_sum_t
 from . import _LIB, _autograd_kernel, _below, _eager, _grad, pairs
+from ._pool_buffered import max_pool_raw, window_sum
+from ._pool_kernels import gather_at, scatter_at, window_sum_t
 
 _G = "SymInt[] kernel, SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt[] out_spatial"
 _LIB.define(f"max_pool(Tensor x, {_G}, bool need_indices) -> (Tensor, Tensor)")

@@ -70,7 +70,7 @@ def _algorithm(c: Call) -> str | None:
     m = c.module
     if not (c.leaf and isinstance(m, torch.nn.modules.conv._ConvNd)):
         return None
-    from ..algorithms.choose import choose_algorithm
+    from .choose import choose_algorithm
 
     x = torch.empty(c.input_shape, device="meta")
     w = torch.empty(m.weight.shape, device="meta")

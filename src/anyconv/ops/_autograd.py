@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import torch
 
 from .. import algorithms
-from ..algorithms._common import crop_then_pad, flip_swap, row_major_strides
+from ..algorithms._common import crop_then_pad, flip_swap, on_device, row_major_strides
 from ..algorithms.auto import finite
 from ..core.shapes import effective_kernel
 from ..core.spec import CorrSpec
@@ -158,7 +158,6 @@ def _swapped_native(x5: torch.Tensor, g2: torch.Tensor, sub: CorrSpec, algo: str
         return None  # traced (explain_algorithm), or the flattened view needs no copy
     from ..algorithms import native
     from ..algorithms.auto import choose
-    from ..algorithms.choose import on_device
 
     flat = on_device(torch.empty((x5.shape[0], x5.shape[1] * x5.shape[2], *x5.shape[3:]),
                                  dtype=x5.dtype, device="meta"), x5.device)
