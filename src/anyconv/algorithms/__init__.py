@@ -39,7 +39,7 @@ class Algorithm(Protocol):
 # in order of preference for documentation, in ``core/names.py`` (the front door validates names there)
 _MODULES = {name: f".{name}" for name in ALGORITHMS}
 _LOADED: dict[str, Algorithm] = {}
-# named algorithms that may misplace NaN/Inf (``auto.hazard``; fft and winograd check their own results)
+# named algorithms that may misplace NaN/Inf (``auto.hazard``; fft's and winograd's results are checked in ``run``)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")
 # per-thread recorder of core calls (``choose.core_calls`` traces a call on meta tensors): set
 # in one thread, it never sees or answers another thread's convolutions

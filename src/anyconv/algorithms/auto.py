@@ -20,8 +20,8 @@ Rules, in order:
    when it computes the call by its nested Winograd variant) mixes every input of a block or tile
    into every output of it, so one Inf gives a block of NaN where torch gives the Inf of its
    receptive field; ``positions`` carries it along flat rows; ``depthwise``, ``matrix`` and 3-D ``native``
-   leave the zero padding out of their sums (see :func:`hazard`). ``winograd`` and ``fft`` check their own
-   result (one sum, see :func:`finite`) and recompute a non-finite one by :func:`exact`; for the
+   leave the zero padding out of their sums (see :func:`hazard`). The registry's ``run`` checks ``winograd``'s
+   and ``fft``'s result (one sum, see :func:`finite`) and recomputes a non-finite one by :func:`exact`; for the
    others :func:`choose` checks the operands first. Either way such a call is served by the choice
    made without those algorithms (:func:`choose_exact`), whose sums put NaN and Inf where torch's
    reference path does (zero padding counts as data: ``0 * Inf = NaN``).
