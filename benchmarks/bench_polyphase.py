@@ -1,6 +1,6 @@
 """What the proposed polyphase transposed correlation would gain (see docs/speed.md).
 
-``functional/_autograd.corr_t_raw`` computes every strided transposed correlation (the
+``algorithms/_adjoints.corr_t_raw`` computes every strided transposed correlation (the
 forward of ``conv_transpose`` and the input gradient of a strided ``conv``) as a stride-1
 correlation of a zero-stuffed input. ``anyconv.algorithms.polyphase.corr_t`` computes the same
 result as ``prod(stride)`` small stride-1 correlations. This script times the strided suite
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-import anyconv.functional._autograd as autograd_rules
+import anyconv.algorithms._adjoints as autograd_rules
 from anyconv.algorithms.polyphase import corr_t
 from anyconv.bench_runner import anyconv_call, geomean, interleaved, step, tensors, torch_call
 from anyconv.bench_suite import CASES

@@ -22,9 +22,9 @@ import torch
 from _util import interleaved, load_average, machine_info, peak_extra_memory, set_threads, write_results
 
 from anyconv.algorithms.auto import choose
-from anyconv.algorithms.choose import core_call
 from anyconv.bench_runner import anyconv_call, geomean, step, tensors, torch_call
 from anyconv.bench_suite import select
+from anyconv.tools.choose import core_call
 
 
 def case_rows(names: list[str], quick: bool, rounds: int, peak: float) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Fit ``auto``'s cost model: time every algorithm on the core calls of the speed suite.
 
 For every case of :mod:`anyconv.bench_suite` (plus a few tiny calls), the core correlations
-of its forward and backward passes are collected (:func:`anyconv.algorithms.choose.core_calls`),
+of its forward and backward passes are collected (:func:`anyconv.tools.choose.core_calls`),
 every algorithm that supports a call is timed (best of ``--repeats``, one thread, float32),
 and each algorithm's coefficients in ``anyconv.algorithms.auto.features`` are fitted by
 non-negative least squares on relative error (rows weighted by 1 / time). Prints the
@@ -25,8 +25,8 @@ from scipy.optimize import nnls
 
 from anyconv import algorithms
 from anyconv.algorithms import auto, matrix
-from anyconv.algorithms.choose import core_calls
 from anyconv.bench_suite import CASES, Case
+from anyconv.tools.choose import core_calls
 
 MATRIX_MAX_NNZ = 2_000_000
 EXTRA = (

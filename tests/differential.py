@@ -16,8 +16,8 @@ import torch
 
 import anyconv
 from anyconv import algorithms
-from anyconv._padding import pad
-from anyconv._spec import CorrSpec, conv_spec
+from anyconv.core.padding import pad
+from anyconv.core.spec import CorrSpec, conv_spec
 from tolerances import REFERENCE_DTYPE, assert_close
 
 

@@ -11,7 +11,7 @@
 - :func:`ref_unfold` / :func:`ref_fold`: loops over blocks and kernel offsets.
 
 Padding strings are resolved here with the formulas of the API contract (``docs``/API.md),
-independently of ``anyconv._shapes``. Everything is differentiable by torch's autograd, so the
+independently of ``anyconv.core.shapes``. Everything is differentiable by torch's autograd, so the
 same functions give reference gradients.
 """
 

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 import anyconv
 import anyconv.functional as AF
 from anyconv import algorithms
-from anyconv._spec import CorrSpec
 from anyconv.algorithms import auto, fft, im2col, winograd
-from anyconv.algorithms.choose import core_call
+from anyconv.core.spec import CorrSpec
+from anyconv.tools.choose import core_call
 
 NEW = ("fft", "winograd", "depthwise", "matrix", "im2col", "kn2row", "positions", "shifted", "native")
 
@@ -329,8 +329,8 @@ def test_im2col_kernel_innermost_layout_for_long_kernel_rows():
 def test_im2col_one_window_is_a_product_per_channel(xs, ws, kw):
     """One output position, no padding: the window is a view of the input and the call a matrix
     product per input channel, summed (no column copy); torch's values, in float64 and float32."""
-    from anyconv._spec import CorrSpec
     from anyconv.algorithms import im2col
+    from anyconv.core.spec import CorrSpec
 
     x, w = _tensors(xs, ws)
     n = len(xs) - 2
@@ -438,8 +438,8 @@ def test_pointwise_fast_path_matches_torch():
 @pytest.mark.parametrize("taps", [0, 64])  # 0: by phases only; 64: small kernels by columns
 @pytest.mark.parametrize("seed", range(6))
 def test_polyphase_transpose_is_the_adjoint(seed, taps, monkeypatch):
-    from anyconv._operator import conv_operator
     from anyconv.algorithms import polyphase
+    from anyconv.algorithms._operator import conv_operator
     from anyconv.algorithms.polyphase import corr_t
 
     monkeypatch.setattr(polyphase, "COL2IM_MAX_TAPS", taps)
@@ -496,7 +496,7 @@ def test_bench_suite_selection():
 def test_col2im_input_gradient_of_wide_layers(xs, ws, kw, monkeypatch):
     """More output channels per group than output positions: the input gradient is ``w^T @ gy``
     scattered back (no flipped weight copy); it and the (uncopied) weight gradient match torch."""
-    from anyconv.functional import _small
+    from anyconv.algorithms import _small_gemm as _small
 
     used = []
     real = _small.col2im_pays

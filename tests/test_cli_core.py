@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import anyconv
-from anyconv import demo_examples
+from anyconv.commands import _demo_examples as demo_examples
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

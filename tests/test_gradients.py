@@ -18,7 +18,7 @@ from torch.autograd import gradcheck, gradgradcheck
 
 import anyconv.functional as AF
 from anyconv import algorithms
-from anyconv._spec import CorrSpec
+from anyconv.core.spec import CorrSpec
 from differential import ALGORITHMS, expected_rejection, rejection_reason
 from samples import Sample, conv_samples, conv_transpose_samples
 

@@ -3,7 +3,7 @@
 - adjoint: ``<conv(x, w), y> == <x, conv_transpose(y, w)>`` (same stride, dilation, groups,
   padding pairs; ``output_size`` = x's size), also for complex (a bilinear pairing);
 - linearity in the input and in the weight (every padding mode is linear);
-- shape arithmetic: ``anyconv._shapes`` formulas == the actual output shapes;
+- shape arithmetic: ``anyconv.core.shapes`` formulas == the actual output shapes;
 - determinism: the same call twice gives bit-identical outputs and gradients.
 """
 
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import anyconv.functional as AF
-from anyconv import _shapes
+from anyconv.core import shapes as _shapes
 from differential import ALGORITHMS, expected_rejection, outputs_and_grads, rejection_reason
 from references import per_dim, resolve_padding, transpose_crop
 from samples import Sample, conv_samples, conv_transpose_samples, unfold_samples

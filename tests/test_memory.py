@@ -42,7 +42,7 @@ def test_peak_memory_at_most_twice_torchs(key, mode, algorithm, monkeypatch):
     mine, ref = br.peak_extra_bytes(ours), br.peak_extra_bytes(theirs)
     if mine is None or ref is None:
         pytest.fail("torch.profiler reported no allocator events")
-    from anyconv.algorithms.choose import choose_call, core_calls, on_device, public_name
+    from anyconv.tools.choose import choose_call, core_calls, on_device, public_name
 
     context: list[tuple[str, bool, bool]] = []
     _, xc, wc, spec = core_calls(case.op, x, w, context=context, **case.kwargs)[0]

@@ -1,5 +1,5 @@
 """The workspace limit is a bound on memory: a call's peak memory above its inputs and outputs
-stays within the bound that ``anyconv._workspace``'s docstring states, for every algorithm, under a
+stays within the bound that ``anyconv.core.workspace``'s docstring states, for every algorithm, under a
 16 MiB, a 64 MiB and the default (256 MiB) limit.
 
 The bound is the limit plus, where they apply (see ``documented_bound``): one padded copy of the
@@ -65,7 +65,7 @@ def _nbytes(shape: list[int]) -> int:
 
 def documented_bound(case: dict[str, Any]) -> tuple[int, int]:
     """The bound on a case's peak memory above its inputs and outputs, (forward, backward), from
-    ``anyconv._workspace``'s docstring, without ``ALLOWANCE``."""
+    ``anyconv.core.workspace``'s docstring, without ``ALLOWANCE``."""
     x, w, kw = case["x"], case["w"], case["kwargs"]
     limit = case["limit"] or DEFAULT
     fwd = limit

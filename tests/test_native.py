@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 import anyconv
 import anyconv.functional as AF
-from anyconv._spec import CorrSpec
 from anyconv.algorithms import _native_abi, _native_build, _native_copy, auto, native
+from anyconv.core.spec import CorrSpec
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -136,7 +136,7 @@ def test_transposed_correlation_stride_two_rows_are_interleaved_exactly(dtype):
 def test_strided_depthwise_gradients_take_the_transposed_kernel(monkeypatch):
     calls = []
     monkeypatch.setattr(native, "corr_t", lambda *a, f=native.corr_t: calls.append(1) or f(*a))
-    # large enough for the general path (small calls take functional/_small.py's own backward)
+    # large enough for the general path (small calls take algorithms/_small_gemm.py's own backward)
     x = torch.randn(2, 6, 121, 120, dtype=torch.float64, requires_grad=True)
     w = torch.randn(6, 1, 3, 3, dtype=torch.float64, requires_grad=True)
     y = AF.conv(x, w, stride=2, padding=1, groups=6)
@@ -691,7 +691,7 @@ def test_python_and_c_agree_on_the_copy_struct():
 def test_weight_gradient_reads_the_swapped_input_in_place(monkeypatch, xs, ws, kw, dtype):
     # a batch > 1: the weight gradient's (Cg, G*B, *L) input is not a view of x; native reads it through
     # a group stride instead of a copy, with torch's values
-    from anyconv.functional import _small
+    from anyconv.algorithms import _small_gemm as _small
 
     monkeypatch.setattr(_small, "plan", lambda *a: None)  # small calls: the general path all the same
     used = []

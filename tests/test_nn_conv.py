@@ -201,7 +201,7 @@ def test_every_algorithm_gives_the_same_module_output(algorithm, stride, groups)
     x = torch.randn(2, 2, 6, 6, dtype=torch.float64)
     pads = [v for _ in range(2) for v in same_pads(6, 3, stride, 1, False)]
     expected = t(F.pad(x, pads))
-    spec = anyconv._spec.CorrSpec((stride,) * 2, (1, 1), ((0, 0),) * 2, groups)
+    spec = anyconv.core.spec.CorrSpec((stride,) * 2, (1, 1), ((0, 0),) * 2, groups)
     reason = anyconv.algorithms.get(algorithm).supports(F.pad(x, pads), a.weight, spec)
     if reason is None:
         torch.testing.assert_close(a(x), expected, **TIGHT)

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anyconv._operator import conv_operator
-from anyconv._spec import CorrSpec
+from anyconv.algorithms._operator import conv_operator
+from anyconv.core.spec import CorrSpec
 from anyconv.tools import operator_matrix, operator_norm, power_iteration, singular_values
 
 TORCH_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 import anyconv
 import anyconv.functional as AF
-from anyconv import _spec_cache
-from anyconv._cache import BoundedCache
+from anyconv.algorithms import _small_gemm as _small
 from anyconv.algorithms import native
-from anyconv.functional import _small
+from anyconv.core import spec_cache as _spec_cache
+from anyconv.core.cache import BoundedCache
 
 
 @pytest.fixture(params=[True, False], ids=["native", "no-native"], autouse=True)
@@ -89,8 +89,8 @@ def test_small_matches_torch(n, s, d, p, g):
 
 def test_small_direct_call_matches_rules():
     """The fast path against the general rules (polyphase/auto), called directly."""
-    from anyconv._spec import CorrSpec
-    from anyconv.functional._autograd import corr_t_raw, corr_w_raw
+    from anyconv.algorithms._adjoints import corr_t_raw, corr_w_raw
+    from anyconv.core.spec import CorrSpec
 
     torch.manual_seed(0)
     spec = CorrSpec((2, 1), (1, 2), ((1, 2), (0, 1)), 2)

@@ -30,7 +30,7 @@ import pytest
 import torch
 
 import anyconv.functional as AF
-from anyconv._spec import conv_spec, conv_transpose_spec
+from anyconv.core.spec import conv_spec, conv_transpose_spec
 from anyconv.viz.playground import playground_html
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

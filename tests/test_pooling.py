@@ -231,7 +231,7 @@ def test_generic_n_from_kernel_or_input_and_aliases_agree():
 @pytest.mark.parametrize("mode", ["chunks", "running"])
 def test_every_kernel_path_matches_torch(mode, monkeypatch):
     """The fast path in several chunks (a short last one), and the running kernel for large planes."""
-    from anyconv.functional import _pool_buffered
+    from anyconv.ops import _pool_buffered
 
     if mode == "running":
         monkeypatch.setattr(_pool_buffered, "MAX_PLANE_BYTES", 0)
@@ -262,7 +262,7 @@ def test_values_only_path_propagates_nan_like_torch():
 
 @pytest.mark.parametrize("path", ["kron", "per_dim"])
 def test_adaptive_avg_both_matrix_paths_match_torch(path, monkeypatch):
-    from anyconv.functional import _adaptive_kernels
+    from anyconv.ops import _adaptive_kernels
 
     if path == "per_dim":
         monkeypatch.setattr(_adaptive_kernels, "KRON_MAX_OUT", 0)

@@ -208,9 +208,9 @@ def test_gradients_beyond_torch_gradcheck():
 
 
 def test_vectorised_counts_and_first_elements_agree_with_the_shape_formulas():
-    from anyconv import _shapes
-    from anyconv._pool_spec import pool_spec
-    from anyconv.functional._pool_kernels import first_inside_index, window_counts
+    from anyconv.core import shapes as _shapes
+    from anyconv.core.pool_spec import pool_spec
+    from anyconv.ops._pool_kernels import first_inside_index, window_counts
 
     x = torch.empty(1, 1, 11, device="meta")
     for k, s, d, pads, cm in [(3, 2, 1, ((2, 1),), True), (2, 3, 3, ((2, 0),), False), (4, 1, 2, "same", True)]:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import anyconv.functional as AF
-from anyconv._pool_spec import adaptive_spec, pool_spec
+from anyconv.core.pool_spec import adaptive_spec, pool_spec
 
 X = torch.randn(2, 3, 6, 6)
 

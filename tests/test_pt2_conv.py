@@ -218,7 +218,7 @@ def test_meta_device_and_fake_mode():
 
 def test_explain_algorithm_still_traces_the_core_calls():
     x, w = torch.randn(2, 3, 16, 16), torch.randn(4, 3, 3, 3)
-    from anyconv.algorithms.choose import core_calls
+    from anyconv.tools.choose import core_calls
 
     calls = core_calls("conv", x, w, backward=True, padding=1)
     assert [c[0] for c in calls] == ["forward", "grad_input", "grad_weight"]

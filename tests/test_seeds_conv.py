@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import anyconv.functional as AF
-from anyconv import _shapes
+from anyconv.core import shapes as _shapes
 
 F64 = torch.float64
 

@@ -42,10 +42,10 @@ FORBIDDEN = [
     re.compile(r"^torch\..*\._conv_forward$"),  # torch.nn.ConvNd's own forward (calls F.conv*)
     re.compile(r"^super\(\)\._conv_forward$"),
 ]
-# Outside the implementation (functional/, algorithms/, nn/, private _*.py modules), a function
+# Outside the implementation (core/, algorithms/, ops/, functional/, nn/, private _*.py modules), a function
 # whose name starts with ``torch_`` may call torch's kernels: the demo and the benchmarks run
 # torch side by side with anyconv. Everywhere else nothing is exempt.
-IMPLEMENTATION = re.compile(r"^(functional|algorithms|nn)/|^_[^/]*\.py$")
+IMPLEMENTATION = re.compile(r"^(core|algorithms|ops|functional|nn)/|^_[^/]*\.py$")
 REFERENCE_FUNCTION = re.compile(r"^torch_")
 
 
@@ -141,7 +141,7 @@ def forbidden_uses(source: str, implementation: bool = True) -> list[tuple[int, 
 
 def test_there_are_files_to_scan() -> None:
     names = {p.relative_to(SRC).as_posix() for p in FILES}
-    assert {"_spec.py", "algorithms/direct.py", "functional/conv.py", "functional/fold.py"} <= names
+    assert {"core/spec.py", "algorithms/direct.py", "functional/conv.py", "functional/fold.py"} <= names
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(SRC).as_posix())
@@ -201,8 +201,8 @@ def test_reference_functions_only_outside_the_implementation() -> None:
     assert forbidden_uses(source, implementation=True)
     helper = "import torch.nn.functional as F\ndef reference(x, w):\n    return F.conv2d(x, w)"
     assert forbidden_uses(helper, implementation=False)
-    assert IMPLEMENTATION.search("algorithms/direct.py") and IMPLEMENTATION.search("_spec.py")
-    assert IMPLEMENTATION.search("nn/conv.py") and not IMPLEMENTATION.search("demo_examples.py")
+    assert IMPLEMENTATION.search("algorithms/direct.py") and IMPLEMENTATION.search("core/spec.py")
+    assert IMPLEMENTATION.search("nn/conv.py") and not IMPLEMENTATION.search("commands/_demo_examples.py")
 
 
 # --------------------------------------------------------------------------------- dynamic

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 
 import anyconv
 import anyconv.functional as AF
-from anyconv import _workspace
-from anyconv._cache import BoundedCache
-from anyconv._spec import CorrSpec
-from anyconv.functional import _small
+from anyconv.algorithms import _small_gemm as _small
+from anyconv.core import workspace as _workspace
+from anyconv.core.cache import BoundedCache
+from anyconv.core.spec import CorrSpec
 
 MIB = 2**20
 TIMEOUT = 10.0  # seconds any thread waits for its partner before the test fails
@@ -260,8 +260,8 @@ def test_stress_every_op_in_eight_threads(monkeypatch: pytest.MonkeyPatch) -> No
     """8 threads for 3 s: random ops, shapes, algorithms and workspace blocks, each result (and
     gradient) checked against torch's. The shared caches are made small so that entries are
     evicted while other threads use them (the small path's indices: a few plans' worth)."""
-    from anyconv import _spec
     from anyconv.algorithms import auto
+    from anyconv.core import spec as _spec
 
     monkeypatch.setattr(_spec, "_SPEC_CACHE", BoundedCache(16))
     monkeypatch.setattr(auto, "_CACHE", BoundedCache(16))

@@ -10,7 +10,7 @@ from typing import Any as _Any
 
 from . import algorithms, functional, nn
 from ._onnx_legacy import register as _register_onnx_symbolics
-from ._workspace import get_workspace_limit, set_workspace_limit, workspace_limit
+from .core.workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 
 _register_onnx_symbolics()  # plain torch.onnx.export(..., dynamo=False) of converted models
 
@@ -20,8 +20,8 @@ _LAZY_MODULES = ("tools", "models", "viz", "data", "train", "onnx")
 # public name -> (module, attribute), imported on first access
 _LAZY_ATTRS = {
     "summary": ("anyconv.tools.summary", "summary"),
-    "choose_algorithm": ("anyconv.algorithms.choose", "choose_algorithm"),
-    "explain_algorithm": ("anyconv.algorithms.choose", "explain_algorithm"),
+    "choose_algorithm": ("anyconv.tools.choose", "choose_algorithm"),
+    "explain_algorithm": ("anyconv.tools.choose", "explain_algorithm"),
 }
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ._shapes import conv_output_size, effective_kernel, prod
+from .core.shapes import conv_output_size, effective_kernel, prod
 
 OPSET = 18  # the lowest opset the symbolics are registered for (MaxPool dilations, ceil_mode: opset 10+)
 
@@ -145,6 +145,14 @@ def _index_gather(g: Any, x: Any, idx: Any) -> Any:
     return g.op("Reshape", g.op("GatherElements", flat_x, flat_i, axis_i=2), g.op("Shape", idx))
 
 
+def adaptive_refusal(*args: Any, **kwargs: Any) -> Any:
+    """``anyconv::adaptive_avg`` (adaptive average pooling whose windows do not tile the input): ONNX
+    has no operator for it, and a fixed averaging matrix would turn one NaN or Inf into a plane of NaN."""
+    raise NotImplementedError("anyconv.onnx: anyconv::adaptive_avg (adaptive average pooling with uneven windows: "
+                              "the output size does not divide the input size) has no ONNX operator; use an "
+                              "output size that divides the input size (global pooling included) or a fixed AvgPool")
+
+
 # torch's ScalarType enum values (as the schema's ``ScalarType acc`` arrives) -> dtype, and ONNX's types
 _DTYPES = {5: torch.float16, 6: torch.float32, 7: torch.float64, 15: torch.bfloat16}
 _ONNX_TYPE = {torch.float16: 10, torch.float32: 1, torch.float64: 11, torch.bfloat16: 16}
@@ -152,13 +160,7 @@ _ONNX_TYPE = {torch.float16: 10, torch.float32: 1, torch.float64: 11, torch.bflo
 SYMBOLICS: dict[str, Callable[..., Any]] = {
     "anyconv::corr": _corr, "anyconv::corr_t": _corr_t, "anyconv::max_pool": _max_pool,
     "anyconv::window_sum": _window_sum, "anyconv::index_gather": _index_gather,
-    "anyconv::adaptive_avg": lambda g, *args: _refuse_adaptive()}
-
-
-def _refuse_adaptive() -> Any:
-    from .onnx import adaptive_refusal
-
-    return adaptive_refusal()
+    "anyconv::adaptive_avg": adaptive_refusal}
 
 
 def register() -> None:

@@ -142,7 +142,7 @@ def load_average() -> float | None:
 def measure(case: Case, mode: str, repeats: int, peak_gflops: float) -> dict[str, Any]:
     """One row of results for a case."""
     from .algorithms.auto import choose
-    from .algorithms.choose import core_call
+    from .tools.choose import core_call
 
     x, w = tensors(case)
     t_call = step(torch_call(case), x, w, mode)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._shapes import prod
+from .core.shapes import prod
 
 WEAK_GROUPS = ("large_dw", "long1d", "depthwise", "grouped", "first", "conv3d", "transposed", "pointwise")
 DENSE_GROUPS = ("resnet18", "vgg", "dilated", "conv1d")
@@ -57,8 +57,8 @@ class Case:
 
 
 def _conv_out(case: Case) -> tuple[int, ...]:
-    from ._args import padding_arg
-    from ._spec import _resolve_padding
+    from .core.args import padding_arg
+    from .core.spec import resolve_padding
 
     n = len(case.weight) - 2
     s = case.kwargs.get("stride", 1)
@@ -66,8 +66,8 @@ def _conv_out(case: Case) -> tuple[int, ...]:
     s = (s,) * n if isinstance(s, int) else tuple(s)
     d = (d,) * n if isinstance(d, int) else tuple(d)
     pad = padding_arg("bench", case.kwargs.get("padding", 0), n)
-    pairs = _resolve_padding("bench", pad, case.input[2:], case.weight[2:], s, d)
-    from ._shapes import conv_output_size
+    pairs = resolve_padding("bench", pad, case.input[2:], case.weight[2:], s, d)
+    from .core.shapes import conv_output_size
 
     return tuple(
         conv_output_size(i, k, ss, dd, pb, pa)

@@ -32,8 +32,8 @@ from typing import Any
 
 import torch
 
-from ._onnx_legacy import max_pool_ceil, output_padding, window_after
-from ._shapes import prod
+from ._onnx_legacy import adaptive_refusal, max_pool_ceil, output_padding, window_after
+from .core.shapes import prod
 
 
 def _split(padding: Sequence[int]) -> tuple[list[int], list[int]]:
@@ -46,14 +46,6 @@ def _static(value: Any, what: str, op: str) -> list[int]:
     if not dims or not all(isinstance(d, int) for d in dims[2:]):
         raise NotImplementedError(f"anyconv.onnx: {op} needs a static spatial shape of {what}; got {shape}")
     return [int(d) for d in dims]
-
-
-def adaptive_refusal(*args: Any, **kwargs: Any) -> Any:
-    """``anyconv::adaptive_avg`` (adaptive average pooling whose windows do not tile the input): ONNX
-    has no operator for it, and a fixed averaging matrix would turn one NaN or Inf into a plane of NaN."""
-    raise NotImplementedError("anyconv.onnx: anyconv::adaptive_avg (adaptive average pooling with uneven windows: "
-                              "the output size does not divide the input size) has no ONNX operator; use an "
-                              "output size that divides the input size (global pooling included) or a fixed AvgPool")
 
 
 def _make_table() -> dict[Any, Any]:

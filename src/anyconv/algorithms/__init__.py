@@ -5,11 +5,11 @@ Each algorithm is one module with:
 - ``NAME``: its registry name;
 - ``supports(x, w, spec) -> str | None``: ``None`` if it can serve the call, else the reason;
 - ``forward(x, w, spec) -> Tensor``: the correlation of ``x`` ``(B, C, *spatial)`` with ``w``
-  ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv._spec.CorrSpec`), no bias.
+  ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv.core.spec.CorrSpec`), no bias.
 
 Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
-They never track gradients: the autograd rules in ``functional/_autograd.py`` call them.
-Adding an algorithm is one new file plus one line in ``_MODULES`` below.
+They never track gradients: the autograd rules in ``algorithms/_adjoints.py`` call them.
+Adding an algorithm is one new file plus its name in ``anyconv/core/names.py``.
 
 **Variants** (``_VARIANTS``) are the other ways of computing one of the three core operators
 (``corr``, its input gradient ``corr_t``, its weight gradient ``corr_w``) as a whole: the small-call
@@ -30,7 +30,8 @@ from typing import Any, Protocol
 
 import torch
 
-from .._spec import CorrSpec
+from ..core.names import ALGORITHMS
+from ..core.spec import CorrSpec
 
 
 class Algorithm(Protocol):
@@ -43,19 +44,9 @@ class Algorithm(Protocol):
     def forward(self, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor: ...
 
 
-# name -> module path (relative to this package), in order of preference for documentation.
-_MODULES = {
-    "direct": ".direct",
-    "im2col": ".im2col",
-    "fft": ".fft",
-    "winograd": ".winograd",
-    "depthwise": ".depthwise",
-    "matrix": ".matrix",
-    "kn2row": ".kn2row",
-    "positions": ".positions",
-    "shifted": ".shifted",
-    "native": ".native",
-}
+# name -> module path (relative to this package): each algorithm is the module of its name, listed,
+# in order of preference for documentation, in ``core/names.py`` (the front door validates names there)
+_MODULES = {name: f".{name}" for name in ALGORITHMS}
 _LOADED: dict[str, Algorithm] = {}
 # variant name -> module path: whole-operator computations, chosen by ``auto.choose(op=...)`` only
 _VARIANTS = {
@@ -69,7 +60,7 @@ _VARIANTS = {
     "small_w": ".small_w",
     "native_w": ".native_w",
 }
-# named algorithms that may misplace NaN/Inf (``auto.hazard``; fft and winograd check their own results)
+# named algorithms that may misplace NaN/Inf (``auto.hazard``; fft's and winograd's results are checked in ``run``)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")
 # per-thread recorder of core calls (``choose.core_calls`` traces a call on meta tensors): set
 # in one thread, it never sees or answers another thread's convolutions
@@ -157,8 +148,10 @@ def run(
     (``auto.hazard``: ``positions``, ``depthwise`` and ``matrix`` with zero padding, ``native``'s
     nested Winograd and 3-D forms) is given only finite operands (the ones its hazard concerns,
     checked by one sum each, ``auto.finite``); a call with NaN or Inf is computed by ``auto.exact``
-    (the choice made without such algorithms), as ``winograd`` and ``fft`` do for themselves. So the
-    named algorithm serves every finite call, and non-finite values land where torch puts them.
+    (the choice made without such algorithms). The transforms (``fft``, ``winograd``) mix every input
+    of a block into all of its outputs (one Inf gives a block of NaN): their result, named or chosen,
+    is checked by one sum and recomputed by ``auto.exact`` when it is not finite. So the named
+    algorithm serves every finite call, and non-finite values land where torch puts them.
     """
     recorder: Recorder | None = getattr(_TRACE, "recorder", None)
     if recorder is not None:
@@ -181,11 +174,18 @@ def run(
                     executed(choose_exact(x, w, spec).name)
                     return exact(x, w, spec)
             executed(name)
-            return algo.forward(x, w, spec)
+            return _checked(name, algo.forward(x, w, spec), x, w, spec)
         if strict:
             raise ValueError(f"{op}: algorithm={name!r} cannot serve this call: {reason}")
     from .auto import choose
 
     chosen = choose(x, w, spec).name
     executed(chosen)
-    return get(chosen).forward(x, w, spec)
+    return _checked(chosen, get(chosen).forward(x, w, spec), x, w, spec)
+
+
+def _checked(name: str, y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+    """``y``, or for a transform (``auto.SELF_CHECKED``) whose result is not finite, ``auto.exact``'s."""
+    from .auto import SELF_CHECKED, exact, finite
+
+    return y if name not in SELF_CHECKED or finite(y) else exact(x, w, spec)

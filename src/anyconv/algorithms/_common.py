@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from .._padding import pad
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._windows import input_slices, tiles, windows
-from .._workspace import scratch_budget
+from ..core.padding import pad
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.windows import input_slices, tiles, windows
+from ..core.workspace import scratch_budget
 
 
 def tiled_windows(
@@ -190,3 +190,10 @@ def trivial_result(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Te
     if x.shape[1] == 0 or prod(w.shape[2:]) == 0:
         return x.new_zeros(shape)
     return None
+
+
+def on_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A stand-in for the traced ``meta`` tensor ``t`` on the caller's ``device``: same shape and
+    dtype, one element of storage (what algorithms' ``supports`` and ``auto`` look at; an
+    algorithm such as ``native`` serves CPU tensors only, not ``meta`` ones)."""
+    return torch.zeros((), dtype=t.dtype, device=device).expand(t.shape)

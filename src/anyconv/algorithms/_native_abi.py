@@ -23,7 +23,7 @@ import threading
 
 import torch
 
-from .._spec import CorrSpec
+from ..core.spec import CorrSpec
 from . import _native_build
 
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 from ._native_abi import COMPUTE, DTYPES, geometry, plan_of, run, unavailable
 
 # strided transposed correlations (strided layers' input gradients) that ``corr_t`` serves: one output

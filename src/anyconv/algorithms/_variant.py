@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
 
 
 def out_spatial(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tuple[int, ...]:

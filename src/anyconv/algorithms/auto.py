@@ -20,8 +20,8 @@ Rules, in order:
    when it computes the call by its nested Winograd variant) mixes every input of a block or tile
    into every output of it, so one Inf gives a block of NaN where torch gives the Inf of its
    receptive field; ``positions`` carries it along flat rows; ``depthwise``, ``matrix`` and 3-D ``native``
-   leave the zero padding out of their sums (see :func:`hazard`). ``winograd`` and ``fft`` check their own
-   result (one sum, see :func:`finite`) and recompute a non-finite one by :func:`exact`; for the
+   leave the zero padding out of their sums (see :func:`hazard`). The registry's ``run`` checks ``winograd``'s
+   and ``fft``'s result (one sum, see :func:`finite`) and recomputes a non-finite one by :func:`exact`; for the
    others :func:`choose` checks the operands first. Either way such a call is served by the choice
    made without those algorithms (:func:`choose_exact`), whose sums put NaN and Inf where torch's
    reference path does (zero padding counts as data: ``0 * Inf = NaN``).
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import _workspace
-from .._cache import BoundedCache
-from .._shapes import prod
-from .._spec import CorrSpec
+from ..core import workspace as _workspace
+from ..core.cache import BoundedCache
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
 from . import get, names, native
 from .im2col import kernel_innermost, one_window
 
@@ -375,7 +375,7 @@ def finite(*tensors: torch.Tensor) -> bool:
     return True
 
 
-SELF_CHECKED = ("fft", "winograd")  # they check their own results (see their forward)
+SELF_CHECKED = ("fft", "winograd")  # the registry's run checks their results (see algorithms.run)
 SKIPS_PADDING = ("depthwise", "matrix")  # their sums leave the zero padding out (native's too in 3-D)
 
 
@@ -405,7 +405,7 @@ def choose(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, values: bool = True
     cached on those (a call costs ~0.3 ms uncached, ~5 us cached). With ``values`` a winner with a
     :func:`hazard` also looks at the values it concerns (``x`` and ``w``, or for ``"padding"`` ``w``
     alone, by :func:`finite`): if they are not finite the choice is :func:`choose_exact`'s
-    (``winograd`` and ``fft`` check their own results instead).
+    (``winograd`` and ``fft`` results are checked by the registry's ``run`` instead).
 
     ``op`` (``"corr"``, ``"corr_t"``, ``"corr_w"``): the choice for a whole operator call among the
     variants and the registry (``variants.choose_op``; ``x`` and ``w`` the forward correlation's

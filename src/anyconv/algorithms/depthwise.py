@@ -25,9 +25,9 @@ import itertools
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 from ._common import (
     crop_flat,
     flat_output_len,

@@ -15,8 +15,8 @@ import string
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
 from ._common import run_tiles
 
 NAME = "direct"

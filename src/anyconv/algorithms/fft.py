@@ -42,10 +42,10 @@ from functools import lru_cache
 
 import torch
 
-from .._shapes import effective_kernel, prod
-from .._spec import CorrSpec
-from .._windows import tiles
-from .._workspace import chunk_limit, scratch_budget
+from ..core.shapes import effective_kernel, prod
+from ..core.spec import CorrSpec
+from ..core.windows import tiles
+from ..core.workspace import chunk_limit, scratch_budget
 from ._common import padded_slice
 
 NAME = "fft"
@@ -224,15 +224,12 @@ def _spectrum(wc: torch.Tensor, ns: tuple[int, ...], g: int, is_complex: bool) -
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)`` by blocked FFTs.
 
-    Non-finite values: a block's FFT mixes all of its inputs (one Inf gives a block of NaN), so a
-    result that is not finite (one sum, ``auto.finite``) is recomputed by ``auto.exact`` (the choice
-    without transform algorithms), also when ``fft`` was named: the NaN and Inf are then where
-    torch puts them. A finite result is the FFT's own.
+    Non-finite values: a block's FFT mixes all of its inputs (one Inf gives a block of NaN); the
+    registry's ``run`` checks the result (one sum) and recomputes a non-finite one by ``auto.exact``
+    (the choice without transform algorithms), also when ``fft`` was named, so the NaN and Inf land
+    where torch puts them. A finite result is the FFT's own.
     """
-    from .auto import exact, finite
-
-    y = _transformed(x, w, spec)
-    return y if finite(y) else exact(x, w, spec)
+    return _transformed(x, w, spec)
 
 
 def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:

@@ -34,11 +34,11 @@ from dataclasses import replace
 
 import torch
 
-from .._padding import pad
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._windows import balanced_step
-from .._workspace import chunk_limit
+from ..core.padding import pad
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.windows import balanced_step
+from ..core.workspace import chunk_limit
 from ._common import run_tiles
 
 NAME = "im2col"

@@ -10,7 +10,7 @@ so ``nnz = C_out * C_g * prod(out) * prod(k)`` at most (a doubly block Toeplitz 
 as the learning material draws it). The whole batch is one sparse-dense product
 ``A @ X`` with ``X = x.reshape(B, C * P_in).T``. Useful for tiny inputs, for teaching and for
 ``anyconv.tools.operator_matrix``; ``supports`` refuses calls whose matrix would exceed the
-workspace limit. The matrix is built by ``anyconv._operator.conv_operator`` (shared with the
+workspace limit. The matrix is built by ``anyconv.algorithms._operator.conv_operator`` (shared with the
 tools), from the window view of an index map. Half precisions are computed in float32.
 
 Accuracy: the same sums as ``direct`` (float32 normwise relative error ~1e-7).
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 
 NAME = "matrix"
 BYTES_PER_ENTRY = 24  # two int64 indices and a value (upper bound, COO)
@@ -47,12 +47,12 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
 def operator(w: torch.Tensor, in_spatial: tuple[int, ...], spec: CorrSpec) -> torch.Tensor:
     """The sparse COO operator ``(O * prod(out), C * prod(in_spatial))`` for one sample.
 
-    >>> from anyconv._spec import CorrSpec
+    >>> from anyconv.core.spec import CorrSpec
     >>> a = operator(torch.tensor([[[1.0, 2.0]]]), (3,), CorrSpec((1,), (1,), ((0, 0),), 1))
     >>> a.to_dense().tolist()
     [[1.0, 2.0, 0.0], [0.0, 1.0, 2.0]]
     """
-    from .._operator import conv_operator
+    from ._operator import conv_operator
 
     return conv_operator(w, in_spatial, spec)
 

@@ -66,9 +66,9 @@ from __future__ import annotations
 
 import torch
 
-from .._cache import BoundedCache
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.cache import BoundedCache
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 from ._common import trivial_result
 from ._native_abi import (
     COMPUTE,
@@ -224,7 +224,7 @@ def _corr(geom: Geom, xc: torch.Tensor, wc: torch.Tensor, out: tuple[int, ...], 
 def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """:func:`forward` of ``x = xg.flatten(1, 2)`` (``xg``: ``(B, G, Cg, *L)``, ``G = spec.groups``),
     read through ``xg``'s strides: a weight gradient's batch/channel-swapped input is such a view, and
-    flattening it would copy the whole input (``functional/_autograd.corr_w_raw`` calls this instead).
+    flattening it would copy the whole input (``algorithms/_adjoints.corr_w_raw`` calls this instead).
 
     >>> x = torch.arange(24.0).reshape(2, 3, 4)  # (batch 2, 3 channels, 4)
     >>> xg = x.reshape(2, 3, 1, 4).permute(2, 1, 0, 3)  # (1, 3 groups, 2 "channels" = the batch, 4)

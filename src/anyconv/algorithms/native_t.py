@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .._spec import CorrSpec
+from ..core.spec import CorrSpec
 from . import native
 from ._variant import features, grad_standin, strided
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .._spec import CorrSpec
+from ..core.spec import CorrSpec
 from . import native
 from ._variant import features, grad_standin
 
@@ -22,7 +22,7 @@ ALGORITHM = "native"  # the registry algorithm whose kernel it is (choose_algori
 
 
 def _swapped(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
-    from ..functional._autograd import flat, swapped_call
+    from ._adjoints import flat, swapped_call
 
     x5, g2, sub = swapped_call(torch.zeros((), dtype=x.dtype, device=x.device).expand(x.shape),
                                grad_standin(x, w, spec), spec, tuple(w.shape[2:]))
@@ -58,7 +58,7 @@ def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str,
 def serve(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, g: torch.Tensor | None, bias: torch.Tensor | None,
           plan: Any = None) -> torch.Tensor:
     """The weight gradient ``(O, C/G, *k)``."""
-    from ..functional._autograd import swapped_call, weight_layout
+    from ._adjoints import swapped_call, weight_layout
 
     x5, g2, sub = swapped_call(x, g, spec, tuple(w.shape[2:]))  # type: ignore[arg-type]
     return weight_layout(native.forward_grouped(x5, g2, sub))

@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
 from . import polyphase
 from ._variant import features, strided
 

@@ -21,7 +21,7 @@ Kernels with one output channel per group (depthwise: a "GEMM" of one channel) g
 kernel's one-pass transposed correlation (``native.corr_t``) when it is built; they and large
 kernels (whose phases may go by FFT) otherwise keep the phases.
 
-``corr_t`` has the signature of ``anyconv.functional._autograd.corr_t_raw`` and the same result.
+``corr_t`` has the signature of ``anyconv.algorithms._adjoints.corr_t_raw`` and the same result.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .._spec import CorrSpec
-from .._windows import balanced_step
-from .._workspace import chunk_limit
+from ..core.spec import CorrSpec
+from ..core.windows import balanced_step
+from ..core.workspace import chunk_limit
 from ._common import crop_then_pad, flip_swap
 
 COL2IM_MAX_TAPS = 64  # larger kernels go by phases (each phase's call may use an FFT)
@@ -89,7 +89,7 @@ def corr_t(
         ``g (B, O, *o)``, ``w (O, C // G, *k)`` -> ``(B, C, *in_spatial)``.
 
     Examples:
-        >>> from anyconv._spec import CorrSpec
+        >>> from anyconv.core.spec import CorrSpec
         >>> s = CorrSpec((2,), (1,), ((0, 0),), 1)
         >>> corr_t(torch.tensor([[[1.0, 10.0]]]), torch.tensor([[[1.0, 2.0, 3.0]]]), s, (5,), "direct").tolist()
         [[[1.0, 2.0, 13.0, 20.0, 30.0]]]

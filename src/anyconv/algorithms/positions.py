@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 from ._common import phase_grid, phases, row_major_strides, tap_reads, trivial_result
 
 NAME = "positions"
@@ -67,7 +67,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         ``o_i = (L_i + before_i + after_i - d_i (k_i - 1) - 1) // s_i + 1``
 
     Examples:
-        >>> from anyconv._spec import CorrSpec
+        >>> from anyconv.core.spec import CorrSpec
         >>> x = torch.arange(8.0).reshape(1, 1, 2, 4)
         >>> forward(x, torch.ones(1, 1, 2, 2), CorrSpec((1, 2), (1, 1), ((0, 0), (0, 0)), 1)).tolist()
         [[[[10.0, 18.0]]]]

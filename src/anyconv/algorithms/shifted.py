@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._workspace import scratch_budget
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.workspace import scratch_budget
 from ._common import (
     crop_flat,
     flat_output_len,
@@ -76,7 +76,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         ``o_i = (L_i + before_i + after_i - d_i (k_i - 1) - 1) // s_i + 1``
 
     Examples:
-        >>> from anyconv._spec import CorrSpec
+        >>> from anyconv.core.spec import CorrSpec
         >>> x = torch.arange(6.0).reshape(1, 1, 6)
         >>> forward(x, torch.tensor([[[1.0, 10.0]]]), CorrSpec((2,), (1,), ((1, 0),), 1)).tolist()
         [[[0.0, 21.0, 43.0]]]

@@ -1,7 +1,7 @@
 """Variant ``small`` of ``corr``: a small call's im2col GEMM with little Python around it.
 
 A call whose registry choice is im2col or native and whose columns are small
-(``functional._small``: the layers of small models) is one column gather and one GEMM, the bias
+(``algorithms._small_gemm``: the layers of small models) is one column gather and one GEMM, the bias
 added while the output is reordered, instead of the registry's general chain plus a bias add.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from .._spec import CorrSpec
-from ..functional import _small
+from ..core.spec import CorrSpec
+from . import _small_gemm as _small
 from ._variant import features
 
 NAME = "small"

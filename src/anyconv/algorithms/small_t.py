@@ -1,7 +1,7 @@
 """Variant ``small_t`` of ``corr_t``: a gradient call's input gradient as ``w^T @ gy`` plus col2im.
 
 Served for the input gradient of a call that ``small`` serves (its plan), or whenever the column
-gradient is smaller than the weight (``functional._small.col2im_pays``): no flipped weight copy.
+gradient is smaller than the weight (``algorithms._small_gemm.col2im_pays``): no flipped weight copy.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .._spec import CorrSpec
-from ..functional import _small
+from ..core.spec import CorrSpec
+from . import _small_gemm as _small
 from ._variant import features, grad_standin
 
 NAME = "small_t"

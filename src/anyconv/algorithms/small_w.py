@@ -6,8 +6,8 @@ from typing import Any
 
 import torch
 
-from .._spec import CorrSpec
-from ..functional import _small
+from ..core.spec import CorrSpec
+from . import _small_gemm as _small
 from ._variant import features
 
 NAME = "small_w"

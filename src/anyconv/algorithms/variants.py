@@ -11,7 +11,7 @@ the call to that path before the variants existed, so the same path serves the s
 - ``corr_t``: ``small_t`` (gradient calls only), then a non-finite weight with zero padding goes
   to ``col2im_t`` (any algorithm: only real (gradient, weight) products, as torch's), then
   ``patches_t``, ``phases_col2im_t``, ``native_t``, ``phases_t`` (strided calls), else the registry
-  on the zero-stuffed, flipped-weight correlation (``functional._autograd.corr_t_raw``);
+  on the zero-stuffed, flipped-weight correlation (``algorithms._adjoints.corr_t_raw``);
 - ``corr_w``: ``small_w``, ``native_w`` (``native`` straight from the batch/channel-swapped view),
   else the registry on the swapped correlation (``corr_w_raw``).
 
@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from .._cache import BoundedCache
-from .._spec import CorrSpec
+from ..core.cache import BoundedCache
+from ..core.spec import CorrSpec
 from . import executed, variant
 
 ORDER = {
@@ -122,7 +122,7 @@ def _finite_operands(form: str, x: torch.Tensor, w: torch.Tensor, g: torch.Tenso
 
 def _registry(form: str, op: str, name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,
               g: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
-    from ..functional import _autograd as raw
+    from . import _adjoints as raw
 
     if form == "corr":
         y = raw.corr_raw(x, w, spec, name, op or None)
@@ -137,7 +137,7 @@ def derived_call(form: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec
                  ) -> tuple[torch.Tensor, torch.Tensor, CorrSpec]:
     """Stand-ins ``(x, w, spec)`` of the registry correlation that serves an operator call on the
     registry route (the call itself for ``corr``; the stuffed or swapped one for ``corr_t``/``corr_w``)."""
-    from ..functional import _autograd as raw
+    from . import _adjoints as raw
 
     if form == "corr":
         return x, w, spec

@@ -46,10 +46,10 @@ from functools import cache
 
 import torch
 
-from .._shapes import prod
-from .._spec import CorrSpec
-from .._windows import balanced_step, tiles
-from .._workspace import chunk_limit
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ..core.windows import balanced_step, tiles
+from ..core.workspace import chunk_limit
 from ._common import padded_slice
 
 NAME = "winograd"
@@ -118,14 +118,12 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = No
     """Cross-correlate ``x`` ``(B, C, *L)`` with a 3-tap ``w`` ``(O, C // G, 3, ...)``.
 
     Non-finite values: the transforms mix every input of a tile into all of its outputs (one Inf
-    gives a tile of NaN), so a result that is not finite (one sum, ``auto.finite``) is recomputed
-    by ``auto.exact`` (the choice without transform algorithms), also when ``winograd`` was named:
-    the NaN and Inf are then where torch puts them. A finite result is Winograd's own.
+    gives a tile of NaN); the registry's ``run`` checks the result (one sum) and recomputes a
+    non-finite one by ``auto.exact`` (the choice without transform algorithms), also when
+    ``winograd`` was named, so the NaN and Inf land where torch puts them. A finite result is
+    Winograd's own.
     """
-    from .auto import exact, finite
-
-    y = _transformed(x, w, spec, m)
-    return y if finite(y) else exact(x, w, spec)
+    return _transformed(x, w, spec, m)
 
 
 def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None = None) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """``anyconv demo``: the learning material's examples through anyconv and torch, side by side.
 
-Runs :func:`anyconv.demo_examples.run_examples` (no flags, no download needed) and exits with
+Runs :func:`anyconv.commands._demo_examples.run_examples` (no flags, no download needed) and exits with
 status 1 if anyconv and torch differ by more than the tolerance. Further demo sections (a
 training demo, ...) are appended to ``SECTIONS``: ``"module:function"`` paths of functions
 ``(print_fn) -> int`` returning an exit status.
@@ -45,7 +45,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..demo_examples import run_examples
+    from ._demo_examples import run_examples
 
     tolerance = TOLERANCE[args.dtype] if args.tolerance is None else args.tolerance
     if not tolerance >= 0:

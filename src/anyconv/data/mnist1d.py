@@ -121,8 +121,8 @@ def make_mnist1d(num_samples: int = NUM_SAMPLES, train_split: float = TRAIN_SPLI
         >>> d.x.shape, d.x_test.shape, sorted(set(d.y.tolist()) | set(d.y_test.tolist())) == list(range(10))
         ((80, 40), (20, 40), True)
     """
-    from .._args import as_int
-    from .._errors import value_error
+    from ..core.args import as_int
+    from ..core.errors import value_error
 
     num_samples = as_int("make_mnist1d", "num_samples", num_samples, "an int >= 10")
     if num_samples < 10:

@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
-from .._args import torch_form
-from .._errors import value_error
-from .conv import IntOrSeq, PaddingArg, PaddingMode, conv
+from ..core.args import torch_form
+from ..core.errors import value_error
+from ..core.types import IntOrSeq, PaddingArg, PaddingMode
+from .conv import conv
 from .conv_transpose import conv_transpose
 
 

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from .._tracing import untraced
+from ..core.tracing import untraced
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

@@ -7,17 +7,13 @@ input must be ``(B, C, H, W)`` or ``(C, H, W)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from ..core.types import IntOrSeq, OutputSize, PaddingArg
 from .adaptive import adaptive_avg_pool, adaptive_max_pool
 from .pooling import avg_pool, lp_pool, max_pool
-
-IntOrSeq = int | Sequence[int]
-PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
-OutputSize = int | None | Sequence[int | None]
 
 
 def _name(fn: Any, name: str, doc: str) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .._pool_spec import PoolSpec
+from ..core.pool_spec import PoolSpec
 from ..ops import _eager, _grad
 from ..ops._pool import call_index_gather, call_index_scatter, call_max_pool, call_window_sum, geometry
 

@@ -21,19 +21,18 @@ Both reductions are separable over dims because every window is a box:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .._errors import value_error
-from .._pool_spec import AdaptiveSpec, adaptive_spec
+from ..core.errors import value_error
+from ..core.pool_spec import AdaptiveSpec, adaptive_spec
+from ..core.types import OutputSize
 from ..ops._adaptive import call_adaptive_avg
+from ..ops._adaptive_kernels import adaptive_max_raw
 from . import _layout
-from ._adaptive_kernels import adaptive_max_raw
 from ._pool_autograd import max_pool_from_indices
 
-OutputSize = int | None | Sequence[int | None]
 
 def adaptive_avg_pool(input: torch.Tensor, output_size: OutputSize, *, _op: str = "adaptive_avg_pool",
                       _n: int | None = None) -> torch.Tensor:

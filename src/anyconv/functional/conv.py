@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
-
 import torch
 
 from .. import ops
-from .._padding import pad
-from .._spec import CorrSpec, conv_spec
+from ..core.padding import pad
+from ..core.spec import CorrSpec, conv_spec
+from ..core.types import IntOrSeq, PaddingArg, PaddingMode
 from . import _layout
-
-PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
-IntOrSeq = int | Sequence[int]
-PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
 def conv(

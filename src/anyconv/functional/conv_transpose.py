@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 
 from .. import ops
-from .._padding import pad
-from .._spec import conv_transpose_spec
+from ..core.padding import pad
+from ..core.spec import conv_transpose_spec
+from ..core.types import IntOrSeq, PaddingArg
 from . import _layout
-from .conv import IntOrSeq, PaddingArg
 
 
 def conv_transpose(

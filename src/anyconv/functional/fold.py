@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from .. import _shapes
-from .._args import int_tuple, padding_arg
-from .._errors import value_error
-from .._padding import pad
-from .._spec import COMPLEX_DTYPES, FLOAT_DTYPES, _resolve_padding, check_spans, check_tensor, unit_steps
-from .._windows import windows
-from .conv import IntOrSeq, PaddingArg
+from ..core import shapes as _shapes
+from ..core.args import int_tuple, padding_arg
+from ..core.errors import value_error
+from ..core.padding import pad
+from ..core.spec import COMPLEX_DTYPES, FLOAT_DTYPES, check_spans, check_tensor, resolve_padding, unit_steps
+from ..core.types import IntOrSeq, PaddingArg
+from ..core.windows import windows
 
 _DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES
 
@@ -40,7 +40,7 @@ def _spec(op: str, n: int, spatial: Sequence[int], kernel_size: Any, dilation: A
     k = int_tuple(op, "kernel_size", kernel_size, n)
     d = int_tuple(op, "dilation", dilation, n)
     s = int_tuple(op, "stride", stride, n)
-    p = _resolve_padding(op, padding_arg(op, padding, n), spatial, k, s, d)
+    p = resolve_padding(op, padding_arg(op, padding, n), spatial, k, s, d)
     check_spans(op, "padding", padding, [i + b + a for i, (b, a) in zip(spatial, p)])
     blocks = tuple(
         _shapes.conv_output_size(i, kk, ss, dd, b, a) for i, kk, ss, dd, (b, a) in zip(spatial, k, s, d, p)

@@ -19,16 +19,13 @@ scatter rule of ``_pool_autograd`` (``anyconv::index_gather``), to any order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .._unpool_spec import FractionalSpec, check_index_range, fractional_spec
+from ..core.types import IntOrSeq, RatioArg
+from ..core.unpool_spec import FractionalSpec, check_index_range, fractional_spec
 from ._pool_autograd import max_pool_from_indices
-
-IntOrSeq = int | Sequence[int]
-RatioArg = float | Sequence[float]
 
 
 def interval_starts(u: torch.Tensor, i: int, k: int, o: int) -> torch.Tensor:

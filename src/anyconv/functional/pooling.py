@@ -1,6 +1,6 @@
 """Max, average and power-average (lp) pooling for any number of spatial dims.
 
-All three go through one front door (``anyconv._pool_spec.pool_spec``) and one loop over
+All three go through one front door (``anyconv.core.pool_spec.pool_spec``) and one loop over
 kernel offsets (``_pool_kernels``); gradients are rules (``_pool_autograd``). Adaptive pooling
 is in ``adaptive.py`` and the torch-named aliases in ``_pool_aliases.py`` (which imports this module;
 ``anyconv.functional`` lists them all).
@@ -8,18 +8,15 @@ is in ``adaptive.py`` and the torch-named aliases in ``_pool_aliases.py`` (which
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .._pool_spec import pool_spec
+from ..core.pool_spec import PoolSpec, pool_spec
+from ..core.types import IntOrSeq, PaddingArg
+from ..ops._pool_kernels import window_counts
 from . import _layout
 from ._pool_autograd import max_pool_values, window_sum_op
-from ._pool_kernels import window_counts
-
-IntOrSeq = int | Sequence[int]
-PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]] | str
 
 
 def _batch(x: torch.Tensor, batched: bool) -> torch.Tensor:
@@ -76,6 +73,11 @@ def max_pool(
     """
     spec = pool_spec(_op, input, kernel_size, stride, padding, dilation, ceil_mode, n=_n,
                      return_indices=return_indices)
+    return max_pool_checked(input, spec)
+
+
+def max_pool_checked(input: torch.Tensor, spec: PoolSpec) -> Any:
+    """:func:`max_pool` of ``input`` under an already validated ``spec`` (the shared entry)."""
     fmt = _layout.channels_last(input) if spec.batched else None  # torch: the output follows the input
     out, idx = max_pool_values(_layout.row_major(_batch(input, spec.batched), fmt), spec, spec.return_indices)
     out = _layout.restore(out, fmt)
@@ -129,6 +131,11 @@ def avg_pool(
     """
     spec = pool_spec(_op, input, kernel_size, stride, padding, dilation, ceil_mode, n=_n,
                      count_include_pad=count_include_pad, divisor_override=divisor_override)
+    return avg_pool_checked(input, spec)
+
+
+def avg_pool_checked(input: torch.Tensor, spec: PoolSpec) -> torch.Tensor:
+    """:func:`avg_pool` of ``input`` under an already validated ``spec`` (the shared entry)."""
     fmt = _layout.channels_last(input, ranks=(4,)) if spec.batched else None  # torch: follows a 4-D input
     x = _layout.row_major(_batch(input, spec.batched), fmt)
     total = window_sum_op(x, spec)
@@ -186,8 +193,7 @@ def lp_pool(
     assert p is not None
     if p in (float("inf"), float("-inf")):  # torch: max of |x| (inf) or min of |x| (-inf)
         sign = 1.0 if p > 0 else -1.0
-        m = sign * max_pool(sign * input.abs(), spec.kernel, spec.stride, spec.padding, spec.dilation,
-                            spec.ceil_mode, _op=_op, _n=spec.n)
+        m = sign * max_pool_checked(sign * input.abs(), spec)  # spec: no indices
         if p < 0 and any(b or a for b, a in spec.padding):  # zero padding: a padded window's min is 0
             x = _batch(input, spec.batched)
             touches = window_counts(spec, True, x.device, x.dtype)
@@ -196,8 +202,7 @@ def lp_pool(
                 keep = torch.as_tensor(touches) == torch.as_tensor(inside)
                 m = torch.where(keep.to(m.device), m, torch.zeros((), dtype=m.dtype, device=m.device))
         return m
-    a = avg_pool(input.pow(p), spec.kernel, spec.stride, spec.padding, spec.ceil_mode, True, None,
-                 spec.dilation, _op=_op, _n=spec.n)
+    a = avg_pool_checked(input.pow(p), spec)  # spec: count_include_pad, no divisor_override
     size = 1
     for k in spec.kernel:
         size *= k

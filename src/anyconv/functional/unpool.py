@@ -15,13 +15,11 @@ from typing import Any
 
 import torch
 
-from .. import _shapes
-from .._unpool_spec import UnpoolSpec, check_index_range, unpool_spec
+from ..core import shapes as _shapes
+from ..core.types import IntOrSeq, IntPadding
+from ..core.unpool_spec import UnpoolSpec, check_index_range, unpool_spec
 from . import _layout
 from ._pool_autograd import call_index_gather
-
-IntOrSeq = int | Sequence[int]
-PaddingArg = int | Sequence[int] | Sequence[tuple[int, int]]
 
 
 def _unpool_raw(x: torch.Tensor, idx: torch.Tensor, out_spatial: tuple[int, ...]) -> torch.Tensor:
@@ -71,7 +69,7 @@ def max_unpool(
     indices: torch.Tensor,
     kernel_size: IntOrSeq,
     stride: IntOrSeq | None = None,
-    padding: PaddingArg = 0,
+    padding: IntPadding = 0,
     output_size: Sequence[int] | None = None,
     *,
     _op: str = "max_unpool",
@@ -119,7 +117,7 @@ def max_unpool(
 
 def _make(n: int) -> Any:
     def fn(input: torch.Tensor, indices: torch.Tensor, kernel_size: IntOrSeq, stride: IntOrSeq | None = None,
-           padding: PaddingArg = 0, output_size: Sequence[int] | None = None) -> torch.Tensor:
+           padding: IntPadding = 0, output_size: Sequence[int] | None = None) -> torch.Tensor:
         return max_unpool(input, indices, kernel_size, stride, padding, output_size, _op=f"max_unpool{n}d", _n=n)
 
     fn.__name__ = fn.__qualname__ = f"max_unpool{n}d"

@@ -64,9 +64,9 @@ def create_model(
         >>> create_model("mnist1d_cnn").linear.in_features
         125
     """
-    from .._args import as_int
-    from .._errors import type_error, value_error
-    from .._spec import check_algorithm
+    from ..core.args import as_int
+    from ..core.errors import type_error, value_error
+    from ..core.spec import check_algorithm
 
     if not isinstance(name, str):
         type_error("create_model", "name", name, "a str")

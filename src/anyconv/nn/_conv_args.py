@@ -16,10 +16,11 @@ from typing import Any
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.lazy import LazyModuleMixin
 
-from .._args import PADDING_STRINGS, Pairs, as_int, boolean, int_tuple, padding_arg, torch_form
-from .._errors import type_error, value_error
-from .._padding import PADDING_MODES
-from .._spec import _resolve_padding, check_algorithm, check_output_padding
+from ..core.args import PADDING_STRINGS, as_int, boolean, int_tuple, padding_arg, torch_form
+from ..core.errors import type_error, value_error
+from ..core.padding import PADDING_MODES
+from ..core.spec import check_algorithm, check_output_padding, resolve_padding
+from ..core.types import Pairs
 
 # What ``module.padding`` holds: a string, N ints (symmetric) or N (before, after) pairs.
 StoredPadding = str | tuple[int, ...] | Pairs
@@ -88,7 +89,7 @@ def reversed_padding(
         if pad in ("same", "same_lower") and any(s != 1 for s in stride):
             return [0, 0] * n
         # stride-1 'same' and 'causal' do not depend on the input size: resolve for size 1
-        pad = _resolve_padding("conv", pad, (1,) * n, kernel, stride, dilation)
+        pad = resolve_padding("conv", pad, (1,) * n, kernel, stride, dilation)
     out: list[int] = []
     for b, a in reversed(pad):
         out += [b, a]

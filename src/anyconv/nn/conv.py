@@ -14,11 +14,12 @@ The transposed modules live in :mod:`anyconv.nn.conv_transpose` and are re-expor
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 from torch.nn.modules.conv import _ConvNd
 
+from ..core.types import PaddingMode
 from ..functional.conv import conv
 from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, is_lazy, kernel_dims
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d, ConvTransposeNd
@@ -33,8 +34,6 @@ __all__ = [
     "ConvTranspose3d",
     "ConvTransposeNd",
 ]
-
-PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
 class _ConvForward:

@@ -11,19 +11,18 @@ chooses ``output_padding`` from ``output_size`` as torch does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 
-from .._args import torch_form
-from .._errors import value_error
+from ..core.args import torch_form
+from ..core.errors import value_error
+from ..core.types import PaddingMode
 from ..functional.conv_transpose import conv_transpose
 from ._conv_args import algorithm_repr, conv_args, finish_init, forward_args, is_lazy, kernel_dims
 
 __all__ = ["ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "ConvTransposeNd"]
-
-PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 
 
 class _ConvTransposeForward:

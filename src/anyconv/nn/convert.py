@@ -24,7 +24,7 @@ def convert(module: torch.nn.Module, algorithm: str = "auto") -> torch.nn.Module
     """
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"convert: `module` must be a torch.nn.Module; got module={type(module).__name__}")
-    from .._spec import check_algorithm
+    from ..core.spec import check_algorithm
 
     check_algorithm("convert", algorithm)
     table = {**conv.TORCH_EQUIVALENTS, **pooling.TORCH_EQUIVALENTS, **unpool.TORCH_EQUIVALENTS,

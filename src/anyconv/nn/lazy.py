@@ -26,8 +26,8 @@ from torch.nn.modules.conv import _LazyConvXdMixin
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
 
-from .._errors import value_error
-from .._spec import CONV_DTYPES, _check_input_rank, check_tensor
+from ..core.errors import value_error
+from ..core.spec import CONV_DTYPES, check_input_rank, check_tensor
 from .conv import Conv1d, Conv2d, Conv3d
 from .conv_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 
@@ -62,7 +62,7 @@ class _LazyConv(_LazyConvXdMixin):
             op = type(self).__name__
             check_tensor(op, "input", input, CONV_DTYPES)
             n = self._N
-            _check_input_rank(op, input, n)
+            check_input_rank(op, input, n)
             c = input.shape[-n - 1]
             if c < 1 or c % self.groups != 0:
                 value_error(op, "input", input, f"a positive number of channels divisible by groups "

@@ -4,7 +4,7 @@ The pooling primitives are registered the same way in :mod:`anyconv.ops._pool`, 
 correlations' vmap and autocast rules in :mod:`anyconv.ops._batch_cast`.
 
 Three correlation operators, each linear in each of its two tensor arguments, close under differentiation
-(see :mod:`anyconv.functional._autograd` for the algebra)::
+(see :mod:`anyconv.algorithms._adjoints` for the algebra)::
 
     anyconv::corr(Tensor x, Tensor w, Tensor? bias, SymInt[] stride, SymInt[] padding,
                   SymInt[] dilation, SymInt groups, str algorithm, str op) -> Tensor
@@ -26,7 +26,7 @@ Registrations, per operator (the kernels in :mod:`anyconv.ops._kernels`, the aut
 - **CPU / CUDA kernel**: ``algorithms.run`` with the operator as its ``form`` (the one dispatch:
   a variant such as the small-call GEMM, or the registry, as ``auto`` chooses; plan caches, NaN
   checks): it runs only on real tensors, so tracing never sees it.
-- **fake kernel**: shapes only, from :mod:`anyconv._shapes` (``explain_algorithm``'s meta trace,
+- **fake kernel**: shapes only, from :mod:`anyconv.core.shapes` (``explain_algorithm``'s meta trace,
   which records the core calls, takes the real path).
 - **autograd**: one ``Autograd`` kernel wrapping an ``autograd.Function`` whose backward calls the
   three operators (``corr: dx = corr_t(gy, w), dw = corr_w(x, gy), db = sum gy``; ``corr_t:
@@ -51,7 +51,6 @@ plan for a joint first-order backward. Everything any PyTorch 2 subsystem sees i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -59,8 +58,9 @@ import torch.autograd.forward_ad as _fwad
 from torch import _C
 
 from .. import algorithms
-from .._spec import CorrSpec
-from .._tracing import untraced as untraced
+from ..core.spec import CorrSpec
+from ..core.tracing import untraced as untraced
+from ..core.types import Ints
 
 _LIB: torch.library.Library = torch.library.Library("anyconv", "DEF")
 _ARGS = "SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt groups"
@@ -71,8 +71,6 @@ _LIB.define(f"corr_w(Tensor x, Tensor g, {_ARGS}, SymInt[] kernel, str algorithm
 corr = torch.ops.anyconv.corr.default
 corr_t = torch.ops.anyconv.corr_t.default
 corr_w = torch.ops.anyconv.corr_w.default
-
-Ints = Sequence[int]
 
 
 def pairs(padding: Ints) -> tuple[tuple[int, int], ...]:

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from ..functional._adaptive_kernels import average
 from . import _LIB, _eager, _grad
+from ._adaptive_kernels import average
 from ._functions import _autograd_kernel, _below
 
 Ints = Sequence[int]

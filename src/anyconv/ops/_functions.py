@@ -17,10 +17,10 @@ from torch._C._functorch import (
 )
 
 from .. import algorithms
-from .._spec import CorrSpec
+from ..algorithms import _adjoints as raw
+from ..algorithms import _small_gemm as _small
 from ..algorithms import variants
-from ..functional import _autograd as raw
-from ..functional import _small
+from ..core.spec import CorrSpec
 from . import _LIB, _eager, _spec, call_corr, call_corr_t, call_corr_w, corr, corr_t, corr_w
 from ._kernels import KERNELS, _corr_real, _corr_t_real, _corr_w_real
 

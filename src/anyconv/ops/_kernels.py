@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from .. import algorithms
-from .._shapes import conv_output_size
+from ..core.shapes import conv_output_size
 from . import _LIB, Ints, _spec, pairs
 
 

@@ -24,18 +24,17 @@ kernels: shapes only; vmap: every op is per channel plane, so the vmapped dim fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .._pool_spec import PoolSpec
-from ..functional._pool_buffered import max_pool_raw, window_sum
-from ..functional._pool_kernels import gather_at, scatter_at, window_sum_t
+from ..core.pool_spec import PoolSpec
+from ..core.types import Ints
 from . import _LIB, _eager, _grad, pairs
 from ._functions import _autograd_kernel, _below
+from ._pool_buffered import max_pool_raw, window_sum
+from ._pool_kernels import gather_at, scatter_at, window_sum_t
 
-Ints = Sequence[int]
 _G = "SymInt[] kernel, SymInt[] stride, SymInt[] padding, SymInt[] dilation, SymInt[] out_spatial"
 _LIB.define(f"max_pool(Tensor x, {_G}, bool need_indices) -> (Tensor, Tensor)")
 _LIB.define("index_scatter(Tensor g, Tensor idx, SymInt[] in_spatial) -> Tensor")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-from .._shapes import prod
+from ..core.shapes import prod
 
 _NORMS = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
 REASONS = {

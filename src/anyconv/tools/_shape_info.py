@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._args import Pairs
+from ..core.types import Pairs
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Shape calculator entries for max unpooling and fractional max pooling.
 
 Called by :func:`anyconv.tools.shapes.explain_shape`; every number comes from the ops' own
-front door (``anyconv._unpool_spec``) on meta tensors, like the other ops.
+front door (``anyconv.core.unpool_spec``) on meta tensors, like the other ops.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from .._errors import type_error
-from .._unpool_spec import fractional_spec, unpool_spec
+from ..core.errors import type_error
+from ..core.unpool_spec import fractional_spec, unpool_spec
 from ._shape_info import ShapeInfo
 
 

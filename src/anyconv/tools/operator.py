@@ -1,7 +1,7 @@
 """Convolution as a matrix: the operator, its singular values and its spectral norm.
 
 - :func:`operator_matrix`: the exact matrix ``A`` of ``conv`` (or ``conv_transpose``) with any
-  parameters, built by :func:`anyconv._operator.conv_operator` (the same builder the
+  parameters, built by :func:`anyconv.algorithms._operator.conv_operator` (the same builder the
   ``matrix`` algorithm uses); padding modes fold their gather into ``A``.
 - :func:`singular_values`: exact, either by the FFT method for circular padding (Sedghi,
   Gupta, Long, "The Singular Values of Convolutional Layers", ICLR 2019: a stride-1 circular
@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 import torch
 
-from .._errors import type_error, value_error
-from .._operator import conv_operator, conv_transpose_operator
-from .._spec import conv_spec, conv_transpose_spec
+from ..algorithms._operator import conv_operator, conv_transpose_operator
+from ..core.errors import type_error, value_error
+from ..core.spec import conv_spec, conv_transpose_spec
 
 MAX_SVD_ENTRIES = 2**24  # dense matrices larger than this are refused by method="svd"
 _CONV_KEYS = ("stride", "padding", "dilation", "groups", "padding_mode", "flip")

@@ -1,7 +1,7 @@
 """``padding_for``: the padding that gives a wanted output size, found through the ops' formulas.
 
 For each spatial dim the candidate total paddings are tried in order with the ops' own
-integer formulas (:mod:`anyconv._shapes`), split ``(total // 2, total - total // 2)``; the
+integer formulas (:mod:`anyconv.core.shapes`), split ``(total // 2, total - total // 2)``; the
 answer is then run through the op's front door (:func:`anyconv.tools.shapes.explain_shape`).
 No inverse formula is written down, so nothing here can drift from the ops.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import _shapes
-from .._args import int_tuple
-from .._errors import type_error, value_error
+from ..core import shapes as _shapes
+from ..core.args import int_tuple
+from ..core.errors import type_error, value_error
 from .shapes import KINDS, ShapeInfo, _shape, explain_shape, parse_op
 
 

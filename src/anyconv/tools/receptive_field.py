@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import torch
 
-from .._errors import type_error, value_error
+from ..core.errors import type_error, value_error
 from ._trace import trace
 
 

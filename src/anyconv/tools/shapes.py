@@ -1,8 +1,8 @@
 """Shape calculator: output shapes, the padding that gives a wanted size, formulas with numbers.
 
-Every number comes from the ops' own front doors (:func:`anyconv._spec.conv_spec`,
-:func:`anyconv._spec.conv_transpose_spec`, :func:`anyconv._pool_spec.pool_spec`,
-:func:`anyconv._pool_spec.adaptive_spec`, and ``unfold`` itself) called with tensors on the
+Every number comes from the ops' own front doors (:func:`anyconv.core.spec.conv_spec`,
+:func:`anyconv.core.spec.conv_transpose_spec`, :func:`anyconv.core.pool_spec.pool_spec`,
+:func:`anyconv.core.pool_spec.adaptive_spec`, and ``unfold`` itself) called with tensors on the
 ``meta`` device, so the calculator cannot drift from the ops: it validates exactly as they do
 and raises the same errors. The formulas shown are rendered from the resolved spec, and the
 tests evaluate each rendered expression and compare it with the spec's result.
@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from .. import _shapes
-from .._args import as_int, int_tuple, torch_form
-from .._errors import type_error, value_error
+from ..core import shapes as _shapes
+from ..core.args import as_int, int_tuple, torch_form
+from ..core.errors import type_error, value_error
 from ._shape_info import ShapeInfo
 
 KINDS = {
@@ -149,8 +149,8 @@ def explain_shape(op: str, input_shape: Sequence[int], **params: Any) -> ShapeIn
         >>> explain_shape("max_pool2d", (1, 3, 32, 32), kernel_size=(3,), stride=()).output_shape  # torch's forms
         (1, 3, 10, 10)
     """
-    from .._pool_spec import adaptive_spec, pool_spec
-    from .._spec import conv_spec, conv_transpose_spec
+    from ..core.pool_spec import adaptive_spec, pool_spec
+    from ..core.spec import conv_spec, conv_transpose_spec
 
     base, n = parse_op(op)
     kind = KINDS[base]

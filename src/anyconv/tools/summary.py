@@ -28,8 +28,8 @@ from typing import Any
 
 import torch
 
-from .._errors import type_error, value_error
-from .._shapes import prod
+from ..core.errors import type_error, value_error
+from ..core.shapes import prod
 from . import _table
 from ._mult_adds import REASONS, torchinfo_mult_adds, true_mult_adds
 from ._trace import Call, trace
@@ -70,7 +70,7 @@ def _algorithm(c: Call) -> str | None:
     m = c.module
     if not (c.leaf and isinstance(m, torch.nn.modules.conv._ConvNd)):
         return None
-    from ..algorithms.choose import choose_algorithm
+    from .choose import choose_algorithm
 
     x = torch.empty(c.input_shape, device="meta")
     w = torch.empty(m.weight.shape, device="meta")

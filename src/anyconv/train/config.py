@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._errors import type_error, value_error
+from ..core.errors import type_error, value_error
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("none", "cosine", "step")
@@ -83,7 +83,7 @@ class TrainConfig:
         classifiers = [m for m in list_models() if m not in SEGMENTATION]
         if self.model not in classifiers:  # the loop trains image/signal classifiers
             value_error(op, "model", self.model, "a classification model, one of " + ", ".join(classifiers))
-        from .._spec import check_algorithm
+        from ..core.spec import check_algorithm
 
         check_algorithm(op, self.algorithm)
 

@@ -3,7 +3,7 @@
 A :class:`Plan` describes one 1-D or 2-D call of ``conv``, ``conv_transpose``, ``max_pool`` or
 ``avg_pool`` step by step. The call is validated by the op's own front door (so bad arguments
 raise the op's own message, before anything is drawn), the numbers come from the op itself,
-and the cells each output reads come from :func:`anyconv._windows.windows` applied to an
+and the cells each output reads come from :func:`anyconv.core.windows.windows` applied to an
 index tensor laid out like the padded input:
 
 - conv: the grid is the input padded by the resolved ``(before, after)`` pairs;
@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _shapes
-from .._args import int_tuple, padding_arg
-from .._padding import pad
-from .._spec import _resolve_padding, conv_spec, conv_transpose_spec
-from .._windows import windows
+from ..core import shapes as _shapes
+from ..core.args import int_tuple, padding_arg
+from ..core.padding import pad
+from ..core.spec import conv_spec, conv_transpose_spec, resolve_padding
+from ..core.windows import windows
 
 OPS = ("conv", "conv_transpose", "max_pool", "avg_pool")
 PAD, INSERTED, BEYOND = -1, -2, -3  # source codes of grid cells that are not input elements
@@ -234,12 +234,12 @@ def pool_plan(
         kwargs["count_include_pad"] = count_include_pad
     out = fn(x.unsqueeze(0), **kwargs)[0]  # batched, so N = x.dim() - 1; the op validates first
     try:  # the pooling front door, where this version has it
-        from .._pool_spec import pool_spec
+        from ..core.pool_spec import pool_spec
     except ImportError:
         k = int_tuple(op, "kernel_size", kernel_size, n)
         s = k if stride is None else int_tuple(op, "stride", stride, n)
         d = int_tuple(op, "dilation", dilation, n)
-        pairs = list(_resolve_padding(op, padding_arg(op, padding, n), x.shape[1:], k, s, d))
+        pairs = list(resolve_padding(op, padding_arg(op, padding, n), x.shape[1:], k, s, d))
     else:
         spec = pool_spec(op, x.unsqueeze(0), kernel_size, stride, padding, dilation, ceil_mode)
         k, s, d, pairs = spec.kernel, spec.stride, spec.dilation, list(spec.padding)

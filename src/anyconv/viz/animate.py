@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import torch
 
-from .._args import as_int, choice, int_tuple
-from .._errors import value_error
+from ..core.args import as_int, choice, int_tuple
+from ..core.errors import value_error
 from ._deps import require
 from ._draw import Layout, render
 from ._frames import OPS, Plan, check_steps, conv_plan, conv_transpose_plan, pool_plan

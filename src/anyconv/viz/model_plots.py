@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .._errors import type_error, value_error
+from ..core.errors import type_error, value_error
 from .plots import _finish, pyplot
 
 

@@ -4,7 +4,7 @@ The page (``playground.html``: inline CSS and plain JavaScript, no network) lets
 input size, kernel size, stride, padding (every form), dilation and transposed or not, and
 shows the output shape with the formula filled in, the sliding window step by step and the
 operator matrix. Its arithmetic is exposed as ``window.anyconvShape(params)`` and
-``window.anyconvMatrix(params)``; the tests check them against :mod:`anyconv._shapes` and the
+``window.anyconvMatrix(params)``; the tests check them against :mod:`anyconv.core.shapes` and the
 front door in headless Chromium.
 """
 

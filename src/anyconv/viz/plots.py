@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from .._args import choice
-from .._errors import type_error, value_error
+from ..core.args import choice
+from ..core.errors import type_error, value_error
 from ._deps import require
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64)
@@ -92,7 +92,7 @@ def signal_outputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(centres, outputs)``: each output of ``conv1d(signal, kernel, **params)`` and the input
     position of the centre of the window it read, ``j * s - before + (k - 1) * d / 2``."""
-    from .._spec import conv_spec
+    from ..core.spec import conv_spec
     from ..functional import conv
 
     x, w = signal.reshape(1, 1, -1), kernel.reshape(1, 1, -1)

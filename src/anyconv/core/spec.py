@@ -13,13 +13,15 @@ from typing import Any
 
 import torch
 
-from . import _shapes
-from ._args import Pairs, as_int, boolean, choice, int_tuple, padding_arg
-from ._errors import type_error, value_error
-from ._padding import PADDING_MODES
-from ._spec_cache import SPEC_CACHE as _SPEC_CACHE
-from ._spec_cache import call_key as _call_key
-from ._spec_cache import remember as _remember
+from . import shapes as _shapes
+from .args import as_int, boolean, choice, int_tuple, padding_arg
+from .errors import type_error, value_error
+from .names import ALGORITHMS
+from .padding import PADDING_MODES
+from .spec_cache import SPEC_CACHE as _SPEC_CACHE
+from .spec_cache import call_key as _call_key
+from .spec_cache import remember as _remember
+from .types import Pairs
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 COMPLEX_DTYPES = (torch.complex64, torch.complex128)
@@ -91,13 +93,11 @@ def check_tensor(op: str, name: str, t: Any, dtypes: Sequence[torch.dtype] = CON
 
 
 def check_algorithm(op: str, algorithm: Any) -> str:
-    """``algorithm`` must be 'auto' or a registered algorithm name."""
-    from .algorithms import names
-
-    return choice(op, "algorithm", algorithm, ("auto", *names()))
+    """``algorithm`` must be 'auto' or a registered algorithm name (:data:`.names.ALGORITHMS`)."""
+    return choice(op, "algorithm", algorithm, ("auto", *ALGORITHMS))
 
 
-def _check_input_rank(op: str, x: torch.Tensor, n: int) -> bool:
+def check_input_rank(op: str, x: torch.Tensor, n: int) -> bool:
     if x.dim() not in (n + 1, n + 2):
         value_error(
             op,
@@ -113,14 +113,14 @@ def _check_input_rank(op: str, x: torch.Tensor, n: int) -> bool:
     return batched
 
 
-def _check_same_kind(op: str, x: torch.Tensor, name: str, t: torch.Tensor) -> None:
+def check_same_kind(op: str, x: torch.Tensor, name: str, t: torch.Tensor) -> None:
     if t.dtype != x.dtype:
         type_error(op, name, t, f"the input's dtype {x.dtype}")
     if t.device != x.device:
         value_error(op, name, t, f"on the input's device {x.device}")
 
 
-def _resolve_padding(
+def resolve_padding(
     op: str,
     padding: str | Pairs,
     in_spatial: Sequence[int],
@@ -181,7 +181,7 @@ def _weight_and_groups(
     g = as_int(op, "groups", groups, "a positive int")
     if g < 1:
         value_error(op, "groups", groups, "a positive int")
-    _check_input_rank(op, x, n)
+    check_input_rank(op, x, n)
     c = x.shape[-n - 1]
     if transposed:
         if weight.shape[0] != c:
@@ -206,7 +206,7 @@ def _check_bias(op: str, x: torch.Tensor, bias: Any, channels: int) -> None:
     if bias is None:
         return
     check_tensor(op, "bias", bias)
-    _check_same_kind(op, x, "bias", bias)
+    check_same_kind(op, x, "bias", bias)
     if tuple(bias.shape) != (channels,):
         value_error(op, "bias", bias, f"a 1-d tensor of shape ({channels},)")
 
@@ -235,7 +235,7 @@ def conv_spec(
     flip: Any,
     algorithm: Any,
 ) -> ConvSpec:
-    """Validate a ``conv`` call and resolve it into a :class:`ConvSpec` (cached, see :mod:`anyconv._spec_cache`)."""
+    """Validate a ``conv`` call and resolve it into a :class:`ConvSpec` (cached, see :mod:`anyconv.core.spec_cache`)."""
     key = _call_key(op, input, weight, bias, (stride, padding, dilation), (groups,), (padding_mode, algorithm), flip)
     if key is None:
         return _conv_spec(op, input, weight, bias, stride, padding, dilation, groups, padding_mode, flip, algorithm)
@@ -262,7 +262,7 @@ def _conv_spec(
     """Validate a ``conv`` call and resolve it into a :class:`ConvSpec`."""
     check_tensor(op, "input", input)
     check_tensor(op, "weight", weight)
-    _check_same_kind(op, input, "weight", weight)
+    check_same_kind(op, input, "weight", weight)
     n, g = _weight_and_groups(op, input, weight, groups, transposed=False)
     _check_bias(op, input, bias, weight.shape[0])
     s = int_tuple(op, "stride", stride, n)
@@ -273,7 +273,7 @@ def _conv_spec(
     algo = check_algorithm(op, algorithm)
     in_spatial = tuple(input.shape[-n:])
     kernel = tuple(weight.shape[2:])
-    pairs = _resolve_padding(op, pad, in_spatial, kernel, s, d)
+    pairs = resolve_padding(op, pad, in_spatial, kernel, s, d)
     out = CorrSpec(s, d, pairs, g).output_spatial(in_spatial, kernel)
     for i, (o, k, dd) in enumerate(zip(out, kernel, d)):
         if o < 1:
@@ -304,7 +304,7 @@ def conv_transpose_spec(
     output_size: Any,
     algorithm: Any,
 ) -> ConvTransposeSpec:
-    """Validate a ``conv_transpose`` call into a :class:`ConvTransposeSpec` (cached, see :mod:`anyconv._spec_cache`)."""
+    """Validate a ``conv_transpose`` call into a :class:`ConvTransposeSpec` (cached, see :mod:`anyconv.core.spec_cache`)."""
     key = _call_key(op, input, weight, bias, (stride, padding, output_padding, dilation, output_size), (groups,),
                     ("transpose", algorithm), False)
     args = (op, input, weight, bias, stride, padding, output_padding, groups, dilation, output_size, algorithm)
@@ -333,7 +333,7 @@ def _conv_transpose_spec(
     """Validate a ``conv_transpose`` call and resolve it into a :class:`ConvTransposeSpec`."""
     check_tensor(op, "input", input)
     check_tensor(op, "weight", weight)
-    _check_same_kind(op, input, "weight", weight)
+    check_same_kind(op, input, "weight", weight)
     n, g = _weight_and_groups(op, input, weight, groups, transposed=True)
     c_out = weight.shape[1] * g
     _check_bias(op, input, bias, c_out)

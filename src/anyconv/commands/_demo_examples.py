@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from .functional.conv import conv
+from ..functional.conv import conv
 
 Nested = list[Any]
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .._cache import BoundedCache
-from .._pool_spec import PoolSpec
-from .._shapes import prod
-from .._workspace import get_workspace_limit
+from ..core.cache import BoundedCache
+from ..core.pool_spec import PoolSpec
+from ..core.shapes import prod
+from ..core.workspace import get_workspace_limit
 from ._pool_kernels import (
-    _instrides,
     first_inside_index,
+    instrides,
     max_pool_running,
     offset_boxes,
     window_base,
@@ -72,7 +72,7 @@ class _Plan:
 def _make_plan(spec: PoolSpec) -> _Plan:
     pairs = list(offset_boxes(spec))
     k = len(pairs)
-    step = [d * s for d, s in zip(spec.dilation, _instrides(spec.in_spatial))]
+    step = [d * s for d, s in zip(spec.dilation, instrides(spec.in_spatial))]
     table = [0] * (k + 1)
     for pos, (q, _) in enumerate(pairs):
         table[k - pos] = sum(a * b for a, b in zip(q, step))

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from .. import algorithms
-from .._spec import CorrSpec
-from .auto import ACCURACY_ULPS, choose, choose_exact, finite, unit_roundoff
+from ..algorithms._common import on_device
+from ..algorithms.auto import ACCURACY_ULPS, choose, choose_exact, finite, unit_roundoff
+from ..core.spec import CorrSpec
 
 LABELS = ("forward", "grad_input", "grad_weight")
 
@@ -63,13 +64,6 @@ def core_calls(
     finally:
         algorithms._TRACE.recorder = outer
     return calls
-
-
-def on_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A stand-in for the traced ``meta`` tensor ``t`` on the caller's ``device``: same shape and
-    dtype, one element of storage (what algorithms' ``supports`` and ``auto`` look at; an
-    algorithm such as ``native`` serves CPU tensors only, not ``meta`` ones)."""
-    return torch.zeros((), dtype=t.dtype, device=device).expand(t.shape)
 
 
 def core_call(op: str, input: torch.Tensor, weight: torch.Tensor, **params: Any
@@ -189,7 +183,7 @@ def _readable(reason: str) -> str:
     """A refusal with its byte counts as KiB/MiB/GiB, the scratch budget named as what it is."""
     import re
 
-    from .._workspace import get_workspace_limit, scratch_budget
+    from ..core.workspace import get_workspace_limit, scratch_budget
 
     budget, limit = scratch_budget(), get_workspace_limit()
     whole = f"scratch budget ({_size(budget)}, half the {_size(limit)} workspace limit)"

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ._tracing import untraced
+from .tracing import untraced
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 import torch
 
 from .. import algorithms
-from .._shapes import effective_kernel
-from .._spec import CorrSpec
-from ..algorithms._common import crop_then_pad, flip_swap, row_major_strides
+from ..core.shapes import effective_kernel
+from ..core.spec import CorrSpec
+from ._common import crop_then_pad, flip_swap, row_major_strides
 
 
 def _run(op: str | None, algo: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,

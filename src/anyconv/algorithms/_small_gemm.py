@@ -37,10 +37,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .._cache import BoundedCache
-from .._shapes import prod
-from .._spec import CorrSpec
-from ..algorithms._common import row_major_strides
+from ..core.cache import BoundedCache
+from ..core.shapes import prod
+from ..core.spec import CorrSpec
+from ._common import row_major_strides
 
 MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominates the overhead
 INDEX_BUDGET = 64 * 2**20  # bytes of cached gather/scatter indices, all plans together
@@ -130,7 +130,7 @@ def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
     ``meta`` tensors take the general path: ``anyconv.explain_algorithm`` traces a call's core
     correlations on them by replacing ``algorithms.run``.
     """
-    from ..algorithms import auto
+    from . import auto
 
     key = (x.shape, w.shape, x.dtype, x.device, x.is_meta, spec, auto.state())
     p = _PLANS.get(key)
@@ -151,7 +151,7 @@ def _serves(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
     positions = x.shape[0] * prod(spec.output_spatial(x.shape[2:], kernel))
     if taps > positions or positions * x.shape[1] * taps > MAX_COLUMN_ELEMENTS:
         return False  # im2col's kernel-innermost layout, or a call large enough to tile
-    from ..algorithms.auto import choose
+    from .auto import choose
 
     # native's C kernel is faster than im2col on the call itself, but on calls this small the general
     # path's Python around it costs more than the fused path saves (MNIST-1D training step 1.28 ms
@@ -178,7 +178,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan
         ``x (B, C, *L)``, ``w (O, C // G, *k)``, ``bias (O,)`` -> ``(B, O, *o)`` (contiguous).
 
     Examples:
-        >>> from anyconv._spec import CorrSpec
+        >>> from anyconv.core.spec import CorrSpec
         >>> x, w = torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]])
         >>> p = Plan.of(x.shape, w.shape, CorrSpec((2,), (1,), ((1, 1),), 1))
         >>> forward(x, w, torch.tensor([10.0]), p).tolist()
@@ -241,7 +241,7 @@ def backward(
         ``x (B, C, *L)``, ``w (O, C // G, *k)``, ``gy (B, O, *o)`` -> ``dx (B, C, *L)``, ``dw`` like ``w``.
 
     Examples:
-        >>> from anyconv._spec import CorrSpec
+        >>> from anyconv.core.spec import CorrSpec
         >>> s = CorrSpec((2,), (1,), ((1, 1),), 1)
         >>> dx, dw, _ = backward(torch.ones(1, 1, 4), torch.tensor([[[1.0, 2.0, 3.0]]]), torch.ones(1, 1, 2), s, True, True)
         >>> dx.tolist(), dw.tolist()

@@ -37,8 +37,8 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
-from ._args import as_int
-from ._errors import value_error
+from .args import as_int
+from .errors import value_error
 
 DEFAULT_WORKSPACE_LIMIT = 256 * 2**20
 _default = DEFAULT_WORKSPACE_LIMIT

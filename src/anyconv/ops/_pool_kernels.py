@@ -21,14 +21,14 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .. import _shapes
-from .._pool_spec import PoolSpec
-from .._tracing import untraced
+from ..core import shapes as _shapes
+from ..core.pool_spec import PoolSpec
+from ..core.tracing import untraced
 
 Box = tuple[tuple[slice, ...], tuple[slice, ...]]  # (output box, input slice) over spatial dims
 
 
-def _instrides(in_spatial: Sequence[int]) -> list[int]:
+def instrides(in_spatial: Sequence[int]) -> list[int]:
     st, acc = [], 1
     for v in reversed(in_spatial):
         st.append(acc)
@@ -77,7 +77,7 @@ def max_pool_running(x: torch.Tensor, spec: PoolSpec, need_indices: bool) -> tup
             o = out[lead + ob]
             torch.maximum(o, x[lead + ib], out=o)
         return out, None
-    st = _instrides(spec.in_spatial)
+    st = instrides(spec.in_spatial)
     step = [d * s for d, s in zip(spec.dilation, st)]
     code_t = _code_dtype(sum((k - 1) * d for k, d in zip(spec.kernel, step)) + 1)
     code = (first_inside_index(spec, x.device) - window_base(spec, x.device)).to(code_t).expand(out.shape).clone()
@@ -106,7 +106,7 @@ def _on_axis(t: torch.Tensor, dim: int, n: int, device: torch.device) -> torch.T
 def window_base(spec: PoolSpec, device: torch.device) -> torch.Tensor:
     """Flat position of every window's first element ``sum_d (j_d * s_d - before_d) * instride_d``
     (negative or past the end for windows starting in the padding), shaped ``out_spatial``."""
-    n, st = spec.n, _instrides(spec.in_spatial)
+    n, st = spec.n, instrides(spec.in_spatial)
     total = torch.zeros(spec.out_spatial, dtype=torch.int64, device=device)
     for dim in range(n):
         total += _on_axis(_starts(spec, dim) * st[dim], dim, n, device)
@@ -116,7 +116,7 @@ def window_base(spec: PoolSpec, device: torch.device) -> torch.Tensor:
 def first_inside_index(spec: PoolSpec, device: torch.device) -> torch.Tensor:
     """Flat position of every window's first input element (where torch starts its argmax):
     element ``q0 = ceil(max(0, before - j * s) / d)`` per dim (``_shapes.pool_first_inside``)."""
-    n, st = spec.n, _instrides(spec.in_spatial)
+    n, st = spec.n, instrides(spec.in_spatial)
     total = torch.zeros(spec.out_spatial, dtype=torch.int64, device=device)
     for dim in range(n):
         start, d = _starts(spec, dim), spec.dilation[dim]

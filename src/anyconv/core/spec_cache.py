@@ -3,7 +3,7 @@
 Validation is pure: the spec of a call depends only on the op name, the tensors' shapes, dtypes
 and devices and the plain arguments, so an identical call (the layers of a model, step after
 step) skips it. Only successful calls are stored, so every error is raised as before. Specs are
-frozen, so the cache (a :class:`~anyconv._cache.BoundedCache`) is shared by every thread.
+frozen, so the cache (a :class:`~anyconv.core.cache.BoundedCache`) is shared by every thread.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ._cache import BoundedCache
+from .cache import BoundedCache
 
 SPEC_CACHE_SIZE = 1024
 SPEC_CACHE: BoundedCache[tuple[object, ...], Any] = BoundedCache(SPEC_CACHE_SIZE)

@@ -1,7 +1,7 @@
 """The front door for max unpooling and fractional max pooling.
 
 Raw user arguments go in; a frozen :class:`UnpoolSpec` or :class:`FractionalSpec` comes out,
-with per-dim tuples and the output spatial sizes computed by ``_shapes``. Only
+with per-dim tuples and the output spatial sizes computed by :mod:`.shapes`. Only
 ``shape``/``dim()``/``dtype``/``device`` are read, never tensor data, so the shape calculator
 calls these with meta tensors; the two checks that need data (index range, sample range) are
 in the ops themselves and skipped on meta tensors.
@@ -15,11 +15,12 @@ from typing import Any
 
 import torch
 
-from . import _shapes
-from ._args import Pairs, _is_sequence, as_int, boolean, int_tuple, padding_arg
-from ._errors import type_error, value_error
-from ._pool_spec import AdaptiveSpec, _check_input, _spatial_dims
-from ._spec import FLOAT_DTYPES, _check_input_rank, _check_same_kind, check_tensor
+from . import shapes as _shapes
+from .args import as_int, boolean, int_tuple, is_sequence, padding_arg
+from .errors import type_error, value_error
+from .pool_spec import AdaptiveSpec, check_float_input, spatial_dims
+from .spec import FLOAT_DTYPES, check_input_rank, check_same_kind, check_tensor
+from .types import Pairs
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class FractionalSpec(AdaptiveSpec):
 
 def _broadcast(value: Any, n: int | None) -> Any:
     """torch's form for a fixed N: a one-element sequence stands for every dim."""
-    if n is not None and n > 1 and _is_sequence(value) and len(value) == 1:
+    if n is not None and n > 1 and is_sequence(value) and len(value) == 1:
         return tuple(value) * n
     return value
 
@@ -60,7 +61,7 @@ def _unpool_output(op: str, output_size: Any, default: tuple[int, ...], s: tuple
     expected = f"None or a sequence of {' or '.join(map(str, lengths))} ints"
     if output_size is None:
         return default
-    if not (_is_sequence(output_size) or isinstance(output_size, torch.Size)):
+    if not (is_sequence(output_size) or isinstance(output_size, torch.Size)):
         type_error(op, "output_size", output_size, expected)
     if len(output_size) not in lengths:
         value_error(op, "output_size", output_size, expected)
@@ -98,18 +99,18 @@ def unpool_spec(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any
         >>> unpool_spec("max_unpool2d", x, x.long(), 3, 2, 1, output_size=(1, 3, 8, 8)).out_spatial
         (8, 8)
     """
-    _check_input(op, input)
+    check_float_input(op, input)
     if not isinstance(indices, torch.Tensor) or indices.dtype != torch.int64:
         type_error(op, "indices", indices, "an int64 tensor (as returned by max_pool(..., return_indices=True))")
-    nd = _spatial_dims(op, input, kernel_size, "kernel_size", n)
-    batched = _check_input_rank(op, input, nd)
+    nd = spatial_dims(op, input, kernel_size, "kernel_size", n)
+    batched = check_input_rank(op, input, nd)
     if indices.shape != input.shape:
         value_error(op, "indices", indices, f"a tensor of the input's shape {tuple(input.shape)}")
     if indices.device != input.device:
         value_error(op, "indices", indices, f"on the input's device {input.device}")
     kernel_size, stride, padding = (_broadcast(v, n) for v in (kernel_size, stride, padding))
     k = int_tuple(op, "kernel_size", kernel_size, nd)
-    no_stride = stride is None or (_is_sequence(stride) and len(stride) == 0)
+    no_stride = stride is None or (is_sequence(stride) and len(stride) == 0)
     s = k if no_stride else int_tuple(op, "stride", stride, nd)
     pad = padding_arg(op, padding, nd, strings=())
     assert not isinstance(pad, str)
@@ -124,7 +125,7 @@ def unpool_spec(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any
 
 def _ratio(op: str, output_ratio: Any, nd: int) -> tuple[float, ...]:
     expected = f"a number or a sequence of {nd} numbers, each strictly between 0 and 1"
-    values = output_ratio if _is_sequence(output_ratio) else (output_ratio,) * nd
+    values = output_ratio if is_sequence(output_ratio) else (output_ratio,) * nd
     if len(values) != nd:
         value_error(op, "output_ratio", output_ratio, expected)
     out = []
@@ -144,7 +145,7 @@ def _samples(op: str, x: torch.Tensor, samples: Any, batched: bool, nd: int) -> 
     c = int(x.shape[-nd - 1])
     if not isinstance(samples, torch.Tensor):
         check_tensor(op, "_random_samples", samples, FLOAT_DTYPES)
-    _check_same_kind(op, x, "_random_samples", samples)
+    check_same_kind(op, x, "_random_samples", samples)
     if tuple(samples.shape) != (b, c, nd):
         value_error(op, "_random_samples", samples, f"a tensor of shape (B, C, N) = {(b, c, nd)}")
 
@@ -168,9 +169,9 @@ def fractional_spec(op: str, input: Any, kernel_size: Any, output_size: Any = No
         ...                 output_ratio=(0.5, 0.75)).out_spatial
         (5, 5)
     """
-    _check_input(op, input)
-    nd = _spatial_dims(op, input, kernel_size, "kernel_size", n)
-    batched = _check_input_rank(op, input, nd)
+    check_float_input(op, input)
+    nd = spatial_dims(op, input, kernel_size, "kernel_size", n)
+    batched = check_input_rank(op, input, nd)
     kernel_size, output_size, output_ratio = (_broadcast(v, n) for v in (kernel_size, output_size, output_ratio))
     k = int_tuple(op, "kernel_size", kernel_size, nd)
     in_sp = tuple(int(v) for v in input.shape[-nd:])

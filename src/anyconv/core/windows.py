@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from ._shapes import effective_kernel, prod
+from .shapes import effective_kernel, prod
 
 
 def windows(

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
-from . import _shapes
-from ._args import Pairs, _is_sequence, as_int, boolean, int_tuple, padding_arg, torch_form
-from ._errors import type_error, value_error
-from ._spec import FLOAT_DTYPES, _check_input_rank, _resolve_padding, check_tensor
-from ._spec_cache import SPEC_CACHE, pool_key
-from ._tracing import untraced
+from . import shapes as _shapes
+from .args import as_int, boolean, int_tuple, is_sequence, padding_arg, torch_form
+from .errors import type_error, value_error
+from .spec import FLOAT_DTYPES, check_input_rank, check_tensor, resolve_padding
+from .spec_cache import SPEC_CACHE, pool_key
+from .tracing import untraced
+from .types import Pairs
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,16 @@ class AdaptiveSpec:
         return len(self.out_spatial)
 
 
-def _check_input(op: str, input: Any) -> None:
+def check_float_input(op: str, input: Any) -> None:
     if not (isinstance(input, torch.Tensor) and input.dtype in FLOAT_DTYPES):
         check_tensor(op, "input", input, FLOAT_DTYPES)
 
 
-def _spatial_dims(op: str, input: Any, value: Any, name: str, n: int | None) -> int:
+def spatial_dims(op: str, input: Any, value: Any, name: str, n: int | None) -> int:
     """N: fixed by an alias, else the length of a sequence ``value``, else ``input.dim() - 2``."""
     if n is not None:
         return n
-    if _is_sequence(value):
+    if is_sequence(value):
         if len(value) < 1:
             value_error(op, name, value, "an int or a non-empty sequence of ints")
         return len(value)
@@ -162,18 +163,18 @@ def pool_spec(
 def _pool_spec(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: Any,
                n: int | None, return_indices: Any, count_include_pad: Any, divisor_override: Any,
                norm_type: Any) -> PoolSpec:
-    _check_input(op, input)
+    check_float_input(op, input)
     if norm_type is not None:
         norm: float | None = _norm(op, norm_type)
     else:
         norm = None
-    nd = _spatial_dims(op, input, kernel_size, "kernel_size", n)
-    batched = _check_input_rank(op, input, nd)
+    nd = spatial_dims(op, input, kernel_size, "kernel_size", n)
+    batched = check_input_rank(op, input, nd)
     _check_nonempty(op, input, batched)
     if n is not None:  # N fixed by a torch-named alias or module: torch's one-element forms
         kernel_size, stride, padding, dilation = (torch_form(v, n) for v in (kernel_size, stride, padding, dilation))
     k = int_tuple(op, "kernel_size", kernel_size, nd)
-    no_stride = stride is None or (_is_sequence(stride) and len(stride) == 0)
+    no_stride = stride is None or (is_sequence(stride) and len(stride) == 0)
     s = k if no_stride else int_tuple(op, "stride", stride, nd)
     pad = padding_arg(op, padding, nd)
     d = int_tuple(op, "dilation", dilation, nd)
@@ -182,7 +183,7 @@ def _pool_spec(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any,
     cip = boolean(op, "count_include_pad", count_include_pad)
     div = _divisor(op, divisor_override)
     in_sp = tuple(int(v) for v in input.shape[-nd:])
-    pairs = _resolve_padding(op, pad, in_sp, k, s, d)
+    pairs = resolve_padding(op, pad, in_sp, k, s, d)
     out = []
     for i in range(nd):
         (pb, pa), eff = pairs[i], _shapes.effective_kernel(k[i], d[i])
@@ -216,16 +217,16 @@ def adaptive_spec(
 
 
 def _adaptive_spec(op: str, input: Any, output_size: Any, n: int | None, return_indices: Any) -> AdaptiveSpec:
-    _check_input(op, input)
+    check_float_input(op, input)
     if isinstance(output_size, (str, bytes)) or output_size is None or not (
-        _is_sequence(output_size) or hasattr(output_size, "__index__")
+        is_sequence(output_size) or hasattr(output_size, "__index__")
     ):
         type_error(op, "output_size", output_size, "a positive int or a sequence of N positive ints or None")
-    nd = _spatial_dims(op, input, output_size, "output_size", n)
-    batched = _check_input_rank(op, input, nd)
+    nd = spatial_dims(op, input, output_size, "output_size", n)
+    batched = check_input_rank(op, input, nd)
     in_sp = tuple(int(v) for v in input.shape[-nd:])
     expected = f"a positive int or a sequence of {nd} positive ints or None"
-    values: Sequence[Any] = output_size if _is_sequence(output_size) else (output_size,) * nd
+    values: Sequence[Any] = output_size if is_sequence(output_size) else (output_size,) * nd
     if len(values) != nd:
         value_error(op, "output_size", output_size, expected)
     out = []

@@ -11,10 +11,10 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from ._errors import type_error, value_error
+from .errors import type_error, value_error
+from .types import Pairs
 
 PADDING_STRINGS = ("valid", "same", "same_lower", "causal")
-Pairs = tuple[tuple[int, int], ...]
 
 
 def as_int(op: str, name: str, value: Any, expected: str) -> int:
@@ -27,7 +27,7 @@ def as_int(op: str, name: str, value: Any, expected: str) -> int:
         type_error(op, name, value, expected)
 
 
-def _is_sequence(value: Any) -> bool:
+def is_sequence(value: Any) -> bool:
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
@@ -41,7 +41,7 @@ def torch_form(value: Any, n: int) -> Any:
     >>> torch_form((1,), 3), torch_form([2], 1), torch_form((1, 2), 2), torch_form(3, 2)
     ((1, 1, 1), [2], (1, 2), 3)
     """
-    if n > 1 and _is_sequence(value) and len(value) == 1:
+    if n > 1 and is_sequence(value) and len(value) == 1:
         return tuple(value) * n
     return value
 
@@ -50,7 +50,7 @@ def int_tuple(op: str, name: str, value: Any, n: int, minimum: int = 1) -> tuple
     """An int or a sequence of ``n`` ints, each ``>= minimum``, as a tuple of ``n`` ints."""
     what = "positive" if minimum == 1 else ("non-negative" if minimum == 0 else f">= {minimum}")
     expected = f"a {what} int or a sequence of {n} {what} ints"
-    if _is_sequence(value):
+    if is_sequence(value):
         if len(value) != n:
             value_error(op, name, value, expected)
         out = tuple(as_int(op, name, v, expected) for v in value)
@@ -80,12 +80,12 @@ def padding_arg(
         if value not in strings:
             value_error(op, name, value, expected)
         return value
-    if _is_sequence(value):
+    if is_sequence(value):
         if len(value) != n:
             value_error(op, name, value, expected)
         pairs = []
         for item in value:
-            if _is_sequence(item):
+            if is_sequence(item):
                 if len(item) != 2:
                     value_error(op, name, value, expected)
                 b, a = (as_int(op, name, v, expected) for v in item)

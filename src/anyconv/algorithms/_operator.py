@@ -1,6 +1,6 @@
 """Convolution as a matrix: the exact linear operator of the core op, built vectorised.
 
-For ONE sample, the core op (grouped N-d cross-correlation, :class:`anyconv._spec.CorrSpec`)
+For ONE sample, the core op (grouped N-d cross-correlation, :class:`anyconv.core.spec.CorrSpec`)
 is a linear map ``x.flatten() -> y.flatten()``; its matrix ``A`` has shape
 ``(C_out * prod(out_spatial), C_in * prod(in_spatial))`` and
 
@@ -10,7 +10,7 @@ where ``idx_pad`` maps a padded position to the input position it reads (``-1`` 
 pad; reflect/replicate/circular padding map to real positions, so the padding gather is
 folded into the matrix and entries that hit the same input element add up).
 
-Construction takes :func:`anyconv._windows.windows` of an *index tensor* instead of the
+Construction takes :func:`anyconv.core.windows.windows` of an *index tensor* instead of the
 input: the window view of ``arange(C_in * L).reshape(C_in, *in_spatial)`` holds, for every
 output position and kernel tap, the column the tap reads. No Python loop over positions.
 
@@ -24,10 +24,10 @@ from collections.abc import Sequence
 
 import torch
 
-from ._padding import pad
-from ._shapes import effective_kernel, prod
-from ._spec import CorrSpec
-from ._windows import windows
+from ..core.padding import pad
+from ..core.shapes import effective_kernel, prod
+from ..core.spec import CorrSpec
+from ..core.windows import windows
 
 
 def _index_map(

@@ -10,9 +10,9 @@ import functools
 
 import torch
 
-from .. import _shapes
-from .._pool_spec import AdaptiveSpec
 from ..algorithms.auto import finite
+from ..core import shapes as _shapes
+from ..core.pool_spec import AdaptiveSpec
 
 KRON_MAX_OUT = 64  # one GEMM with the Kronecker matrix when the output plane is this small...
 KRON_MAX_ENTRIES = 1 << 18  # ...and the matrix (prod(in) x prod(out)) has at most this many entries
