@@ -19,6 +19,7 @@ _LAZY_ATTRS = {
     "summary": ("anyconv.tools.summary", "summary"),
     "choose_algorithm": ("anyconv.algorithms.choose", "choose_algorithm"),
     "explain_algorithm": ("anyconv.algorithms.choose", "explain_algorithm"),
+    "set_autotune": ("anyconv.algorithms.autotune", "set_autotune"),
 }
 
 
@@ -39,6 +40,7 @@ __all__ = [
     "functional",
     "get_workspace_limit",
     "nn",
+    "set_autotune",
     "set_workspace_limit",
     "summary",
     "workspace_limit",

@@ -220,6 +220,7 @@ def explain_algorithm(
             else:
                 lines.append(f"  {name:10s} REJECTED: {_readable(c.rejected.get(name, '?'))}")
         lines.append(f"  chosen: {c.reason}")
+        lines.append(f"  cost model: {c.profile}")
         if nonfinite:
             lines.append("  non-finite values in the input or weight: " + (
                 f"{c.name} would misplace them ({c.hazard}), chosen instead: {choose_exact(x, w, spec).reason}"
