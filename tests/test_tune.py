@@ -312,3 +312,12 @@ def test_autotune_is_thread_safe(autotuned):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_autotune_leaves_the_random_stream_alone(autotuned):
+    x, w = torch.randn(2, 8, 12, 12), torch.randn(8, 8, 3, 3)
+    state = torch.get_rng_state()
+    AF.conv(x, w, padding=1)  # first call of this shape: measured
+    xc, wc, spec = core_call("conv", x, w, padding=1)
+    assert auto.choose(xc, wc, spec).measured
+    assert torch.equal(torch.get_rng_state(), state)

@@ -6,6 +6,11 @@ Each algorithm is one module with:
 - ``supports(x, w, spec) -> str | None``: ``None`` if it can serve the call, else the reason;
 - ``forward(x, w, spec) -> Tensor``: the correlation of ``x`` ``(B, C, *spatial)`` with ``w``
   ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv._spec.CorrSpec`), no bias.
+- its cost model, read by ``auto``: ``cost_features(x, w, spec) -> dict[str, float]`` (named
+  per-call features, shapes only: meta tensors work; the coefficients per name are in
+  ``coefficients.json`` or this machine's profile), ``ERROR_GROWTH`` (its normwise relative error in
+  units of ``u``, 0.0 for a summation algorithm) or ``error_growth(x, w, spec)``, and
+  ``COMPUTE_DTYPE`` (``compute_dtype(dtype) -> dtype``, or None: the input's dtype).
 
 Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
 They never track gradients: the autograd rules in ``functional/_autograd.py`` call them.

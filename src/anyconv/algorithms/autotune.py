@@ -86,7 +86,10 @@ def measurable(x: torch.Tensor, w: torch.Tensor) -> bool:
 
 
 def _operand(t: torch.Tensor) -> torch.Tensor:
-    return torch.randn(t.shape, dtype=t.dtype, device=t.device)
+    """Random data of ``t``'s shape, dtype and device, from a generator of its own (the user's random
+    stream is left as it was)."""
+    gen = torch.Generator(device=t.device).manual_seed(0)
+    return torch.randn(t.shape, dtype=t.dtype, device=t.device, generator=gen)
 
 
 def time_ms(fn: Callable[[], object], device_type: str) -> float:
