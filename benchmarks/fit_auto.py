@@ -1,14 +1,16 @@
-"""Fit ``auto``'s cost model: time every algorithm on the core calls of the speed suite.
+"""Fit ``auto``'s shipped cost model: time every algorithm on the core calls of the speed suite.
 
 For every case of :mod:`anyconv.bench_suite` (plus a few tiny calls), the core correlations
 of its forward and backward passes are collected (:func:`anyconv.tools.choose.core_calls`),
-every algorithm that supports a call is timed (best of ``--repeats``, one thread, float32),
-and each algorithm's coefficients in ``anyconv.algorithms.auto.features`` are fitted by
-non-negative least squares on relative error (rows weighted by 1 / time). Prints the
-coefficients to paste into ``auto.COEFFICIENTS``, the fit error, and how often the fitted
-model picks the measured-fastest algorithm (and the time lost when it does not).
+every algorithm that supports a call is timed (best of ``--repeats``, ``--threads``, float32),
+and each algorithm's coefficients (one per named feature of its ``cost_features``) are fitted
+by non-negative least squares on relative error (:mod:`anyconv.algorithms.fit`). Prints the fit
+error and how often the fitted model picks the measured-fastest algorithm (and the time lost when
+it does not). ``--write`` stores the coefficients, with the machine they were fitted on, in
+``src/anyconv/algorithms/coefficients.json`` (the shipped default; ``anyconv tune`` fits a
+profile for the user's own machine the same way on a smaller probe set).
 
-    OMP_NUM_THREADS=1 python benchmarks/fit_auto.py --out benchmarks/results/fit_auto.json
+    OMP_NUM_THREADS=1 python benchmarks/fit_auto.py --out benchmarks/results/fit_auto.json --write
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ import json
 import math
 import statistics
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
-from scipy.optimize import nnls
 
 from anyconv import algorithms
-from anyconv.algorithms import auto, matrix
+from anyconv.algorithms import auto, fit, matrix, profile
 from anyconv.bench_suite import CASES, Case
 from anyconv.tools.choose import core_calls
 
@@ -63,8 +64,11 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--update", nargs="*", default=None, metavar="ALGORITHM",
                     help="re-time only these algorithms, reuse the other times from --out")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--write", action="store_true",
+                    help=f"store the fitted coefficients in {profile.SHIPPED.name} (the shipped default)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     seen, calls = set(), []
     for case in (*CASES, *EXTRA):
         x = torch.empty(case.input)
@@ -79,7 +83,7 @@ def main() -> None:
         with open(args.out) as f:
             # keyed by label and shapes: a label can name another call after the code changed
             old = {f"{lab}{xs}{ws}{sp}": t for lab, xs, ws, sp, t in json.load(f)["calls"]}
-    rows: dict[str, list[tuple[tuple[float, ...], float]]] = {n: [] for n in algorithms.names()}
+    rows: dict[str, list[fit.Row]] = {n: [] for n in algorithms.names()}
     table = []
     for label, (xs, ws, spec) in calls:
         x = torch.randn(xs)
@@ -91,28 +95,26 @@ def main() -> None:
                 continue
             if name == "matrix" and matrix.nnz_bound(x, w, spec) > MATRIX_MAX_NNZ:
                 continue  # building big operators takes seconds; the model extrapolates
-            key = f"{label}{list(xs)}{list(ws)}{spec}"
-            if key in old and name not in args.update and name in old[key]:
-                t = old[key][name]
+            tag = f"{label}{list(xs)}{list(ws)}{spec}"
+            if tag in old and name not in args.update and name in old[tag]:
+                t = old[tag][name]
             else:
                 t = best_time(lambda mod=mod, x=x, w=w, spec=spec: mod.forward(x, w, spec), args.repeats)
             times[name] = t
             rows[name].append((auto.features(name, x, w, spec), t))
         table.append((label, xs, ws, spec, times))
         print(label, {k: round(v, 3) for k, v in times.items()}, flush=True)
-    coef = {}
+    coef: dict[str, dict[str, float]] = {}
     for name, data in rows.items():
-        a = np.array([f for f, _ in data], dtype=float)
-        tt = np.array([v for _, v in data], dtype=float)
-        scale = a.max(axis=0)
-        scale[scale == 0] = 1
-        sol, _ = nnls((a / scale) / tt[:, None], np.ones_like(tt))
-        coef[name] = tuple(float(v) for v in sol / scale)
-        rel = np.abs((a @ np.array(coef[name])) / tt - 1)
-        print(f"{name:10s} coef {coef[name]}  rel. error median {np.median(rel):.2f} max {rel.max():.2f}"
-              f" ({len(tt)} calls)")
-    auto.COEFFICIENTS.update(coef)
-    auto.clear_cache()
+        if not data:
+            continue
+        coef[name] = fit.fit_nnls(data)
+        rel = fit.relative_errors(coef[name], data)
+        print(f"{name:10s} coef {coef[name]}  rel. error median {statistics.median(rel):.2f} max {max(rel):.2f}"
+              f" ({len(data)} calls)")
+    shipped = profile.shipped()
+    fitted = {**shipped.coefficients, **coef}  # an algorithm never timed keeps the shipped coefficients
+    profile.use(profile.Profile(fitted, {}, "fit_auto"))
     hits, losses = 0, []
     for _label, xs, ws, spec, times in table:
         x, w = torch.empty(xs), torch.empty(ws)
@@ -126,6 +128,12 @@ def main() -> None:
         with open(args.out, "w") as f:
             json.dump({"coefficients": coef, "torch": torch.__version__,
                        "calls": [(lab, xs, ws, str(sp), t) for lab, xs, ws, sp, t in table]}, f, indent=1)
+    if args.write:
+        fitted_on = {**profile.machine_key(args.threads), "date": time.strftime("%Y-%m-%d"), "calls": len(table)}
+        doc = {"format": profile.FORMAT, "fitted_on": fitted_on,
+               "coefficients": fitted}
+        Path(profile.SHIPPED).write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {profile.SHIPPED}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Shared test setup: one torch thread (the CI machine has 2 cores and runs 2 workers)."""
+"""Shared test setup: one torch thread (the CI machine has 2 cores and runs 2 workers), and ``auto``
+with the shipped cost model (not a profile ``anyconv tune`` stored on this machine)."""
+
+import os
 
 import torch
 
 torch.set_num_threads(1)
+os.environ.setdefault("ANYCONV_PROFILE", "default")
 
 
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]

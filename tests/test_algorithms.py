@@ -371,7 +371,7 @@ def test_winograd_accuracy_is_within_the_documented_growth(n, m):
     y64 = winograd.forward(x, w, spec, m=m)
     torch.testing.assert_close(y64, ref, atol=1e-10, rtol=1e-10)
     err = _normwise(winograd.forward(x.float(), w.float(), spec, m=m), ref)
-    assert err <= auto.WINOGRAD_GROWTH[n][m] * 2.0**-24
+    assert err <= winograd.WINOGRAD_GROWTH[n][m] * 2.0**-24
 
 
 AUTO_CALLS = CALLS + [
@@ -400,13 +400,18 @@ def test_auto_always_works_and_respects_its_guard(call, dtype):
 def test_accuracy_guard_rejects_and_explains(monkeypatch):
     x, w = torch.randn(1, 4, 12, 12), torch.randn(4, 4, 3, 3)
     xc, wc, spec = core_call("conv", x, w, padding=1)
-    monkeypatch.setitem(auto.WINOGRAD_GROWTH, 2, {m: 1e9 for m in (2, 4, 6)})
-    monkeypatch.setattr(auto, "FFT_GROWTH_PER_LOG2", 1e9)
-    c = auto.choose(xc, wc, spec)
-    assert "accuracy guard" in c.rejected["winograd"] and "accuracy guard" in c.rejected["fft"]
-    assert c.name not in ("winograd", "fft")
-    assert "accuracy guard" in anyconv.explain_algorithm(x, w, padding=1)
-    torch.testing.assert_close(AF.conv(x, w, padding=1), F.conv2d(x, w, padding=1), atol=1e-5, rtol=1e-5)
+    monkeypatch.setitem(winograd.WINOGRAD_GROWTH, 2, {m: 1e9 for m in (2, 4, 6)})
+    monkeypatch.setattr(fft, "FFT_GROWTH_PER_LOG2", 1e9)
+    auto.clear_cache()  # choices are cached per call: the modules' constants changed in place
+    try:
+        c = auto.choose(xc, wc, spec)
+        assert "accuracy guard" in c.rejected["winograd"] and "accuracy guard" in c.rejected["fft"]
+        assert c.name not in ("winograd", "fft")
+        assert "accuracy guard" in anyconv.explain_algorithm(x, w, padding=1)
+        torch.testing.assert_close(AF.conv(x, w, padding=1), F.conv2d(x, w, padding=1), atol=1e-5, rtol=1e-5)
+    finally:
+        monkeypatch.undo()
+        auto.clear_cache()
 
 
 def test_auto_prefers_fft_for_long_kernels_and_explains_backward():

@@ -160,19 +160,22 @@ def test_mnist1d_layers_take_the_small_path():
         h = y.relu()
 
 
-def test_small_plan_follows_auto_state(monkeypatch):
+def test_small_plan_follows_auto_state():
     """The cached small-call plan is keyed on auto's state: when the cost model stops choosing
     im2col (or native) for a call, the call leaves the small path (and is still right)."""
-    from anyconv.algorithms import auto
+    from anyconv.algorithms import profile
 
     x = torch.randn(4, 3, 10, dtype=torch.float64, requires_grad=True)
     w = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
     assert _small_path(lambda: AF.conv(x, w, padding=1))[0]
-    costly = dict(auto.COEFFICIENTS)
-    for name in ("im2col", "native"):
-        costly[name] = tuple(1e6 * c for c in costly[name])
-    monkeypatch.setattr(auto, "COEFFICIENTS", costly)
-    small, y = _small_path(lambda: AF.conv(x, w, padding=1))
+    base = profile.shipped()
+    costly = {n: {f: (1e6 * v if n in ("im2col", "native") else v) for f, v in c.items()}
+              for n, c in base.coefficients.items()}
+    previous = profile.use(profile.Profile(costly, base.fitted_on, "test"))
+    try:
+        small, y = _small_path(lambda: AF.conv(x, w, padding=1))
+    finally:
+        profile.use(previous)
     assert not small
     torch.testing.assert_close(y, F.conv1d(x, w, padding=1), rtol=1e-10, atol=1e-10)
 

@@ -22,6 +22,7 @@ _LAZY_ATTRS = {
     "summary": ("anyconv.tools.summary", "summary"),
     "choose_algorithm": ("anyconv.tools.choose", "choose_algorithm"),
     "explain_algorithm": ("anyconv.tools.choose", "explain_algorithm"),
+    "set_autotune": ("anyconv.algorithms.autotune", "set_autotune"),
 }
 
 
@@ -42,6 +43,7 @@ __all__ = [
     "functional",
     "get_workspace_limit",
     "nn",
+    "set_autotune",
     "set_workspace_limit",
     "summary",
     "workspace_limit",

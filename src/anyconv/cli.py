@@ -37,6 +37,7 @@ COMMANDS = (
     "plot",
     "playground",
     "doctor",
+    "tune",
     "models",
     "datasets",
 )

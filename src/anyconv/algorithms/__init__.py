@@ -6,6 +6,11 @@ Each algorithm is one module with:
 - ``supports(x, w, spec) -> str | None``: ``None`` if it can serve the call, else the reason;
 - ``forward(x, w, spec) -> Tensor``: the correlation of ``x`` ``(B, C, *spatial)`` with ``w``
   ``(O, C // groups, *kernel)`` under ``spec`` (a :class:`anyconv.core.spec.CorrSpec`), no bias.
+- its cost model, read by ``auto``: ``cost_features(x, w, spec) -> dict[str, float]`` (named
+  per-call features, shapes only: meta tensors work; the coefficients per name are in
+  ``coefficients.json`` or this machine's profile), ``ERROR_GROWTH`` (its normwise relative error in
+  units of ``u``, 0.0 for a summation algorithm) or ``error_growth(x, w, spec)``, and
+  ``COMPUTE_DTYPE`` (``compute_dtype(dtype) -> dtype``, or None: the input's dtype).
 
 Algorithms see only canonical arguments: batched input, zero padding pairs, per-dim tuples.
 They never track gradients: the autograd rules in ``algorithms/_adjoints.py`` call them.
@@ -18,7 +23,7 @@ GEMM, polyphase's transposed forms, native's transposed kernel... Each is a modu
 forward correlation the operator belongs to, stand-ins for the one it does not read),
 ``serve(x, w, spec, g, bias)`` and the chooser's ``cost_features``/``ERROR_GROWTH``/``COMPUTE_DTYPE``.
 :func:`run` with ``form=`` the operator is the one dispatch of an operator call (see
-:mod:`.variants`); ``auto.choose(..., op=form)`` chooses among the variants and the registry.
+:mod:`.variants`); ``variants.route`` tries the variants in a fixed order by their ``supports``, then ``auto.choose`` picks the registry algorithm (``variants.choose_op`` reports the whole choice).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ class Algorithm(Protocol):
 # in order of preference for documentation, in ``core/names.py`` (the front door validates names there)
 _MODULES = {name: f".{name}" for name in ALGORITHMS}
 _LOADED: dict[str, Algorithm] = {}
-# variant name -> module path: whole-operator computations, chosen by ``auto.choose(op=...)`` only
+# variant name -> module path: whole-operator computations, tried by ``variants.route`` only
 _VARIANTS = {
     "small": ".small",
     "small_t": ".small_t",

@@ -197,3 +197,11 @@ def on_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     dtype, one element of storage (what algorithms' ``supports`` and ``auto`` look at; an
     algorithm such as ``native`` serves CPU tensors only, not ``meta`` ones)."""
     return torch.zeros((), dtype=t.dtype, device=device).expand(t.shape)
+def halves_to_float32(dtype: torch.dtype) -> torch.dtype:
+    """The dtype an algorithm that computes half precisions in float32 computes in (a ``COMPUTE_DTYPE``)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def stride_split_elements(x: torch.Tensor, spec: CorrSpec) -> float:
+    """Input elements split into stride phases (a strided copy) when a stride is > 1, else 0 (a cost feature)."""
+    return float(x.shape[0] * x.shape[1] * prod(x.shape[2:])) if any(s > 1 for s in spec.stride) else 0.0

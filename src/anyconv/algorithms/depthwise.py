@@ -31,9 +31,11 @@ from ..core.workspace import scratch_budget
 from ._common import (
     crop_flat,
     flat_output_len,
+    halves_to_float32,
     phase_grid,
     phase_tiles,
     row_major_strides,
+    stride_split_elements,
     tap_reads,
     trivial_result,
 )
@@ -134,3 +136,18 @@ def _clipped(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, out: tuple[int, .
         yv = y[(slice(None), slice(None), slice(None)) + dst_t]
         yv.addcmul_(xd[(slice(None), slice(None)) + src_t].unsqueeze(2), wv[:, :, j].view(c, og, *(1,) * n))
     return y.view(b, c * og, *out).to(x.dtype)
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = halves_to_float32
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``tap_outputs`` output elements * taps, ``taps`` (passes), ``split`` input elements split into
+    stride phases (stride > 1)."""
+    k = prod(w.shape[2:])
+    p = prod(spec.output_spatial(x.shape[2:], w.shape[2:]))
+    return {"calls": 1.0, "tap_outputs": float(x.shape[0] * w.shape[0] * p * k), "taps": float(k),
+            "split": stride_split_elements(x, spec)}

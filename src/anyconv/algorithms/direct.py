@@ -40,3 +40,17 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     eq = _equation(spec.n)
     unit = x.shape[1] * prod(w.shape[2:]) * x.element_size()
     return run_tiles(x, w, spec, unit, lambda win, wg: torch.einsum(eq, win, wg))
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = None  # the input's dtype
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """The first six of im2col's window features (:func:`anyconv.algorithms.im2col.window_features`)."""
+    from .im2col import window_features
+
+    f = window_features(x, w, spec, whole=False)
+    return {k: f[k] for k in ("calls", "macs", "data", "narrow_macs", "copied_3d", "copied_wide")}

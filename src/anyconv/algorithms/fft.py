@@ -306,3 +306,28 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tens
             crop.append(slice(0, stop - start))
         y[tuple(index)] = yb[tuple(crop)].to(y.dtype)
     return y
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+FFT_GROWTH_PER_LOG2 = 2.0  # error growth 2 log2(n) u (measured 3-5 u)
+COMPUTE_DTYPE = compute_dtype
+
+
+def error_growth(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
+    """Predicted normwise relative error in units of ``u``: ``FFT_GROWTH_PER_LOG2 * log2(FFT size)``."""
+    n = plan(tuple(x.shape), tuple(w.shape), spec, itemsize_of(x.dtype))["n"]
+    return FFT_GROWTH_PER_LOG2 * max(1.0, math.log2(max(prod(n), 2)))
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``data_ffts`` (n log n of input and output blocks), ``kernel_ffts``, ``dense_products`` (the
+    channel contraction, Cg > 1) and ``depthwise_products`` (Cg = 1)."""
+    b, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    pl = plan(tuple(x.shape), tuple(w.shape), spec, itemsize_of(x.dtype))
+    blocks, size = prod(pl["nb"]), prod(pl["n"])
+    log = math.log2(max(size, 2))
+    contraction = float(b * blocks * size * o * cg)
+    return {"calls": 1.0, "data_ffts": float(b * (c + o) * blocks * size * log), "kernel_ffts": float(o * cg * size * log),
+            "dense_products": contraction if cg > 1 else 0.0, "depthwise_products": contraction if cg == 1 else 0.0}

@@ -152,3 +152,39 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         xs, ws = x[:, g0 * cg : (g0 + gn) * cg], w[g0 * og : (g0 + gn) * og]
         y[:, g0 * og : (g0 + gn) * og] = run_tiles(xs, ws, replace(spec, groups=gn), unit, tile, limit)
     return y
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = None  # the input's dtype
+
+
+def window_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, whole: bool) -> dict[str, float]:
+    """The copy-then-GEMM features (``whole``: the one-window path, no column copy).
+
+    ``calls`` 1; ``macs``; ``data`` copied window elements + input and output; ``narrow_macs`` MACs *
+    min(1, 64 / GEMM N); ``copied_3d`` copied elements of 3-D (and higher) windows (a slower strided
+    copy); ``copied_wide`` the same when taps outnumber positions; ``runs`` the contiguous runs copied
+    (elements / output row, or / kernel row kernel-innermost: torch's copy pays per run); ``gathered``
+    copied elements read with a stride in the copy's inner loop (stride or dilation > 1).
+    """
+    b, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    k = prod(w.shape[2:])
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    p = prod(out)
+    macs = float(b * o * p * cg * k)
+    cols = 0 if k == 1 or whole else b * c * k * p  # column / window copy (none for 1x1 or one window)
+    k_inner = kernel_innermost(out, tuple(w.shape[2:]), b)
+    gather = (spec.dilation[-1] if k_inner else spec.stride[-1]) > 1  # the copy's inner loop reads a stride
+    return {"calls": 1.0, "macs": macs, "data": float(cols + b * (c + o) * p),
+            "narrow_macs": macs * min(1.0, 64.0 / max(1, b * p)),
+            "copied_3d": float(cols) if spec.n >= 3 else 0.0, "copied_wide": float(cols) if k > b * p else 0.0,
+            "runs": float(cols // max(1, int(w.shape[-1]) if k_inner else out[-1])),
+            "gathered": float(cols) if gather else 0.0}
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """:func:`window_features` of the call (no column copy on the one-window path)."""
+    return window_features(x, w, spec, whole=one_window(x, w, spec))

@@ -90,3 +90,20 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
             ys.add_(view)
         del xs, z, view  # freed before the next tile's are made: one tile's scratch at a time
     return y
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = None  # the input's dtype
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``gemm_macs`` (per tap over the padded input), ``tap_products`` elements, ``shifted_adds`` elements."""
+    b = x.shape[0]
+    o, cg = w.shape[:2]
+    k = prod(w.shape[2:])
+    p = prod(spec.output_spatial(x.shape[2:], w.shape[2:]))
+    padded = prod([v + sum(pp) for v, pp in zip(x.shape[2:], spec.padding)])
+    return {"calls": 1.0, "gemm_macs": float(b * o * k * cg * padded), "tap_products": float(b * o * k * padded),
+            "shifted_adds": float(b * o * k * p)}

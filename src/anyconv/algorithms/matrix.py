@@ -23,6 +23,7 @@ import torch
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.workspace import scratch_budget
+from ._common import halves_to_float32
 
 NAME = "matrix"
 BYTES_PER_ENTRY = 24  # two int64 indices and a value (upper bound, COO)
@@ -66,3 +67,15 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     a = operator(w.to(dt), tuple(x.shape[2:]), spec)
     y = torch.sparse.mm(a, x.to(dt).reshape(b, -1).T)  # (O * P_out, B)
     return y.T.reshape(b, o, *out).to(x.dtype)
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = halves_to_float32
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``products`` batch * nonzeros, ``nonzeros`` (building the operator)."""
+    nnz = nnz_bound(x, w, spec)
+    return {"calls": 1.0, "products": float(x.shape[0] * nnz), "nonzeros": float(nnz)}

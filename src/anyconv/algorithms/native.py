@@ -67,6 +67,7 @@ from __future__ import annotations
 import torch
 
 from ..core.cache import BoundedCache
+from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.workspace import scratch_budget
 from ._common import trivial_result
@@ -242,3 +243,65 @@ def forward_grouped(xg: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.
     _, wc = _operands(x, w, dt, form_of(x, w, spec) != 0)
     out = (int(x.shape[0]), int(w.shape[0]), *spec.output_spatial(x.shape[2:], w.shape[2:]))
     return _corr(geometry(x, wc, spec, grouped=xc), xc, wc, out, xg.dtype)
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound; the lanes form's nested variant too)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Half precisions are computed in float32 (:data:`COMPUTE`)."""
+    return COMPUTE.get(dtype, dtype)
+
+
+COMPUTE_DTYPE = compute_dtype
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """Named features of the C kernel's forms (from :func:`form_of`, :func:`layout_of`, :func:`lanes_plan`).
+
+    Rows and dots forms: ``rows4_macs``/``rows1_macs`` MACs of row blocks (rounded up to whole blocks)
+    with 4 and with 1 output channel per block, ``dots4_macs``/``dots1_macs`` the same for dot products
+    (kernel rows rounded up to 16), ``copied``/``copied_split`` input elements copied contiguously or
+    split into stride phases (each (sample, group)'s part of x, plus the padded buffer zeroed once),
+    ``loops`` block or dot kernel-row loops, ``one_tap_macs`` MACs of 1x1 kernels (rows form). Lanes form
+    (groups in the vector lanes): ``lanes_sums`` multiply-adds (16 per group block; the nested Winograd
+    variant's multiply-adds and input transform instead) and ``lanes_moved`` elements its tiles move.
+    """
+    b, o, cg = int(x.shape[0]), int(w.shape[0]), int(w.shape[1])
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    k = prod(w.shape[2:])
+    f = dict.fromkeys(("calls", "rows4_macs", "rows1_macs", "dots4_macs", "dots1_macs", "copied", "copied_split",
+                       "loops", "one_tap_macs", "lanes_sums", "lanes_moved"), 0.0)
+    f["calls"] = 1.0
+    if form_of(x, w, spec) == 2:  # groups in the vector lanes
+        lp = lanes_plan(x, w, spec)
+        o1, o2 = ([1] + list(out))[-2:]
+        k1, k2 = ([1] + [int(v) for v in w.shape[2:]])[-2:]
+        s1, d1 = ([1] + list(spec.stride))[-2], ([1] + list(spec.dilation))[-2]
+        lanes = float(b * -(-spec.groups // 16) * 16)
+        bands = -(-o1 // lp["band"])
+        filled = o1 * s1 + bands * (k1 - 1) * d1  # input tile rows filled per (unit, c), about
+        # the nested variant: 5 multiply-adds per (tile of 3 outputs, sub-kernel of 3 taps) and about
+        # 15 per (tile, input row) for the input's transform, in place of the direct sums
+        sums = (o1 * -(-o2 // 3) * k1 * lp["sub"] * 5 + filled * lp["tiles"] * 15) if lp["nest"] else o1 * o2 * k1 * k2
+        f["lanes_sums"] = lanes * cg * sums
+        f["lanes_moved"] = lanes * (cg * (filled * int(x.shape[-1]) + k1 * k2 * (bands if cg > 1 else 1)) + o1 * o2)
+        return f
+    lay = layout_of(x, w, spec)
+    copied = float(b * int(x.shape[1]) * prod(x.shape[2:]) + lay["copied"] + lay["staged"])
+    split = spec.stride[-1] > 1 and not lay["dots"]  # the copy splits columns into phases (a gather)
+    f["copied_split" if split else "copied"] = copied
+    og = o // spec.groups
+    by4 = og // 4 * 4  # output channels computed 4 at a time (one input load feeds 4 of them)
+    if lay["dots"]:
+        inner = cg * prod(w.shape[2:-1])
+        per_channel = float(b * spec.groups * prod(out) * inner * (-(-int(w.shape[-1]) // 16) * 16))
+        f["dots4_macs"], f["dots1_macs"] = per_channel * by4, per_channel * (og - by4)
+        f["loops"] = float(b * spec.groups * prod(out[:-1]) * -(-out[-1] // 4) * inner * (by4 // 4 + og - by4))
+        return f
+    per_channel = float(b * spec.groups * lay["blocks"] * lay["block_outputs"] * cg * k)
+    f["rows4_macs"], f["rows1_macs"] = per_channel * by4, per_channel * (og - by4)
+    f["loops"] = float(b * spec.groups * lay["blocks"] * (by4 // 4 + og - by4) * cg * k / max(1, int(w.shape[-1])))
+    f["one_tap_macs"] = per_channel * og if k == 1 else 0.0  # 1x1: a block's loop is over channels alone
+    return f

@@ -34,7 +34,7 @@ import torch
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.workspace import scratch_budget
-from ._common import phase_grid, phases, row_major_strides, tap_reads, trivial_result
+from ._common import halves_to_float32, phase_grid, phases, row_major_strides, tap_reads, trivial_result
 
 NAME = "positions"
 MAX_POSITIONS = 512
@@ -91,3 +91,23 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         torch.bmm(flat[phase][..., off : off + kc].transpose(0, 1), wf.transpose(1, 2), out=y[j])  # (G, B, Kc) @ (G, Kc, Og)
     # (P, G, B, Og) -> (B, G, Og, P) -> (B, O, *out)
     return y.permute(2, 1, 3, 0).reshape(b, o, *out)
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = halves_to_float32
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``flat_macs`` flat GEMM MACs, ``rows_read`` flat rows read, ``gemms`` (position, group) GEMMs,
+    ``small_gemm_macs`` flat MACs of GEMMs with fewer than 16 rows or columns, ``split_3d`` input
+    elements split into dilation phases in 3-D and up."""
+    b, c = x.shape[:2]
+    o = w.shape[0]
+    p = prod(spec.output_spatial(x.shape[2:], w.shape[2:]))
+    kc, g = _plan(x, w, spec)[3], spec.groups
+    flat = float(p * b * o * kc)
+    split3 = float(b * c * prod(x.shape[2:])) if spec.n >= 3 and any(d > 1 for d in spec.dilation) else 0.0
+    return {"calls": 1.0, "flat_macs": flat, "rows_read": float(p * g * (b + o // g) * kc), "gemms": float(p * g),
+            "small_gemm_macs": flat if min(b, o // g) < 16 else 0.0, "split_3d": split3}

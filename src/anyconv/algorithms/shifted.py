@@ -36,9 +36,11 @@ from ..core.workspace import scratch_budget
 from ._common import (
     crop_flat,
     flat_output_len,
+    halves_to_float32,
     phase_grid,
     phase_tiles,
     row_major_strides,
+    stride_split_elements,
     tap_reads,
     trivial_result,
 )
@@ -112,3 +114,23 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
                 yf.baddbmm_(wj, xf[phase][:, :, off : off + lf])
         y[rows] = crop_flat(yf.view(nb, o, lf), out, st)
     return y
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+ERROR_GROWTH = 0.0  # a summation algorithm (auto's summation bound)
+COMPUTE_DTYPE = halves_to_float32
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``flat_macs`` flat GEMM MACs, ``traffic`` per-tap traffic + crop, ``gemms`` (tap, sample, group)
+    GEMMs, ``short_row_macs`` flat MACs * min(1, 64 / Lf), ``split`` input elements split into stride phases."""
+    b = x.shape[0]
+    o, cg = w.shape[:2]
+    k = prod(w.shape[2:])
+    p = prod(spec.output_spatial(x.shape[2:], w.shape[2:]))
+    lf, g = flat_len(x, w, spec), spec.groups
+    flat_macs = float(b * o * cg * k * lf)
+    return {"calls": 1.0, "flat_macs": flat_macs, "traffic": float(k * b * g * (cg + 2 * (o // g)) * lf + b * o * p),
+            "gemms": float(k * b * g), "short_row_macs": flat_macs * min(1.0, 64.0 / max(1, lf)),
+            "split": stride_split_elements(x, spec)}

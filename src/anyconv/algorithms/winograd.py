@@ -26,7 +26,7 @@ Accuracy (float32 normwise relative error ``max|y - y_64| / max|y_64|``, random 
     ======  ===============  ===============  ===============
 
 (im2col: 5-9 u, fft: 3.5-4.5 u on the same data.) The default tile is ``M_DEFAULT[N]``;
-``auto``'s accuracy guard uses ``auto.WINOGRAD_GROWTH`` (these values with a safety margin).
+``auto``'s accuracy guard uses :data:`WINOGRAD_GROWTH` (these values with a safety margin).
 
 Memory: the tiles are transformed, multiplied and transformed back in chunks of about
 ``CHUNK_BYTES`` (3 MiB) of scratch, but at least ``MIN_CHUNK_TILES`` tiles so that the
@@ -50,7 +50,7 @@ from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.windows import balanced_step, tiles
 from ..core.workspace import chunk_limit
-from ._common import padded_slice
+from ._common import halves_to_float32, padded_slice
 
 NAME = "winograd"
 KERNEL = 3
@@ -201,3 +201,26 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
             index[2] = s
             yg[tuple(index)] = yt[tuple(crop)].to(y.dtype)
     return y
+
+
+# --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
+
+# growth factors (in units of u) per dims and tile: the measured errors above with a safety margin
+WINOGRAD_GROWTH = {1: {2: 12.0, 4: 50.0, 6: 100.0}, 2: {2: 12.0, 4: 200.0, 6: 320.0}, 3: {2: 12.0, 4: 400.0}}
+COMPUTE_DTYPE = halves_to_float32
+
+
+def error_growth(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
+    """Predicted normwise relative error of the default tile, in units of ``u`` (:data:`WINOGRAD_GROWTH`)."""
+    return WINOGRAD_GROWTH[spec.n][M_DEFAULT[spec.n]]
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """``tile_macs`` transformed multiply-adds, ``transform`` transform work, ``kernel_transform`` (O Cg a^N)."""
+    b, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    m = M_DEFAULT[spec.n]
+    a = (m + KERNEL - 1) ** spec.n
+    tiles_ = b * prod([-(-v // m) for v in spec.output_spatial(x.shape[2:], w.shape[2:])])
+    return {"calls": 1.0, "tile_macs": float(tiles_ * a * o * cg), "transform": float(tiles_ * a * (c + o) * a),
+            "kernel_transform": float(o * cg * a)}

@@ -20,7 +20,8 @@ import torch
 
 from .. import algorithms
 from ..algorithms._common import on_device
-from ..algorithms.auto import ACCURACY_ULPS, choose, choose_exact, finite, unit_roundoff
+from ..algorithms.auto import ACCURACY_ULPS, choose_exact, finite, unit_roundoff
+from ..algorithms.variants import choose_op
 from ..core.spec import CorrSpec
 
 LABELS = ("forward", "grad_input", "grad_weight")
@@ -80,7 +81,7 @@ def choose_call(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, context: tuple
     """``auto``'s choice for a traced operator call (``context``: its form, derived flag, grad mode)."""
     form, derived, grad = context
     with torch.set_grad_enabled(grad):
-        return choose(x, w, spec, values=values, op=form, derived=derived)
+        return choose_op(form, x, w, spec, values, derived)
 
 
 def public_name(choice: Any) -> str:
@@ -245,6 +246,7 @@ def explain_algorithm(
             else:
                 lines.append(f"  {name:10s} REJECTED: {_readable(c.rejected.get(name, '?'))}")
         lines.append(f"  chosen: {c.reason}")
+        lines.append(f"  cost model: {c.profile}")
         if nonfinite:
             lines.append("  non-finite values in the input or weight: " + (
                 f"{c.name} would misplace them ({c.hazard}), chosen instead: {choose_exact(x, w, spec).reason}"
