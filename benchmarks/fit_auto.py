@@ -1,6 +1,6 @@
 """Fit ``auto``'s cost model: time every algorithm on the core calls of the speed suite.
 
-For every case of :mod:`anyconv.bench_suite` (plus a few tiny calls), the core correlations
+For every case of :mod:`anyconv.bench.suite` (plus a few tiny calls), the core correlations
 of its forward and backward passes are collected (:func:`anyconv.algorithms.choose.core_calls`),
 every algorithm that supports a call is timed (best of ``--repeats``, one thread, float32),
 and each algorithm's coefficients in ``anyconv.algorithms.auto.features`` are fitted by
@@ -26,7 +26,7 @@ from scipy.optimize import nnls
 from anyconv import algorithms
 from anyconv.algorithms import auto, matrix
 from anyconv.algorithms.choose import core_calls
-from anyconv.bench_suite import CASES, Case
+from anyconv.bench.suite import CASES, Case
 
 MATRIX_MAX_NNZ = 2_000_000
 EXTRA = (
