@@ -58,7 +58,8 @@ def test_models_table_has_the_machine_the_rows_and_the_means(models_run):
 def test_models_json_rows_are_consistent(models_run):
     proc, data = models_run
     info, rows = data["info"], data["rows"]
-    assert info["threads"] == [1, 2] and info["torch"] == torch.__version__ and info["isa"] == machine.isa()
+    assert info["complete"] and info["threads"] == [1, 2]
+    assert info["torch"] == torch.__version__ and info["isa"] == machine.isa()
     assert set(info["peak_gflops"]) == {"1", "2"} and all(v > 0 for v in info["peak_gflops"].values())
     assert len(rows) == 8
     for r in rows:

@@ -99,18 +99,22 @@ def _run_models(args: argparse.Namespace) -> int:
     print(machine.describe(peaks))
     print(f"models at {' and '.join(map(str, threads))} thread(s), {args.repeats} interleaved repeats, "
           f"{'--quick inputs' if args.quick else 'default inputs'}", flush=True)
+    info = {**machine.info(peaks), "threads": threads, "repeats": args.repeats, "quick": args.quick,
+            "load_before": load_before, "complete": False}
     rows: list[dict[str, Any]] = []
     for t in threads:
         for case in cases:
             for r in measure_model(case, t, args.repeats, quick=args.quick):
                 rows.append(r)
                 print(f"  {r['model']:19s} {t} thread(s) {r['mode']:9s} ratio {r['ratio']:5.2f}", flush=True)
+            _write_json(args.json or args.out, info, rows)  # rows so far survive an interrupted run
     print()
     print(format_model_rows(rows))
-    info = {**machine.info(peaks), "threads": threads, "repeats": args.repeats, "quick": args.quick,
-            "load_before": load_before, "load_after": machine.load_average()}
-    print(f"\ntorch {info['torch']}, anyconv {info['anyconv']}, load average {load_before} -> "
-          f"{info['load_after']}")
+    end = machine.measured_peaks(threads)  # again: a change of machine load shows as a change of peak
+    info.update(peak_gflops_end={str(t): v for t, v in end.items()}, load_after=machine.load_average(),
+                complete=True)
+    print(f"\nmeasured peak again at the end: {', '.join(f'{v:.0f} GFLOP/s at {t}' for t, v in end.items())}; "
+          f"torch {info['torch']}, anyconv {info['anyconv']}, load average {load_before} -> {info['load_after']}")
     _write_json(args.json or args.out, info, rows)
     return 0
 
