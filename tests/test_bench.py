@@ -81,6 +81,7 @@ def test_models_json_rows_are_consistent(models_run):
     (["bench", "--models", "lenet5", "conv1d"], "--models"),
     (["bench", "--models", "--repeats", "0"], "--repeats"),
     (["bench", "--models", "--threads", "0"], "--threads"),
+    (["bench", "--models", "lenet5", "--out", "rows.csv"], "--out"),
 ])
 def test_bad_values_are_one_line_exit_2(argv, flag, capsys):
     assert main(argv) == 2

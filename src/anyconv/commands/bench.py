@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         if args.cases:
             raise CommandError(f"`--models` times whole models, not suite cases; got both --models and "
                                f"{' '.join(args.cases)}")
+        if args.out and not args.out.endswith(".json"):
+            flag_error("--out", args.out, "a .json path with --models (or use --json PATH)")
         return _run_models(args)
     return _run_suite(args)
 
