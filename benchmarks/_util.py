@@ -32,8 +32,6 @@ its peak.
 from __future__ import annotations
 
 import csv
-import ctypes
-import gc
 import json
 import os
 import platform
@@ -114,40 +112,11 @@ class Memory:
     allocated: int
 
 
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _release_free_memory() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def peak_rss_extra(fn: Callable[[], Any]) -> int | None:
     """Peak resident-set growth (bytes) during one call of ``fn`` (Linux ``clear_refs``), else None."""
-    _release_free_memory()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        return None
-    before = _status_kib("VmRSS")
-    result = fn()
-    peak = _status_kib("VmHWM")
-    del result
-    if before is None or peak is None:
-        return None
-    return max(0, peak - before) * 1024
+    from anyconv.bench.runner import peak_rss_bytes
+
+    return peak_rss_bytes(fn)
 
 
 def peak_allocated_extra(fn: Callable[[], Any]) -> int:

@@ -14,8 +14,8 @@ import argparse
 import torch
 from fft_conv_pytorch import fft_conv
 
-from anyconv.bench_runner import anyconv_call, interleaved, step, tensors, torch_call
-from anyconv.bench_suite import select
+from anyconv.bench.runner import anyconv_call, interleaved, step, tensors, torch_call
+from anyconv.bench.suite import select
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ import torch
 
 import anyconv.algorithms._adjoints as autograd_rules
 from anyconv.algorithms.polyphase import corr_t
-from anyconv.bench_runner import anyconv_call, geomean, interleaved, step, tensors, torch_call
-from anyconv.bench_suite import CASES
+from anyconv.bench.runner import anyconv_call, geomean, interleaved, step, tensors, torch_call
+from anyconv.bench.suite import CASES
 
 STRIDED = [c for c in CASES if any(v > 1 for v in ([c.kwargs.get("stride", 1)]
                                                     if isinstance(c.kwargs.get("stride", 1), int)

@@ -1,6 +1,6 @@
 """Speed suite: anyconv vs torch per case (forward, forward+backward) and whole-model training steps.
 
-Cases come from :mod:`anyconv.bench_suite` (shipped with the package; ``anyconv bench`` runs
+Cases come from :mod:`anyconv.bench.suite` (shipped with the package; ``anyconv bench`` runs
 the same cases with a lighter timer). Here every call is timed with
 ``torch.utils.benchmark`` (``_util.interleaved``: warm-up, blocked_autorange medians, the
 functions alternating round after round) and peak extra memory is measured both as resident
@@ -14,7 +14,6 @@ machine, load and versions.
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 from typing import Any
 
@@ -22,8 +21,8 @@ import torch
 from _util import interleaved, load_average, machine_info, peak_extra_memory, set_threads, write_results
 
 from anyconv.algorithms.auto import choose
-from anyconv.bench_runner import anyconv_call, geomean, step, tensors, torch_call
-from anyconv.bench_suite import select
+from anyconv.bench.runner import anyconv_call, geomean, step, tensors, torch_call
+from anyconv.bench.suite import select
 from anyconv.tools.choose import core_call
 
 
@@ -59,25 +58,13 @@ def case_rows(names: list[str], quick: bool, rounds: int, peak: float) -> list[d
     return rows
 
 
-def _as_torch(model: torch.nn.Module) -> torch.nn.Module:
-    """The same model with every anyconv conv layer turned back into its torch base class."""
-    from anyconv.nn.conv import TORCH_EQUIVALENTS
-
-    back = {v: k for k, v in TORCH_EQUIVALENTS.items()}
-    twin = copy.deepcopy(model)
-    for m in twin.modules():
-        if type(m) in back:
-            m.__class__ = back[type(m)]
-    return twin
-
-
 def model_rows(rounds: int) -> list[dict[str, Any]]:
     import anyconv
 
     rows = []
     for name, shape, kw in (("mnist1d_cnn", (32, 1, 40), {}), ("resnet18", (8, 3, 32, 32), {"num_classes": 10})):
         model = anyconv.models.create_model(name, **kw)
-        twin = _as_torch(model)
+        twin = anyconv.models.with_torch_layers(model)
         x = torch.randn(shape)
         target = torch.randint(0, 10, (shape[0],))
 
@@ -109,12 +96,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--peak-gflops", type=float, default=540.0)
+    ap.add_argument("--peak-gflops", type=float, default=None,
+                    help="fp32 peak for the %%peak column (default: torch.matmul's rate measured here)")
     ap.add_argument("--models", action="store_true", help="also time whole-model training steps")
     ap.add_argument("--only-models", action="store_true", help="only the whole-model training steps")
     ap.add_argument("--out", default="benchmarks/results/speed")
     args = ap.parse_args()
     set_threads(args.threads)
+    if args.peak_gflops is None:
+        from anyconv.bench.machine import matmul_gflops
+
+        args.peak_gflops = matmul_gflops()
+        print(f"measured peak (float32 torch.matmul 1024^3, {args.threads} thread(s)): {args.peak_gflops:.1f} GFLOP/s")
     load0 = load_average()
     rows = [] if args.only_models else case_rows(args.cases, args.quick, args.rounds, args.peak_gflops)
     if args.models or args.only_models:

@@ -1,6 +1,6 @@
 """Fit ``auto``'s shipped cost model: time every algorithm on the core calls of the speed suite.
 
-For every case of :mod:`anyconv.bench_suite` (plus a few tiny calls), the core correlations
+For every case of :mod:`anyconv.bench.suite` (plus a few tiny calls), the core correlations
 of its forward and backward passes are collected (:func:`anyconv.tools.choose.core_calls`),
 every algorithm that supports a call is timed (best of ``--repeats``, ``--threads``, float32),
 and each algorithm's coefficients (one per named feature of its ``cost_features``) are fitted
@@ -26,7 +26,7 @@ import torch
 
 from anyconv import algorithms
 from anyconv.algorithms import auto, fit, matrix, profile
-from anyconv.bench_suite import CASES, Case
+from anyconv.bench.suite import CASES, Case
 from anyconv.tools.choose import core_calls
 
 MATRIX_MAX_NNZ = 2_000_000

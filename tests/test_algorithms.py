@@ -484,7 +484,7 @@ def test_bench_command(capsys, tmp_path):
 
 
 def test_bench_suite_selection():
-    from anyconv.bench_suite import CASES, QUICK, groups, select
+    from anyconv.bench.suite import CASES, QUICK, groups, select
 
     assert {c.group for c in select(quick=True)} == set(groups())
     assert all(q in {c.key for c in CASES} for q in QUICK)

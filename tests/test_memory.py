@@ -3,7 +3,7 @@
 Issue 4's memory target: the peak extra memory of a call is at most twice torch's. These are
 the suite cases that were furthest above it before the algorithms worked in chunks (each for a
 different algorithm), measured as ``anyconv bench`` measures them: the peak of torch's CPU
-allocator during one call after a warm-up call (``bench_runner.peak_extra_bytes``). Memory, unlike
+allocator during one call after a warm-up call (``bench.runner.peak_extra_bytes``). Memory, unlike
 time, is deterministic, so this is a test and not a benchmark.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from anyconv import bench_runner as br
-from anyconv.bench_suite import select
+from anyconv.bench import runner as br
+from anyconv.bench.suite import select
 
 
 @pytest.mark.parametrize("key, mode, algorithm", [

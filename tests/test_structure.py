@@ -30,7 +30,6 @@ LAYERS = {
     "functional": 3,
     "nn": 4,
     "onnx": 5, "tools": 5, "viz": 5, "models": 5, "data": 5, "train": 5, "bench": 5,
-    "bench_runner": 5, "bench_suite": 5,  # moving into bench/ (the tune work)
     "commands": 6, "cli": 6, "__main__": 6,
 }
 

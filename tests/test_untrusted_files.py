@@ -49,7 +49,7 @@ ARGS = {
     ("shape", "output_size"): "other", ("shape", "weight_shape"): "other",
     ("animate", "input_size"): "other", ("animate", "out"): "output", ("animate", "out_channels"): "other",
     ("animate", "output_padding"): "other",
-    ("bench", "out"): "output", ("tune", "out"): "output",
+    ("bench", "out"): "output", ("tune", "out"): "output", ("bench", "models"): "other", ("bench", "json"): "output",
     ("playground", "out"): "output",
 }
 

@@ -1,4 +1,4 @@
-"""Run :mod:`anyconv.bench_suite` cases against torch: interleaved timing, memory, chosen algorithm.
+"""Run :mod:`anyconv.bench.suite` cases against torch: interleaved timing, memory, chosen algorithm.
 
 Timing: after a warm-up call of each, the torch call and the anyconv call alternate
 ``repeats`` times in the same process (so machine load hits both alike); the minimum and the
@@ -6,7 +6,8 @@ median of each are kept. ``mode`` is ``"forward"`` or ``"backward"`` (forward pl
 backward pass for the input and weight gradients).
 
 Peak extra memory: the peak of torch's CPU allocator during one call, from the profiler's
-allocation events (see :func:`peak_extra_bytes`).
+allocation events (see :func:`peak_extra_bytes`); for whole training steps, the growth of the
+process's resident set (:func:`peak_rss_bytes`, Linux).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .bench_suite import Case
+from .suite import Case
 
 
 def tensors(case: Case, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,18 +132,51 @@ def peak_extra_bytes(call: Callable[[], Any]) -> int | None:
     return peak
 
 
-def load_average() -> float | None:
-    """The 1-minute load average, where the OS reports it."""
+def _status_kib(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``), ``None`` where there is none."""
     try:
-        return os.getloadavg()[0]
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def peak_rss_bytes(call: Callable[[], Any]) -> int | None:
+    """Peak growth of the resident set during one call, in bytes; ``None`` where not measurable.
+
+    Linux: after ``gc.collect()`` and glibc's ``malloc_trim(0)`` hand freed memory back, writing
+    ``5`` to ``/proc/self/clear_refs`` resets the high-water mark ``VmHWM`` to the current
+    ``VmRSS``; ``VmHWM`` after the call minus ``VmRSS`` before is everything the call touched at
+    its peak (tensors, BLAS/oneDNN and native scratch, allocator slack), which torch's allocator
+    statistics and ``tracemalloc`` do not see whole.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
     except OSError:
         return None
+    before = _status_kib("VmRSS")
+    result = call()
+    peak = _status_kib("VmHWM")
+    del result
+    if before is None or peak is None:
+        return None
+    return max(0, peak - before) * 1024
 
 
 def measure(case: Case, mode: str, repeats: int, peak_gflops: float) -> dict[str, Any]:
     """One row of results for a case."""
-    from .algorithms.auto import choose
-    from .tools.choose import core_call
+    from ..algorithms.auto import choose
+    from ..tools.choose import core_call
 
     x, w = tensors(case)
     t_call = step(torch_call(case), x, w, mode)
@@ -162,18 +196,6 @@ def measure(case: Case, mode: str, repeats: int, peak_gflops: float) -> dict[str
         "torch_peak_mib": None if mem_t is None else mem_t / 2**20,
         "anyconv_peak_mib": None if mem_a is None else mem_a / 2**20,
     }
-
-
-def gemm_gflops(size: int = 1024, repeats: int = 5) -> float:
-    """``torch.matmul`` float32 GFLOP/s on ``size``-square matrices (best of ``repeats``)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * size**3 / best / 1e9
 
 
 def geomean(values: list[float]) -> float:

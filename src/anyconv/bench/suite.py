@@ -12,7 +12,7 @@ Groups and what they stand for (see issue 4):
 - ``dense`` groups where oneDNN is near peak: ``resnet18``, ``vgg``, ``dilated``, ``conv1d``.
 
 Examples:
-    >>> from anyconv.bench_suite import CASES, select
+    >>> from anyconv.bench.suite import CASES, select
     >>> len(select(["long1d"])) >= 2
     True
     >>> select(["resnet18.conv3x3_56"])[0].flops() > 0
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .core.shapes import prod
+from ..core.shapes import prod
 
 WEAK_GROUPS = ("large_dw", "long1d", "depthwise", "grouped", "first", "conv3d", "transposed", "pointwise")
 DENSE_GROUPS = ("resnet18", "vgg", "dilated", "conv1d")
@@ -57,8 +57,8 @@ class Case:
 
 
 def _conv_out(case: Case) -> tuple[int, ...]:
-    from .core.args import padding_arg
-    from .core.spec import resolve_padding
+    from ..core.args import padding_arg
+    from ..core.spec import resolve_padding
 
     n = len(case.weight) - 2
     s = case.kwargs.get("stride", 1)
@@ -67,7 +67,7 @@ def _conv_out(case: Case) -> tuple[int, ...]:
     d = (d,) * n if isinstance(d, int) else tuple(d)
     pad = padding_arg("bench", case.kwargs.get("padding", 0), n)
     pairs = resolve_padding("bench", pad, case.input[2:], case.weight[2:], s, d)
-    from .core.shapes import conv_output_size
+    from ..core.shapes import conv_output_size
 
     return tuple(
         conv_output_size(i, k, ss, dd, pb, pa)
