@@ -30,6 +30,7 @@ import torch
 from ..core.cache import BoundedCache
 from ..core.spec import CorrSpec
 from . import executed, variant
+from . import profile as _profile
 
 ORDER = {
     "corr": ("small",),
@@ -158,7 +159,8 @@ def choose_op(form: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, value
     r = route(form, name, x, w, spec, derived)
     rejected = dict(r.rejected)
     if r.check_w and values and not auto.finite(w):
-        return auto.Choice("col2im_t", "col2im_t: a non-finite weight (only real products, as torch's)", rejected)
+        return auto.Choice("col2im_t", "col2im_t: a non-finite weight (only real products, as torch's)", rejected,
+                           profile=_profile.active().describe())
     mod = r.mod
     if mod is not None and values and r.hazard and not _finite_operands(form, x, w, g):
         rejected[mod.NAME], mod = "non-finite values: it would misplace them", None
@@ -166,28 +168,20 @@ def choose_op(form: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, value
         inner = auto.choose(*derived_call(form, x, w, spec), values=values)
         rejected.update(inner.rejected)
         return auto.Choice(inner.name, f"{inner.name}: {LABEL[form]} by the registry, {inner.reason}",
-                           rejected, inner.estimates, inner.errors, inner.hazard)
+                           rejected, inner.estimates, inner.errors, inner.hazard, inner.profile, inner.measured)
     inner = auto.choose(*derived_call(form, x, w, spec), values=False)  # what the registry route would take
     rejected.update(inner.rejected)
     est = predicted(mod.NAME, mod.cost_features(x, w, spec))
     after = ", ".join(ORDER[form][ORDER[form].index(mod.NAME) + 1:]) or "none"
     reason = (f"{mod.NAME}: serves {LABEL[form]}, tried before the other variants ({after}) and the "
               f"registry, predicted {est:.3g} ms")
-    return auto.Choice(mod.NAME, reason, rejected, {**inner.estimates, mod.NAME: est}, {**inner.errors, mod.NAME: 0.0})
-
-
-_COEF: dict[str, dict[str, float]] | None = None
+    return auto.Choice(mod.NAME, reason, rejected, {**inner.estimates, mod.NAME: est}, {**inner.errors, mod.NAME: 0.0},
+                       profile=inner.profile)
 
 
 def predicted(name: str, features: dict[str, float]) -> float:
-    """Predicted milliseconds of variant ``name``: ``sum(coef[f] * features[f])`` with the
-    coefficients of ``coefficients.json`` (a name or feature missing there counts 0)."""
-    global _COEF
-    if _COEF is None:
-        import json
-        from pathlib import Path
-
-        path = Path(__file__).with_name("coefficients.json")
-        _COEF = json.loads(path.read_text())["coefficients"] if path.exists() else {}
-    coef = _COEF.get(name, {})
+    """Predicted milliseconds of variant ``name``: ``sum(coef[f] * features[f])`` with the active
+    profile's coefficients (this machine's, else the shipped ``coefficients.json``; a feature missing
+    there counts 0)."""
+    coef = _profile.active().coefficients.get(name) or _profile.shipped().coefficients.get(name, {})
     return sum(coef.get(f, 0.0) * v for f, v in features.items())

@@ -73,7 +73,8 @@ def _report(res: Any) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..algorithms import calibrate, profile
+    from ..algorithms import profile
+    from ..tools import calibrate
 
     if not args.budget > 0:
         flag_error("--budget", args.budget, "a positive number of seconds")

@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..algorithms import auto, fit, get, matrix
+from ..algorithms import profile as _profile
+from ..algorithms.autotune import time_ms
 from ..core.spec import CorrSpec
-from . import auto, fit, get, matrix
-from . import profile as _profile
-from .autotune import time_ms
 
 # (label, op, input shape, weight shape, keyword arguments)
 Probe = tuple[str, str, tuple[int, ...], tuple[int, ...], dict[str, Any]]
@@ -97,7 +97,7 @@ def bandwidth_gbs(mib: int = 64, repeats: int = 3) -> float:
 
 def probe_calls(quick: bool = False) -> list[Timed]:
     """The probe set's distinct core calls, cheapest (by the shipped default) first."""
-    from ..tools.choose import core_calls
+    from .choose import core_calls
 
     seen: dict[tuple[object, ...], Timed] = {}
     for label, op, xs, ws, kw in PROBES:
@@ -182,7 +182,7 @@ def _regret(calls: list[Timed], table: _profile.Table) -> tuple[float, float, in
 def tune(budget: float = 60.0, quick: bool = False, repeats: int = 3) -> Result:
     """Measure this machine at torch's current thread count, time the probe set within ``budget``
     seconds (peak and bandwidth included) and fit a profile (not stored: see :func:`profile.store`)."""
-    from . import native
+    from ..algorithms import native
 
     if native.enabled():
         native.library()  # a first build of the C kernel (a minute) is not part of the budget
