@@ -152,8 +152,9 @@ def test_strided_depthwise_gradients_take_the_transposed_kernel(monkeypatch):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 5])
-def test_threads_split_samples_groups_and_output_channels(threads):
+def test_threads_split_samples_groups_and_output_channels(threads, monkeypatch):
     # (1 sample x 1 group) < threads: output channels are split into chunks across threads
+    monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)  # these small calls on every thread
     cases = [((1, 3, 23, 30), (13, 3, 3, 3), 1), ((2, 6, 17, 9), (6, 1, 3, 3), 6), ((1, 4, 40), (10, 2, 5), 2)]
     old = torch.get_num_threads()
     try:
@@ -508,8 +509,9 @@ def test_groups_in_lanes_bands_and_layout(xs, ws, stride, dilation, pad):
 
 
 @pytest.mark.parametrize("threads", [2, 3, 5])
-def test_groups_in_lanes_split_rows_over_threads(threads):
+def test_groups_in_lanes_split_rows_over_threads(threads, monkeypatch):
     # more threads than (sample, block of 16 groups) units: the output rows go in bands, one per unit
+    monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)  # these small calls on every thread
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
@@ -730,3 +732,17 @@ def test_grouped_view_matches_the_flattened_copy():
         spec = CorrSpec((1,) * n, (1,) * n, ((1, 0),) * n, g)
         torch.testing.assert_close(native.forward_grouped(xg, w, spec), native.forward(xg.flatten(1, 2), w, spec),
                                    atol=1e-12, rtol=1e-12)
+
+
+def test_a_small_call_runs_on_fewer_threads():
+    """Each of a call's threads gets at least MIN_MACS_PER_THREAD multiply-adds (a thread is started per call)."""
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+        small = _native_abi.geometry(torch.empty(1, 3, 8, 8, device="meta"), torch.empty(4, 3, 3, 3, device="meta"), spec)
+        big_x, big_w = torch.empty(8, 64, 56, 56, device="meta"), torch.empty(64, 64, 3, 3, device="meta")
+        big = _native_abi.geometry(big_x, big_w, spec)
+        assert small.threads == 1 and big.threads == 4  # 8*64*64*9*56*56 MACs: about 56 per-thread minimums
+    finally:
+        torch.set_num_threads(old)

@@ -198,7 +198,7 @@ def _operands(x: torch.Tensor, w: torch.Tensor, dt: torch.dtype, strided_w: bool
 def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     """Cross-correlate ``x`` ``(B, C, *L)`` with ``w`` ``(O, C // G, *k)``."""
     dt = COMPUTE.get(x.dtype, x.dtype)
-    key = (tuple(x.shape), tuple(w.shape), x.stride(), w.stride(), x.dtype, spec, threads())
+    key = (tuple(x.shape), tuple(w.shape), x.stride(), w.stride(), x.dtype, spec, threads())  # (threads: the cap)
     cached = _PLANS.get(key)
     if cached is None:  # the call's geometry, once per shape (the Python side is most of a tiny call)
         trivial = trivial_result(x, w, spec)
