@@ -29,7 +29,7 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = 
 
 def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
     """Shapes only."""
-    return features(x, w, spec, float(prod(spec.stride)) if NAME == "phases_t" else 1.0)
+    return features(x, w, spec)  # one 1x1 correlation (in chunks) and one rearrangement
 
 
 def serve(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, g: torch.Tensor | None, bias: torch.Tensor | None,
