@@ -28,7 +28,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "anyconv"
 @pytest.fixture(scope="module")
 def models_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = tmp_path_factory.mktemp("bench") / "models.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(SRC.parent)}
+    # torch takes its default thread count from OMP_NUM_THREADS, else MKL_NUM_THREADS (dev.sh sets both to 1)
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "PYTHONPATH": str(SRC.parent)}
     proc = subprocess.run(
         [sys.executable, "-m", "anyconv", "bench", "--models", "mnist1d_cnn,lenet5", "--quick",
          "--repeats", "1", "--json", str(out)],
