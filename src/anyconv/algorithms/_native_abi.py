@@ -23,6 +23,7 @@ import threading
 
 import torch
 
+from ..core.cache import BoundedCache
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from . import _native_build
@@ -171,10 +172,24 @@ def _strides(t: torch.Tensor, lead: int) -> list[int]:
     return [st[0], st[1], *([0] * lead + st[2:-1])]
 
 
+_GEOMS: BoundedCache[tuple[object, ...], Geom] = BoundedCache(1024)
+
+
 def geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, grouped: torch.Tensor | None = None) -> Geom:
     """The kernel's :class:`Geom` for ``corr(x, w)`` (shapes and strides only: meta tensors work). With
     ``grouped``, a ``(B, G, Cg, *L)`` view whose flattening is ``x``, x's strides are read from it (see
-    ``native.forward_grouped``). ``form`` and ``chunks`` are left 0: the kernel plans them."""
+    ``native.forward_grouped``). ``form`` and ``chunks`` are left 0: the kernel plans them.
+
+    Cached per shapes, strides, spec and thread count (the kernel only reads a Geom: never write to one)."""
+    key = (x.shape, x.stride(), w.shape, w.stride(), spec, None if grouped is None else grouped.stride(), threads(),
+           MIN_MACS_PER_THREAD)
+    geom = _GEOMS.get(key)
+    if geom is None:
+        geom = _GEOMS.get_or_make(key, lambda: _geometry(x, w, spec, grouped))
+    return geom
+
+
+def _geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, grouped: torch.Tensor | None) -> Geom:
     lead = 3 - spec.n
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
     xs = _strides(x, lead) if grouped is None else _strides(grouped[:, 0], lead)
