@@ -229,13 +229,13 @@ def test_auto_picks_native_where_it_is_fastest_and_says_so():
 
 
 def test_the_kernel_uses_only_the_c_library():
-    # no torch (or any other) kernel can hide in the C sources: they include libc, pthreads, the
-    # compiler's AVX-512 intrinsics (masked loads and stores) and their own header only
+    # no torch (or any other) kernel can hide in the C sources: they include libc, pthreads, OpenMP's
+    # runtime header, the compiler's AVX-512 intrinsics (masked loads and stores) and their own header only
     files = {p.name: p.read_text() for p in _native_build.SOURCES}
-    assert {"native.h", "plan.c", "corr.c", "rows.c", "dots.c", "lanes.c", "transposed.c", "copy.c"} <= set(files)
+    assert {"native.h", "plan.c", "corr.c", "rows.c", "dots.c", "lanes.c", "transposed.c", "copy.c", "gemm.c"} <= set(files)
     for name, source in files.items():
         assert set(re.findall(r"#include <([^>]+)>", source)) <= {"pthread.h", "stdint.h", "stdlib.h", "string.h",
-                                                                  "immintrin.h"}, name
+                                                                  "immintrin.h", "omp.h"}, name
         assert set(re.findall(r'#include "([^"]+)"', source)) <= {"native.h"}, name
 
 
@@ -256,7 +256,7 @@ def _py_fields(struct: type) -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize("struct, file", [(_native_abi.Geom, "native.h"), (_native_abi.Plan, "native.h"),
-                                          (_native_abi.CopyGeom, "copy.c")])
+                                          (_native_abi.CopyGeom, "copy.c"), (_native_abi.GemmArgs, "native.h")])
 def test_python_and_c_agree_on_the_abi_structs(struct, file):
     # the ctypes structures are the C structs field by field (names, order, array lengths), and the
     # library's own sizes of them are theirs (checked again when it is loaded)

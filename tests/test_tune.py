@@ -108,7 +108,9 @@ def test_nnls_recovers_known_coefficients():
 
 def test_profile_round_trip_is_used_and_explained(machine):
     key = _key()
-    path = profile.store(_doc(key)["coefficients"], {**key, "calls": 3})
+    # (fitted at the shipped default's matrix-product rate: the GEMM terms scale alike)
+    path = profile.store(_doc(key)["coefficients"], {**key, "calls": 3,
+                                                      "gemm_gflops": profile.shipped().fitted_on["gemm_gflops"]})
     assert path.parent == machine and path == profile.path_for(key)
     active = profile.active()
     assert active.source == str(path) and not active.note

@@ -65,7 +65,15 @@ class CopyGeom(ctypes.Structure):
                 ("shape", _I64 * COPY_MAX_DIMS), ("ds", _I64 * COPY_MAX_DIMS), ("ss", _I64 * COPY_MAX_DIMS)]
 
 
-STRUCTS = (Geom, Plan, CopyGeom)  # in the order of the C function abi_bytes's argument
+class GemmArgs(ctypes.Structure):
+    """A batched matrix product (``native_c/native.h``: ``GemmArgs``; strides in elements)."""
+
+    _fields_ = [(name, _I64) for name in (
+        "m", "n", "k", "batch", "a_rs", "a_cs", "b_rs", "b_cs", "c_rs", "a_bs", "b_bs", "c_bs",
+        "accumulate", "threads")]
+
+
+STRUCTS = (Geom, Plan, CopyGeom, GemmArgs)  # in the order of the C function abi_bytes's argument
 
 
 def enabled() -> bool:

@@ -48,12 +48,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import _native_flags
+
 NATIVE_C = Path(__file__).with_name("native_c")
 # every file of the kernel (the build key covers each one's name and content)
 SOURCES = tuple(sorted(p for p in NATIVE_C.iterdir() if p.suffix in (".c", ".h")))
 # the object files' variants: float32, and float64 (-DANYCONV_DOUBLE)
 VARIANTS = (("f32", ()), ("f64", ("-DANYCONV_DOUBLE",)))
-FLAGS = ("-O3", "-march=native", "-fPIC", "-pthread")
+FLAGS = ("-O3", "-fPIC", "-pthread")  # then the ISA and OpenMP flags (_native_flags)
 COMPILE_TIMEOUT = 300  # seconds per compiler call (a busy machine)
 LOCK_WAIT = 600  # seconds to wait for another process's build before building alongside it
 PREFIX = "anyconv_native_"
@@ -63,7 +65,9 @@ _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
 SIGNATURES: dict[str, tuple[list[type], type]] = {"copy_strided": ([_P] * 3, _I), "abi_bytes": ([_L], _L)}
 for _suf, _ in VARIANTS:
     SIGNATURES.update({f"corr_{_suf}": ([_P] * 4, _I), f"corr_t_{_suf}": ([_P] * 4, _I),
-                       f"plan_{_suf}": ([_P] * 2, _I), f"lanes_form_{_suf}": ([], _I)})
+                       f"plan_{_suf}": ([_P] * 2, _I), f"lanes_form_{_suf}": ([], _I),
+                       f"gemm_{_suf}": ([_P] * 4, _I), f"gemm_bytes_{_suf}": ([], _L),
+                       f"fma_flops_{_suf}": ([_L, _L], _L)})
 
 
 @dataclass
@@ -89,9 +93,11 @@ def compiler() -> list[str]:
     return shlex.split(os.environ.get("CC") or "cc") or ["cc"]
 
 
-def flags() -> list[str]:
-    """anyconv's flags, then ``$CFLAGS`` split like a shell."""
-    return [*FLAGS, *shlex.split(os.environ.get("CFLAGS", ""))]
+def flags(openmp: bool = True) -> list[str]:
+    """anyconv's flags (with the ISA's and OpenMP's, see :mod:`._native_flags`), then ``$CFLAGS`` split like a shell."""
+    extra = _native_flags.openmp_flags() if openmp else []
+    return [*FLAGS, *_native_flags.isa_flags(_native_flags.isa(cpu_features())), *extra,
+            *shlex.split(os.environ.get("CFLAGS", ""))]
 
 
 def cpu_model() -> str:
@@ -355,9 +361,22 @@ def _locked(path: Path, info: BuildInfo) -> Iterator[None]:
 
 def load() -> tuple[ctypes.CDLL, BuildInfo]:
     """The verified library (built if needed) and what was done; ``OSError`` with the reason if it
-    cannot be had (no compiler, a failed build, a library that does not load even when rebuilt)."""
+    cannot be had (no compiler, a failed build, a library that does not load even when rebuilt). A
+    build with OpenMP that fails is tried once more without it."""
+    opts = flags()
+    try:
+        return _load(opts)
+    except OSError as e:
+        if _native_flags.OPENMP not in opts:
+            raise
+        lib, info = _load(flags(openmp=False))
+        info.events.append(f"built without OpenMP (threads started per call): {str(e)[:200]}")
+        return lib, info
+
+
+def _load(opts: list[str]) -> tuple[ctypes.CDLL, BuildInfo]:
     directory, note = cache_directory()
-    cmd, opts = compiler(), flags()
+    cmd = compiler()
     info = BuildInfo(directory, note, cmd, opts, build_key(cmd, opts))
     target = directory / f"{PREFIX}{info.key}.so"
     with _locked(directory / f"{PREFIX}{info.key}.lock", info):

@@ -41,6 +41,7 @@ from ..core.cache import BoundedCache
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ._common import row_major_strides
+from ._gemm import matmul
 
 MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominates the overhead
 INDEX_BUDGET = 64 * 2**20  # bytes of cached gather/scatter indices, all plans together
@@ -217,7 +218,7 @@ def _make_index(p: Plan, kind: int, device: torch.device) -> torch.Tensor:
 
 def _product(cols: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan) -> torch.Tensor:
     """``w[g] @ cols[g]`` (+ bias) reordered to a contiguous ``(B, O, *o)``."""
-    y = torch.matmul(w.reshape(p.wg), cols).view(p.y).transpose(0, 1)  # (B, O, *o), a view
+    y = matmul(w.reshape(p.wg), cols).view(p.y).transpose(0, 1)  # (B, O, *o), a view
     res = y.new_empty(p.out)
     if bias is None:
         return res.copy_(y)
@@ -255,9 +256,9 @@ def backward(
     if need_w:
         if cols is None:
             cols = _columns(x, p)
-        dw = torch.matmul(g2, cols.transpose(-1, -2)).view(w.shape)
+        dw = matmul(g2, cols.transpose(-1, -2)).view(w.shape)
     if need_x:
-        dcols = torch.matmul(g2.transpose(-1, -2), w.reshape(p.wg))  # (G, B*L_o, Cg*K)
+        dcols = matmul(g2.transpose(-1, -2), w.reshape(p.wg))  # (G, B*L_o, Cg*K)
         index = _indices(p, 1, x.device)
         flat = dcols.new_zeros(prod(p.padded)).index_add_(0, index, dcols.reshape(-1))
         dx = flat.view(p.padded)[p.crop]

@@ -25,6 +25,7 @@ or None for the input's dtype). This module only applies the rules, in order:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -33,7 +34,7 @@ from ..core import workspace as _workspace
 from ..core.cache import BoundedCache
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
-from . import autotune, get, names, native
+from . import _gemm, autotune, get, names, native
 from . import profile as _profile
 
 ACCURACY_ULPS = 256.0
@@ -98,11 +99,30 @@ def features(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dic
 def estimate_ms(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,
                 profile: _profile.Profile | None = None) -> float:
     """Predicted milliseconds of ``name`` on the call with ``profile``'s coefficients (default: the active one)."""
-    table = (profile or _profile.active()).coefficients
-    coef = table.get(name)
+    prof = profile or _profile.active()
+    coef = prof.coefficients.get(name)
     if coef is None:  # no coefficients for it: costed as the reference
         return estimate_ms("direct", x, w, spec, profile) if name != "direct" else math.inf
-    return sum(coef.get(k, 0.0) * v for k, v in features(name, x, w, spec).items())
+    gemm = getattr(get(name), "GEMM_FEATURES", ())
+    scale = gemm_scale(prof) if gemm else 1.0
+    return sum(coef.get(k, 0.0) * v * (scale if k in gemm else 1.0) for k, v in features(name, x, w, spec).items())
+
+
+def gemm_scale(prof: _profile.Profile) -> float:
+    """How much slower this process's matrix products run than when ``prof`` was fitted: the GFLOP/s
+    in its ``fitted_on["gemm_gflops"]`` over :func:`._gemm.rate` (1 where either is unknown), rounded to
+    a power of sqrt(2) (so that a noisy measurement seldom changes a choice) within [1/4, 4]. An
+    algorithm's ``GEMM_FEATURES`` (its GEMM multiply-adds) are costed times this. With
+    ``$ANYCONV_PROFILE=default`` (reproducible runs, the tests) it is 1: no timing enters a choice."""
+    if os.environ.get("ANYCONV_PROFILE") == "default":
+        return 1.0
+    fitted = prof.fitted_on.get("gemm_gflops")
+    if not isinstance(fitted, (int, float)) or fitted <= 0:
+        return 1.0
+    now = _gemm.rate(torch.float32)
+    if now <= 0:
+        return 1.0
+    return float(2.0 ** (min(4, max(-4, round(2 * math.log2(float(fitted) / now)))) / 2))
 
 
 CACHE_SIZE = 4096

@@ -40,8 +40,10 @@ from ..core.spec import CorrSpec
 from ..core.windows import balanced_step
 from ..core.workspace import chunk_limit
 from ._common import run_tiles
+from ._gemm import matmul
 
 NAME = "im2col"
+GEMM_FEATURES = ("macs", "narrow_macs")  # cost features that count matrix-product multiply-adds (auto.gemm_scale)
 CHUNK_BYTES = 2 * 2**20  # columns per chunk of output positions and groups
 MIN_CHUNK_POSITIONS = 512  # at least this many positions per chunk (the GEMMs' N)
 FOLD_BELOW = 256  # 1x1 kernels: fold the batch into the GEMM when a sample has fewer positions
@@ -77,7 +79,7 @@ def _tile(win: torch.Tensor, wg: torch.Tensor, n: int) -> torch.Tensor:
         # (b, G, Cg, *o, *k) -> (G, Cg, *k, b, *o) -> (G, Cg*K, b*L): the batch joins the GEMM's N
         perm = (1, 2, *range(3 + n, 3 + 2 * n), 0, *range(3, 3 + n))
         cols = win.permute(perm).reshape(g, -1, big_l)
-    y = torch.matmul(wg.flatten(2), cols)  # (G, Og, Cg*K) @ (G, Cg*K, b*L) -> (G, Og, b*L)
+    y = matmul(wg.flatten(2), cols)  # (G, Og, Cg*K) @ (G, Cg*K, b*L) -> (G, Og, b*L)
     return y.unflatten(2, (b, *o_tile)).transpose(0, 2).transpose(1, 2)  # (b, G, Og, *o)
 
 
@@ -95,9 +97,9 @@ def _pointwise(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor
     if b > 1 and prod(out) < FOLD_BELOW:
         # few positions (weight gradients, small feature maps): the batch joins the GEMM's N,
         # one (Og, Cg) @ (Cg, B*L) product per group instead of B tiny ones; a permuted view
-        y = torch.matmul(wg, cols.permute(1, 2, 0, 3).reshape(g, c // g, -1))  # (G, Og, B*L)
+        y = matmul(wg, cols.permute(1, 2, 0, 3).reshape(g, c // g, -1))  # (G, Og, B*L)
         return y.unflatten(2, (b, *out)).movedim(2, 0).flatten(1, 2)
-    y = torch.matmul(wg, cols)  # (G, Og, Cg) @ (B, G, Cg, L) -> (B, G, Og, L)
+    y = matmul(wg, cols)  # (G, Og, Cg) @ (B, G, Cg, L) -> (B, G, Og, L)
     return y.reshape(b, o, *out)
 
 
@@ -121,7 +123,7 @@ def _whole(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
     win = x[(slice(None), slice(None)) + tuple(slice(0, (k - 1) * d + 1, d) for k, d in zip(kernel, spec.dilation))]
     xs = win.reshape(b, g, c // g, prod(kernel)).permute(1, 2, 0, 3)  # (G, Cg, B, K): views of the rows
     ws = w.reshape(g, o // g, c // g, prod(kernel)).permute(0, 2, 3, 1)  # (G, Cg, K, Og)
-    y = torch.matmul(xs, ws).sum(1)  # (G, Cg, B, Og) -> (G, B, Og)
+    y = matmul(xs, ws).sum(1)  # (G, Cg, B, Og) -> (G, B, Og)
     return y.transpose(0, 1).reshape(b, o, *(1,) * spec.n)
 
 

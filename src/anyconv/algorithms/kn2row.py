@@ -29,8 +29,10 @@ import torch
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.workspace import scratch_budget
+from ._gemm import matmul
 
 NAME = "kn2row"
+GEMM_FEATURES = ("gemm_macs",)  # cost features that count matrix-product multiply-adds (auto.gemm_scale)
 
 
 def scratch_bytes_per_sample(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> int:
@@ -79,7 +81,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         xt = x[start:stop].reshape(bb, g, cg, *x.shape[2:]).permute(1, 2, 0, *range(3, 3 + n))
         xs[(slice(None),) * 3 + inner] = xt
         xs = xs.reshape(g, cg, -1)  # (G, Cg, b*L)
-        z = torch.matmul(wk, xs)  # (G, K*Og, b*L)
+        z = matmul(wk, xs)  # (G, K*Og, b*L)
         z = z.reshape(g, k, og, bb, *big_l)  # (G, K, Og, b, *L)
         ys = y[start:stop].reshape(bb, g, og, *out).permute(1, 2, 0, *range(3, 3 + n))  # (G, Og, b, *o) view
         for j, q in enumerate(taps):

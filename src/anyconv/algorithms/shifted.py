@@ -44,8 +44,10 @@ from ._common import (
     tap_reads,
     trivial_result,
 )
+from ._gemm import matmul
 
 NAME = "shifted"
+GEMM_FEATURES = ("flat_macs", "short_row_macs")  # cost features that count matrix-product multiply-adds (auto.gemm_scale)
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:
@@ -109,9 +111,9 @@ def forward(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
         for j, (phase, off) in enumerate(reads):
             wj = taps[j].expand(nb, g, og, cg).reshape(nb * g, og, cg)
             if j == 0:
-                torch.bmm(wj, xf[phase][:, :, off : off + lf], out=yf)
+                matmul(wj, xf[phase][:, :, off : off + lf], out=yf)
             else:
-                yf.baddbmm_(wj, xf[phase][:, :, off : off + lf])
+                matmul(wj, xf[phase][:, :, off : off + lf], out=yf, accumulate=True)
         y[rows] = crop_flat(yf.view(nb, o, lf), out, st)
     return y
 

@@ -51,8 +51,10 @@ from ..core.spec import CorrSpec
 from ..core.windows import balanced_step, tiles
 from ..core.workspace import chunk_limit
 from ._common import halves_to_float32, padded_slice
+from ._gemm import matmul
 
 NAME = "winograd"
+GEMM_FEATURES = ("tile_macs",)  # cost features that count matrix-product multiply-adds (auto.gemm_scale)
 KERNEL = 3
 M_DEFAULT = {1: 6, 2: 4, 3: 2}
 CHUNK_BYTES = 3 * 2**20  # scratch per chunk of tiles (transformed input, products, output tiles)
@@ -153,7 +155,7 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
 
     def transform(s: slice) -> torch.Tensor:
         ws = wg[:, s]
-        return (kg @ ws.reshape(-1, ws.shape[-1]).T).reshape(big_a, g, ws.shape[1], cg)
+        return matmul(kg, ws.reshape(-1, ws.shape[-1]).T).reshape(big_a, g, ws.shape[1], cg)
 
     u_once = transform(outs[0]) if len(outs) == 1 else None
     fixed = big_a * g * step * cg * es
@@ -175,7 +177,7 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
         # (b, C, *ntt, *a) -> (*a, C, b, *ntt) -> (A, C*b*P); V = B^T d B = kb @ that
         cols = xs.permute(*range(2 + n, 2 + 2 * n), 1, 0, *sp).reshape(big_a, -1)
         del xs
-        v = (kb @ cols).reshape(big_a, g, cg, bb * p)  # (A, G, Cg, b*P)
+        v = matmul(kb, cols).reshape(big_a, g, cg, bb * p)  # (A, G, Cg, b*P)
         del cols
         index = [t[0], slice(None), slice(None)]
         crop = [slice(None), slice(None), slice(None)]
@@ -189,9 +191,9 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
             if cg == 1:
                 mm = v * u  # (A, G, 1, b*P) * (A, G, oc, 1) -> (A, G, oc, b*P)
             else:
-                mm = torch.matmul(u, v)  # (A, G, oc, Cg) @ (A, G, Cg, b*P) -> (A, G, oc, b*P)
+                mm = matmul(u, v)  # (A, G, oc, Cg) @ (A, G, Cg, b*P) -> (A, G, oc, b*P)
             del u  # before the next chunk's U is made
-            yt = ka @ mm.reshape(big_a, -1)  # (m^N, G*oc*b*P)
+            yt = matmul(ka, mm.reshape(big_a, -1))  # (m^N, G*oc*b*P)
             del mm
             yt = yt.reshape(*([m] * n), g, oc, bb, *ntt)  # (*m, G, oc, b, *ntt)
             perm = [n + 2, n, n + 1]

@@ -1,8 +1,11 @@
 """The machine a benchmark runs on: CPU model, ISA, threads, load, and its own measured float32 peak.
 
-No machine is assumed: the peak that ``%peak`` columns are relative to is measured here, as
-the rate of a float32 ``torch.matmul`` (oneDNN/MKL's GEMM, near the FMA units' peak) at one
-thread and at every thread count the benchmark uses.
+No machine is assumed: the peak that ``%peak`` columns are relative to is measured here, at one
+thread and at every thread count the benchmark uses, as the rate of the FMA units themselves
+(:func:`fma_gflops`: the native library's loop of independent float32 multiply-adds in the build's
+widest vectors, no memory traffic); without the native library, as the rate of a float32
+``torch.matmul`` (:func:`matmul_gflops`), which the header line prints too: a BLAS can run well
+below the FMA peak (MKL on AMD CPUs takes its AVX2 path: about 40% of an AVX-512 machine's peak).
 
 Examples:
     >>> from anyconv.bench.machine import isa, matmul_gflops
@@ -81,17 +84,45 @@ def matmul_gflops(size: int = 1024, repeats: int = 10, threads: int | None = Non
     return 2 * size**3 / best / 1e9
 
 
+def fma_gflops(threads: int = 1, rounds: int = 2_000_000, repeats: int = 5) -> float | None:
+    """The FMA units' float32 rate on ``threads`` threads, best of ``repeats``, in GFLOP/s (the native
+    library's ``fma_flops_f32``: ``rounds`` of 24 independent vector multiply-adds per thread); None
+    without the native library."""
+    from ..algorithms import _native_abi
+
+    lib = _native_abi.library()
+    if lib is None:
+        return None
+    best = 0.0
+    for _ in range(repeats + 1):  # (the first call wakes the threads and the clocks)
+        t0 = time.perf_counter()
+        flops = lib.fma_flops_f32(rounds, threads)
+        best = max(best, flops / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
 def measured_peaks(threads: Iterable[int]) -> dict[int, float]:
-    """:func:`matmul_gflops` at 1 thread and at each count in ``threads`` (sorted, deduplicated)."""
-    return {t: matmul_gflops(threads=t) for t in sorted({1, *threads})}
+    """The peak at 1 thread and at each count in ``threads`` (sorted, deduplicated): :func:`fma_gflops`,
+    else :func:`matmul_gflops`."""
+    out = {}
+    for t in sorted({1, *threads}):
+        fma = fma_gflops(t)
+        out[t] = fma if fma is not None else matmul_gflops(threads=t)
+    return out
 
 
 def describe(peaks: dict[int, float]) -> str:
-    """One header line: CPU model, architecture and ISA, then the measured peak per thread count."""
-    rates = ", ".join(f"{v:.0f} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t, v in sorted(peaks.items()))
+    """The header: CPU model, architecture and ISA, the measured peak per thread count, and the float32
+    ``torch.matmul`` rate at the same counts (how far the BLAS is from that peak)."""
+    def rates(values: dict[int, float]) -> str:
+        return ", ".join(f"{v:.0f} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t, v in sorted(values.items()))
+
+    how = "FMA units, native loop" if fma_gflops(1, rounds=1000, repeats=0) is not None else "torch.matmul 1024^3"
+    mm = {t: matmul_gflops(threads=t, repeats=3) for t in peaks}
     return (f"cpu: {cpu_model()} ({platform.machine()}; {isa()}), {os.cpu_count()} logical CPU(s), "
             f"torch default {all_threads()} thread(s)\n"
-            f"measured peak (float32 torch.matmul 1024^3): {rates}")
+            f"measured peak (float32, {how}): {rates(peaks)}\n"
+            f"float32 torch.matmul 1024^3: {rates(mm)}")
 
 
 def info(peaks: dict[int, float]) -> dict[str, Any]:

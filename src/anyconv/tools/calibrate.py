@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from .. import __version__
-from ..algorithms import auto, fit, get, matrix
+from ..algorithms import _gemm, auto, fit, get, matrix
 from ..algorithms import profile as _profile
 from ..algorithms.autotune import time_ms
 from ..core.spec import CorrSpec
@@ -208,6 +208,6 @@ def tune(budget: float = 60.0, quick: bool = False, repeats: int = 3) -> Result:
             table[name], how[name] = {k: s * v for k, v in coef.items()}, "not timed (default x median scale)"
     fitted_on = {**_profile.machine_key(), "date": time.strftime("%Y-%m-%d"), "anyconv": __version__,
                  "calls": sum(1 for c in calls if c.times), "peak_gflops": round(peak, 1),
-                 "bandwidth_gbs": round(bw, 1), "budget_s": budget}
+                 "gemm_gflops": round(_gemm.rate(torch.float32), 1), "bandwidth_gbs": round(bw, 1), "budget_s": budget}
     return Result(fitted_on, table, how, errors, _regret(calls, base), _regret(calls, table), calls,
                   time.perf_counter() - start)

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 
 from .. import algorithms
+from ..algorithms import _gemm, auto
+from ..algorithms import profile as _profile
 from ..algorithms._common import on_device
 from ..algorithms.auto import ACCURACY_ULPS, choose_exact, finite, unit_roundoff
 from ..algorithms.variants import choose_op
@@ -247,8 +249,19 @@ def explain_algorithm(
                 lines.append(f"  {name:10s} REJECTED: {_readable(c.rejected.get(name, '?'))}")
         lines.append(f"  chosen: {c.reason}")
         lines.append(f"  cost model: {c.profile}")
+        lines.append(f"  matrix products: {_gemm_line()}")
         if nonfinite:
             lines.append("  non-finite values in the input or weight: " + (
                 f"{c.name} would misplace them ({c.hazard}), chosen instead: {choose_exact(x, w, spec).reason}"
                 if c.hazard else f"{c.name} puts NaN and Inf where torch does"))
     return "\n".join(lines)
+
+
+def _gemm_line() -> str:
+    """Which backend computes the GEMM-based algorithms' products, its rate, and the cost model's scale."""
+    r = _gemm.rates(torch.float32)
+    which = _gemm.backend(torch.float32)
+    name = "anyconv's native kernel" if which == "native" else "torch.matmul"
+    return (f"{name} (float32, {r[which]:.0f} GFLOP/s on this machine; the other: {r['torch' if which == 'native' else 'native']:.0f}),"
+            f" GEMM terms x{auto.gemm_scale(_profile.active()):.2f}")
+

@@ -66,7 +66,6 @@ EXPORT int copy_strided(const CopyGeom *g, void *dst, const void *src) {
     int64_t n = g->threads < 1 ? 1 : (g->threads > 64 ? 64 : g->threads);
     if (n > rows) n = rows;
     CopyJob jobs[64];
-    pthread_t ids[64];
     for (int64_t t = 0; t < n; t++) {
         jobs[t].g = g;
         jobs[t].dst = (char *)dst;
@@ -74,19 +73,40 @@ EXPORT int copy_strided(const CopyGeom *g, void *dst, const void *src) {
         jobs[t].r0 = rows * t / n;
         jobs[t].r1 = rows * (t + 1) / n;
     }
-    int64_t started = 1;
-    for (; started < n; started++)
-        if (pthread_create(&ids[started], NULL, copy_work, &jobs[started]) != 0) break;
-    for (int64_t t = started; t < n; t++) copy_work(&jobs[t]);
-    copy_work(&jobs[0]);
-    for (int64_t t = 1; t < started; t++) pthread_join(ids[t], NULL);
+    run_jobs(n, copy_work, jobs, sizeof(CopyJob));
     return 0;
 }
 
-/* the ABI's struct sizes (0: Geom, 1: Plan, 2: CopyGeom), which native's Python side checks against its
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void run_jobs(int64_t n, void *(*worker)(void *), void *jobs, size_t size) {
+    char *base = (char *)jobs;
+    if (n <= 1) {
+        worker(base);
+        return;
+    }
+#ifdef _OPENMP
+    /* one job per thread of a team of n (fewer if the runtime gives fewer: the loop covers every job) */
+#pragma omp parallel for num_threads((int)n) schedule(static, 1)
+    for (int64_t t = 0; t < n; t++) worker(base + t * size);
+#else
+    pthread_t ids[64];
+    int64_t started = 1;
+    if (n > 64) n = 64;
+    for (; started < n; started++)
+        if (pthread_create(&ids[started], NULL, worker, base + started * size) != 0) break;
+    for (int64_t t = started; t < n; t++) worker(base + t * size); /* threads that did not start */
+    worker(base);
+    for (int64_t t = 1; t < started; t++) pthread_join(ids[t], NULL);
+#endif
+}
+
+/* the ABI's struct sizes (0: Geom, 1: Plan, 2: CopyGeom, 3: GemmArgs), which native's Python side checks against its
    ctypes structures when it loads the library */
 EXPORT int64_t abi_bytes(int64_t which) {
     return which == 0 ? (int64_t)sizeof(Geom) : which == 1 ? (int64_t)sizeof(Plan)
-           : which == 2 ? (int64_t)sizeof(CopyGeom) : -1;
+           : which == 2 ? (int64_t)sizeof(CopyGeom) : which == 3 ? (int64_t)sizeof(GemmArgs) : -1;
 }
 #endif

@@ -151,7 +151,6 @@ static void *FN(work)(void *arg) {
 int FN(launch)(const Geom *m, const T *x, const T *w, T *y, void *(*worker)(void *)) {
     int64_t n = m->threads < 1 ? 1 : m->threads;
     FN(Job) jobs[64];
-    pthread_t ids[64];
     if (n > 64) n = 64;
     for (int64_t t = 0; t < n; t++) {
         jobs[t].m = m;
@@ -161,17 +160,9 @@ int FN(launch)(const Geom *m, const T *x, const T *w, T *y, void *(*worker)(void
         jobs[t].tid = t;
         jobs[t].status = 0;
     }
-    int64_t started = 1;
-    for (; started < n; started++)
-        if (pthread_create(&ids[started], NULL, worker, &jobs[started]) != 0) break;
-    for (int64_t t = started; t < n; t++) worker(&jobs[t]); /* threads that did not start */
-    worker(&jobs[0]);
-    int status = jobs[0].status;
-    for (int64_t t = 1; t < started; t++) {
-        pthread_join(ids[t], NULL);
-        status |= jobs[t].status;
-    }
-    for (int64_t t = started; t < n; t++) status |= jobs[t].status;
+    run_jobs(n, worker, jobs, sizeof(FN(Job)));
+    int status = 0;
+    for (int64_t t = 0; t < n; t++) status |= jobs[t].status;
     return status;
 }
 

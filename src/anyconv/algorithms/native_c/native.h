@@ -20,6 +20,7 @@
    - lanes.c: "lanes" form (float32 with AVX-512; one output channel per group, at least 16 groups,
      1-2 dims): 16 groups in the lanes of every vector, with a nested Winograd F(3, 3) variant.
    - transposed.c: the transposed correlation (a strided layer's input gradient), corr_t_*.
+   - gemm.c: a packed, register-blocked matrix product (gemm_*), the GEMM-based algorithms' products.
    - copy.c: a strided copy (copy_strided), compiled in the float object only.
 
    Depth (the first of 3 dims) is not padded in the buffers: taps that fall outside are skipped.
@@ -54,6 +55,15 @@ typedef struct {
                                     batch/channel-swapped input of a weight gradient read in place */
     int64_t n;                   /* the call's spatial dims (1-3) */
 } Geom;
+
+/* a matrix product (gemm.c): read by Python through its ctypes.Structure GemmArgs, field by field */
+typedef struct {
+    int64_t m, n, k, batch;
+    int64_t a_rs, a_cs, b_rs, b_cs, c_rs; /* strides in elements; C's columns are contiguous */
+    int64_t a_bs, b_bs, c_bs;             /* strides between batch items (0: the same matrix for each) */
+    int64_t accumulate;                   /* 1: C += A B; 0: C = A B */
+    int64_t threads;
+} GemmArgs;
 
 /* a call's plan (plan_f32 / plan_f64): what the kernel will do, for the caller's scratch check and
    cost model; read by Python through its ctypes.Structure Plan, field by field */
@@ -212,6 +222,12 @@ typedef struct {
     int64_t tid;
     int status;
 } FN(Job);
+
+/* copy.c: worker(jobs + t * size) for t in [0, n): with an OpenMP build on the OpenMP threads of the
+   process (torch's own pool: the library's libgomp.so.1 is the one torch loaded, so no second set of
+   threads competes for the cores), else on pthreads started for the call (the caller runs job 0, and
+   the jobs of threads that could not start) */
+INTERNAL void run_jobs(int64_t n, void *(*worker)(void *), void *jobs, size_t size);
 
 /* plan.c: the decisions every form reads */
 INTERNAL Geom FN(planned)(const Geom *call);

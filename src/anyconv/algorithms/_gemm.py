@@ -1,0 +1,177 @@
+"""The matrix products of the GEMM-based algorithms: anyconv's packed kernel or ``torch.matmul``.
+
+``im2col``, ``winograd``, ``shifted``, ``kn2row`` and the small-call variants spend their time in
+matrix products. :func:`matmul` computes ``a @ b`` (batch dims broadcast like ``torch.matmul``) with
+the native library's ``gemm_f32`` / ``gemm_f64`` (``native_c/gemm.c``: packed panels, a register tile
+sized by the build's vectors, threads over batch items or columns, no copy of a transposed operand)
+when that kernel is the faster one on this machine, else with ``torch.matmul``:
+
+- :func:`backend` decides once per process, dtype and thread count: ``$ANYCONV_GEMM`` (``native`` or
+  ``torch``) if set, else a probe timing both on a 192 x 1152 x 768 product (a few milliseconds;
+  :func:`rates`). ``auto`` scales the GEMM terms of its cost model by the chosen rate (:func:`rate`).
+  On the 2-core AMD EPYC of the development machine (AVX-512) torch's BLAS (MKL) runs 90-100 GFLOP/s
+  at 1 thread and the kernel 145-180; on a machine where MKL takes its AVX-512 path the two are close.
+- small products (under :data:`MIN_MACS` multiply-adds), other dtypes, a missing library,
+  non-CPU tensors and operands whose batch dims do not collapse to one stride take ``torch.matmul``.
+
+The kernel's sums run in k order and never depend on the thread count (bit-deterministic).
+
+Example:
+    >>> import torch
+    >>> a, b = torch.randn(2, 40, 30, dtype=torch.float64), torch.randn(30, 50, dtype=torch.float64)
+    >>> torch.allclose(matmul(a, b), a @ b)
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import threading
+import time
+
+import torch
+
+from . import _native_abi as abi
+
+MIN_MACS = 1 << 18  # smaller products: torch.matmul (a ctypes call costs a few microseconds)
+PROBE = (192, 1152, 768)  # m, k, n of the probe product (a ResNet layer's im2col GEMM in size)
+BACKENDS = ("native", "torch")
+_RATES: dict[tuple[torch.dtype, int], dict[str, float]] = {}
+_LOCK = threading.Lock()
+
+
+def _batch_stride(t: torch.Tensor, nb: int) -> int | None:
+    """The one stride that steps through ``t``'s ``nb`` leading (batch) dims in row-major order, or
+    None if they do not collapse (0 for no batch dims or a broadcast one)."""
+    stride: int | None = None
+    inner = 1
+    for size, st in zip(reversed(t.shape[:nb]), reversed(t.stride()[:nb])):
+        if size == 1:
+            continue
+        if stride is None:
+            stride, inner = st, size
+        elif st != stride * inner:
+            return None
+        else:
+            inner *= size
+    return 0 if stride is None else stride
+
+
+def _native_ok(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return (a.dtype == b.dtype and a.dtype in abi.DTYPES and a.device.type == "cpu" and b.device.type == "cpu"
+            and not a.is_neg() and not b.is_neg() and a.dim() >= 2 and b.dim() >= 2)
+
+
+def _native(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None, accumulate: bool) -> torch.Tensor | None:
+    """``a @ b`` (into ``out``, added when ``accumulate``) by the kernel, or None where it does not serve."""
+    lib = abi.library()
+    if lib is None:
+        return None
+    batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    nb = len(batch)
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+    ae, be = a.expand(*batch, m, k), b.expand(*batch, k, n)
+    a_bs, b_bs = _batch_stride(ae, nb), _batch_stride(be, nb)
+    if a_bs is None or b_bs is None:
+        return None
+    if out is None:
+        out = torch.empty((*batch, m, n), dtype=a.dtype)
+    c_bs = _batch_stride(out, nb)
+    if c_bs is None or tuple(out.shape) != (*batch, m, n) or (n > 1 and out.stride(-1) != 1):
+        return None
+    count = 1
+    for s in batch:
+        count *= s
+    args = abi.GemmArgs(m, n, k, count, ae.stride(-2), ae.stride(-1), be.stride(-2), be.stride(-1),
+                        out.stride(-2) if m > 1 else n, a_bs, b_bs, c_bs, int(accumulate),
+                        abi.call_threads(count * m * n * k))
+    fn = getattr(lib, f"gemm_{abi.DTYPES[a.dtype]}")
+    if fn(ctypes.addressof(args), ae.data_ptr(), be.data_ptr(), out.data_ptr()) != 0:
+        raise MemoryError("anyconv: the native matrix product could not allocate its packing buffers")
+    return out
+
+
+def _real_tensors() -> contextlib.AbstractContextManager[object]:
+    """A context in which new tensors are real even under a fake-tensor mode (compile's tracing)."""
+    try:
+        from torch._subclasses.fake_tensor import unset_fake_temporarily
+    except ImportError:  # (another torch: the probe runs as it is)
+        return contextlib.nullcontext()
+    return unset_fake_temporarily()
+
+
+def _probe(dtype: torch.dtype) -> dict[str, float]:
+    """GFLOP/s of the kernel and of ``torch.matmul`` on :data:`PROBE` (interleaved, best of 3 after a
+    warm-up call of each)."""
+    m, k, n = PROBE
+    with _real_tensors(), torch.no_grad():
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+        best = {"native": float("inf"), "torch": float("inf")}
+        for rep in range(4):
+            for name in BACKENDS:
+                t0 = time.perf_counter()
+                if name == "native":
+                    _native(a, b, None, False)
+                else:
+                    torch.matmul(a, b)
+                if rep:
+                    best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: 2e-9 * m * k * n / max(t, 1e-9) for name, t in best.items()}
+
+
+def rates(dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """GFLOP/s of each backend on this machine at the current thread count (measured once; the
+    native one 0 without the library)."""
+    if dtype not in abi.DTYPES or abi.library() is None:
+        return {"native": 0.0, "torch": 0.0}
+    key = (dtype, abi.threads())
+    found = _RATES.get(key)
+    if found is None:
+        with _LOCK:
+            found = _RATES.get(key)
+            if found is None:
+                found = _RATES[key] = _probe(dtype)
+    return found
+
+
+def backend(dtype: torch.dtype = torch.float32) -> str:
+    """``"native"`` or ``"torch"``: which computes this process's ``dtype`` products at the current
+    thread count (``$ANYCONV_GEMM`` if set, else the faster in :func:`rates`)."""
+    forced = os.environ.get("ANYCONV_GEMM", "")
+    if dtype not in abi.DTYPES or abi.library() is None:
+        return "torch"
+    if forced in BACKENDS:
+        return forced
+    r = rates(dtype)
+    return "native" if r["native"] > r["torch"] else "torch"
+
+
+def rate(dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of the products :func:`matmul` computes (the chosen backend's, :func:`rates`); 0 if unknown."""
+    r = rates(dtype)
+    return r[backend(dtype)] or r["torch"]
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
+           accumulate: bool = False) -> torch.Tensor:
+    """``a @ b`` as ``torch.matmul`` computes it (both at least 2-D, batch dims broadcast); with ``out``
+    the product is written there (``accumulate``: added to it, like ``baddbmm_``) and ``out`` returned.
+
+    >>> import torch
+    >>> out = torch.ones(3, 4)
+    >>> matmul(torch.zeros(3, 2), torch.zeros(2, 4), out=out, accumulate=True).sum().item()
+    12.0
+    """
+    tracked = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)  # (the kernel records no graph)
+    if (not tracked and _native_ok(a, b) and a.shape[-2] * a.shape[-1] * b.shape[-1] >= MIN_MACS
+            and (out is None or out.dtype == a.dtype) and backend(a.dtype) == "native"):
+        done = _native(a, b, out, accumulate)
+        if done is not None:
+            return done
+    if out is None:
+        return torch.matmul(a, b)
+    if accumulate:
+        return out.add_(torch.matmul(a, b))
+    return torch.matmul(a, b, out=out)

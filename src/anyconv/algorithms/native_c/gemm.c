@@ -1,0 +1,222 @@
+/* A packed, register-blocked matrix product (gemm_f32 / gemm_f64), batched, any strides:
+
+   C[i, j] (+)= sum_k A[i, k] B[k, j]     for each of `batch` (A, B, C) triples
+
+   The loops of Goto and van de Geijn (BLIS's five loops): B's block of KC rows x NC columns is copied
+   into panels of GNR columns (k-major), A's block of MC rows x KC into panels of GMR rows, and a
+   GMR x GNR register tile of C accumulates over the KC products of one panel pair. Packing reads A and B
+   through both their strides, so a transposed operand (a weight gradient's columns) costs no copy in
+   Python; the zero-padded panel edges let the tile loop run without bounds. The register tile is what
+   the build's vectors allow: 12 x 32 (float32) with AVX-512's 32 registers, 6 x 16 with AVX2's 16,
+   3 x 16 otherwise. Sums run in k order within a KC block, blocks in order: the result depends only on
+   the shapes and the build, never on the thread count (threads split batch items or C's columns). */
+#include "native.h"
+
+/* the tile in the build's own vectors (gvec: 64, 32 or 16 bytes; a wider generic vector would be split
+   by the compiler and the tile spilled to memory) */
+#if defined(__AVX512F__)
+#define GMR 12
+#define GNB 2
+#define GBYTES 64
+#elif defined(__AVX2__) || defined(__AVX__)
+#define GMR 6
+#define GNB 2
+#define GBYTES 32
+#else
+#define GMR 4
+#define GNB 3
+#define GBYTES 16
+#endif
+typedef T gvec __attribute__((vector_size(GBYTES)));
+typedef T ugvec __attribute__((vector_size(GBYTES), aligned(sizeof(T))));
+#define GL ((int)(GBYTES / sizeof(T)))
+#define GNR (GNB * GL)
+#ifndef KC
+#define KC 128
+#endif
+#ifndef MC
+#define MC (GMR * 12)
+#endif
+#ifndef NC
+#define NC (GNR * 64)
+#endif
+
+/* A's rows [i0, i0 + mc) x columns [p0, p0 + kc) into panels of GMR rows, k-major, zero rows past mc */
+static void FN(pack_a)(const T *a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T *ap) {
+    for (int64_t i0 = 0; i0 < mc; i0 += GMR) {
+        int64_t mr = mc - i0 < GMR ? mc - i0 : GMR;
+        for (int64_t p = 0; p < kc; p++) {
+            const T *src = a + i0 * rs + p * cs;
+            int64_t i = 0;
+            for (; i < mr; i++) ap[i] = src[i * rs];
+            for (; i < GMR; i++) ap[i] = 0;
+            ap += GMR;
+        }
+    }
+}
+
+/* B's rows [p0, p0 + kc) x columns [j0, j0 + nc) into panels of GNR columns, k-major, zero past nc */
+static void FN(pack_b)(const T *b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T *bp) {
+    for (int64_t j0 = 0; j0 < nc; j0 += GNR) {
+        int64_t nr = nc - j0 < GNR ? nc - j0 : GNR;
+        for (int64_t p = 0; p < kc; p++) {
+            const T *src = b + p * rs + j0 * cs;
+            if (cs == 1 && nr == GNR) {
+                for (int v = 0; v < GNB; v++) *(gvec *)(bp + v * GL) = *(const ugvec *)(src + v * GL);
+            } else {
+                int64_t j = 0;
+                for (; j < nr; j++) bp[j] = src[j * cs];
+                for (; j < GNR; j++) bp[j] = 0;
+            }
+            bp += GNR;
+        }
+    }
+}
+
+/* one GMR x GNR tile: acc = ap^T bp over kc; then C = acc (set), or C += acc; mr x nr of it is C's */
+static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *restrict ap, const T *restrict bp,
+                                                          T *c, int64_t ldc, int set, int64_t mr, int64_t nr) {
+    gvec acc[GMR][GNB];
+#pragma GCC unroll 16
+    for (int i = 0; i < GMR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GNB; v++) acc[i][v] = (gvec){0};
+    for (int64_t p = 0; p < kc; p++) {
+        gvec bv[GNB];
+#pragma GCC unroll 4
+        for (int v = 0; v < GNB; v++) bv[v] = *(const gvec *)(bp + v * GL);
+#pragma GCC unroll 16
+        for (int i = 0; i < GMR; i++) {
+            gvec av = -(gvec){0} + ap[i];
+#pragma GCC unroll 4
+            for (int v = 0; v < GNB; v++) acc[i][v] += av * bv[v];
+        }
+        ap += GMR;
+        bp += GNR;
+    }
+    if (mr == GMR && nr == GNR) {
+#pragma GCC unroll 16
+        for (int i = 0; i < GMR; i++)
+#pragma GCC unroll 4
+            for (int v = 0; v < GNB; v++) {
+                ugvec *dst = (ugvec *)(c + i * ldc + v * GL);
+                *dst = set ? acc[i][v] : *dst + acc[i][v];
+            }
+        return;
+    }
+    T part[GMR * GNR] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+    for (int i = 0; i < GMR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < GNB; v++) *(gvec *)(part + i * GNR + v * GL) = acc[i][v];
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = set ? part[i * GNR + j] : c[i * ldc + j] + part[i * GNR + j];
+}
+
+/* C[:, j0:j1] of one batch item, with this thread's panels */
+static void FN(gemm_one)(const GemmArgs *g, const T *a, const T *b, T *c, int64_t j0, int64_t j1, T *ap, T *bp) {
+    for (int64_t jc = j0; jc < j1; jc += NC) {
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t pc = 0; pc < g->k || pc == 0; pc += KC) {
+            int64_t kc = g->k - pc < KC ? g->k - pc : KC;
+            int set = pc == 0 && !g->accumulate;
+            if (kc > 0) FN(pack_b)(b + pc * g->b_rs + jc * g->b_cs, g->b_rs, g->b_cs, kc, nc, bp);
+            for (int64_t ic = 0; ic < g->m; ic += MC) {
+                int64_t mc = g->m - ic < MC ? g->m - ic : MC;
+                if (kc > 0) FN(pack_a)(a + ic * g->a_rs + pc * g->a_cs, g->a_rs, g->a_cs, mc, kc, ap);
+                for (int64_t jr = 0; jr < nc; jr += GNR) {
+                    int64_t nr = nc - jr < GNR ? nc - jr : GNR;
+                    for (int64_t ir = 0; ir < mc; ir += GMR) {
+                        int64_t mr = mc - ir < GMR ? mc - ir : GMR;
+                        FN(tile)(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * g->c_rs + jc + jr, g->c_rs, set, mr, nr);
+                    }
+                }
+            }
+            if (kc <= 0) break; /* k = 0: C = 0 (set) or unchanged */
+        }
+    }
+}
+
+typedef struct {
+    const GemmArgs *g;
+    const T *a, *b;
+    T *c;
+    int64_t tid;
+    int status;
+} FN(GemmJob);
+
+static void *FN(gemm_work)(void *arg) {
+    FN(GemmJob) *job = (FN(GemmJob) *)arg;
+    const GemmArgs *g = job->g;
+    T *ap = (T *)aligned_alloc(64, sizeof(T) * MC * KC);
+    T *bp = (T *)aligned_alloc(64, sizeof(T) * KC * NC);
+    if (!ap || !bp) {
+        free(ap);
+        free(bp);
+        job->status = 1;
+        return NULL;
+    }
+    const int64_t nt = g->threads, t = job->tid;
+    if (g->batch >= nt) { /* whole batch items per thread */
+        for (int64_t e = t; e < g->batch; e += nt)
+            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, 0, g->n, ap, bp);
+    } else { /* C's columns split in runs of whole panels */
+        int64_t panels = (g->n + GNR - 1) / GNR, per = (panels + nt - 1) / nt;
+        int64_t j0 = t * per * GNR, j1 = (t + 1) * per * GNR;
+        if (j1 > g->n) j1 = g->n;
+        for (int64_t e = 0; e < g->batch && j0 < j1; e++)
+            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, j0, j1, ap, bp);
+    }
+    free(ap);
+    free(bp);
+    job->status = 0;
+    return NULL;
+}
+
+/* the bytes of packing buffers per thread (the caller's scratch check) */
+EXPORT int64_t FN(gemm_bytes)(void) { return (int64_t)sizeof(T) * (MC * KC + KC * NC); }
+
+EXPORT int FN(gemm)(const GemmArgs *g, const T *a, const T *b, T *c) {
+    if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return 0;
+    int64_t nt = g->threads < 1 ? 1 : g->threads;
+    FN(GemmJob) jobs[64];
+    if (nt > 64) nt = 64;
+    GemmArgs call = *g;
+    call.threads = nt;
+    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(GemmJob)){&call, a, b, c, t, 1};
+    run_jobs(nt, FN(gemm_work), jobs, sizeof(FN(GemmJob)));
+    int status = 0;
+    for (int64_t t = 0; t < nt; t++) status |= jobs[t].status;
+    return status;
+}
+
+/* the FMA units' peak (anyconv bench): n rounds of 24 independent multiply-adds on the build's vectors
+   per thread, on `threads` threads, no memory traffic; the floating-point operations done (the caller
+   times the call) */
+typedef struct {
+    int64_t n;
+    T sink;
+} FN(PeakJob);
+
+static void *FN(peak_work)(void *arg) {
+    FN(PeakJob) *job = (FN(PeakJob) *)arg;
+    gvec acc[24], a = -(gvec){0} + (T)0.999, b = -(gvec){0} + (T)1e-7;
+    for (int i = 0; i < 24; i++) acc[i] = -(gvec){0} + (T)(i * 1e-3);
+    for (int64_t r = 0; r < job->n; r++) {
+#pragma GCC unroll 24
+        for (int i = 0; i < 24; i++) acc[i] = acc[i] * a + b;
+        __asm__("" : "+x"(a)); /* a is not known to be constant: the loop is not folded */
+    }
+    T s = 0;
+    for (int i = 0; i < 24; i++) s += acc[i][0];
+    job->sink = s;
+    return NULL;
+}
+
+EXPORT int64_t FN(fma_flops)(int64_t n, int64_t threads) {
+    FN(PeakJob) jobs[64];
+    int64_t nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(PeakJob)){n, 0};
+    run_jobs(nt, FN(peak_work), jobs, sizeof(FN(PeakJob)));
+    return n * 24 * GL * 2 * nt + (jobs[0].sink == (T)-1); /* (the sums read: the work is kept) */
+}

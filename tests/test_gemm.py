@@ -1,0 +1,214 @@
+"""The native matrix product (``native_c/gemm.c`` through ``algorithms/_gemm.py``) against torch.matmul.
+
+Every product here is forced onto the kernel (``ANYCONV_GEMM=native``, no size threshold), in float64
+(compared with torch's float64 product, to 1e-12) and float32 (to float32 rounding); then the
+GEMM-based algorithms with the kernel against torch's convolution, bit-determinism across thread
+counts, non-finite values like torch's, and the AVX2 and portable builds in their own processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import anyconv.functional as AF
+from anyconv.algorithms import _gemm, _native_abi, _native_build
+
+pytestmark = pytest.mark.skipif(_native_abi.unavailable() is not None, reason="no native library")
+
+
+@pytest.fixture(autouse=True)
+def forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANYCONV_GEMM", "native")
+    monkeypatch.setattr(_gemm, "MIN_MACS", 0)
+
+
+def _ref(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.matmul(a.double(), b.double())
+
+
+def _native_only(a: torch.Tensor, b: torch.Tensor, **kw: object) -> torch.Tensor:
+    out = _gemm._native(a, b, kw.get("out"), bool(kw.get("accumulate", False)))  # type: ignore[arg-type]
+    assert out is not None, "the kernel declined a product it should compute"
+    return out
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 3e-6)])
+@pytest.mark.parametrize("m", [1, 5, 12, 13, 40, 150])
+@pytest.mark.parametrize("k", [1, 7, 128, 129, 300])
+@pytest.mark.parametrize("n", [1, 16, 33, 100, 1100])
+def test_products_equal_torchs(dtype: torch.dtype, tol: float, m: int, k: int, n: int):
+    g = torch.Generator().manual_seed(m * 1000 + k * 10 + n)
+    a, b = torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype)
+    y = _native_only(a, b)
+    scale = _ref(a.abs(), b.abs()).max().item()
+    assert y.dtype == dtype and y.shape == (m, n)
+    assert (y.double() - _ref(a, b)).abs().max().item() <= tol * max(scale, 1.0)
+
+
+@pytest.mark.parametrize("case", ["a_t", "b_t", "both_t", "strided", "batch", "broadcast_a", "broadcast_b",
+                                  "batch2", "sliced"])
+def test_any_strides_and_batches(case: str):
+    g = torch.Generator().manual_seed(7)
+
+    def r(*s: int) -> torch.Tensor:
+        return torch.randn(*s, generator=g, dtype=torch.float64)
+
+    a, b = {
+        "a_t": (r(70, 50).T, r(70, 90)),
+        "b_t": (r(50, 70), r(90, 70).T),
+        "both_t": (r(70, 50).T, r(90, 70).T),
+        "strided": (r(50, 140)[:, ::2], r(70, 180)[:, 1::2]),
+        "batch": (r(3, 20, 30), r(3, 30, 40)),
+        "broadcast_a": (r(20, 30), r(4, 30, 40)),
+        "broadcast_b": (r(4, 20, 30), r(30, 40)),
+        "batch2": (r(2, 3, 20, 30), r(2, 3, 30, 40)),
+        "sliced": (r(6, 20, 30)[::2], r(6, 30, 40)[1::2].transpose(-1, -2).contiguous().transpose(-1, -2)),
+    }[case]
+    y = _gemm.matmul(a, b)
+    assert y.shape == torch.matmul(a, b).shape
+    assert torch.allclose(y, torch.matmul(a, b), rtol=0, atol=1e-12)
+
+
+def test_the_kernel_computes_not_torch(monkeypatch: pytest.MonkeyPatch):
+    # the forced path really is the kernel: with torch.matmul broken, products still come out right
+    a, b = torch.randn(30, 40, dtype=torch.float64), torch.randn(40, 50, dtype=torch.float64)
+    want = a @ b
+    monkeypatch.setattr(torch, "matmul", lambda *args, **kw: pytest.fail("torch.matmul was called"))
+    assert torch.allclose(_gemm.matmul(a, b), want, atol=1e-12)
+
+
+def test_out_and_accumulate_like_baddbmm():
+    a, b = torch.randn(4, 20, 30, dtype=torch.float64), torch.randn(4, 30, 50, dtype=torch.float64)
+    c = torch.randn(4, 20, 50, dtype=torch.float64)
+    want = torch.baddbmm(c, a, b)
+    out = c.clone()
+    assert _gemm.matmul(a, b, out=out, accumulate=True) is out
+    assert torch.allclose(out, want, atol=1e-12)
+    assert torch.allclose(_gemm.matmul(a, b, out=out), torch.bmm(a, b), atol=1e-12)
+
+
+def test_k_zero_gives_zeros_and_accumulate_keeps_c():
+    a, b = torch.randn(5, 0), torch.randn(0, 7)
+    assert torch.equal(_gemm.matmul(a, b), torch.zeros(5, 7))
+    c = torch.ones(5, 7)
+    assert torch.equal(_gemm.matmul(a, b, out=c, accumulate=True), torch.ones(5, 7))
+
+
+def test_bit_identical_at_every_thread_count(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)
+    a, b = torch.randn(3, 100, 700), torch.randn(3, 700, 500)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3, 4):
+            torch.set_num_threads(threads)
+            results.append(_gemm.matmul(a, b))
+            results.append(_gemm.matmul(a[0], b[0]))  # one item: C's columns split over the threads
+    finally:
+        torch.set_num_threads(before)
+    for r in results[2:]:
+        assert torch.equal(r, results[0] if r.dim() == 3 else results[1])
+
+
+def test_nan_and_inf_like_torch():
+    a, b = torch.randn(13, 40), torch.randn(40, 35)
+    a[2, 5], a[7, 0], b[3, 30], b[10, 4] = float("inf"), float("nan"), float("-inf"), float("inf")
+    y, want = _gemm.matmul(a, b), torch.matmul(a, b)
+    assert torch.equal(y.isnan(), want.isnan()) and torch.equal(y.isinf(), want.isinf())
+    finite = want.isfinite()
+    assert torch.allclose(y[finite], want[finite], rtol=1e-5, atol=1e-4)
+
+
+def test_autograd_tracked_products_stay_with_torch():
+    a = torch.randn(20, 30, requires_grad=True)
+    y = _gemm.matmul(a, torch.randn(30, 40))
+    assert y.grad_fn is not None
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd", "shifted", "kn2row"])
+@pytest.mark.parametrize("shape", [((2, 12, 9, 10), (16, 12, 3, 3), 1, 1), ((3, 8, 11, 7), (8, 4, 3, 3), 1, 2),
+                                   ((2, 6, 12, 12), (10, 6, 1, 1), 1, 1), ((2, 6, 13, 12), (10, 6, 3, 3), 2, 1)])
+def test_gemm_algorithms_with_the_kernel_equal_torch(algorithm: str, shape: tuple):
+    xs, ws, stride, groups = shape
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(xs, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(ws, generator=g, dtype=torch.float64, requires_grad=True)
+    try:
+        y = AF.conv2d(x, w, None, stride, 1, 1, groups, algorithm=algorithm)
+    except ValueError as e:  # the algorithm does not serve this call (winograd: stride 2; 1x1 kernels)
+        assert "cannot serve this call" in str(e) and (stride != 1 or ws[-1] == 1), e
+        assert algorithm != "im2col", e
+        return
+    want = F.conv2d(x, w, None, stride, 1, 1, groups)
+    gy = torch.randn_like(want)
+    assert torch.allclose(y, want, atol=1e-10)
+    for got, ref in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(want, (x, w), gy)):
+        assert torch.allclose(got, ref, atol=1e-9)
+
+
+BUILD_PROBE = """
+    import torch, torch.nn.functional as F
+    import anyconv.functional as AF
+    from anyconv.algorithms import _gemm, _native_abi
+    _gemm.MIN_MACS = 0
+    assert _native_abi.unavailable() is None, _native_abi.unavailable()
+    print("FLAGS", " ".join(_native_abi.build_info().flags))
+    for dt, tol in ((torch.float64, 1e-12), (torch.float32, 1e-4)):
+        for m, k, n in ((1, 1, 1), (13, 129, 33), (40, 300, 1100)):
+            a, b = torch.randn(m, k, dtype=dt), torch.randn(k, n, dtype=dt)
+            assert torch.allclose(_gemm.matmul(a, b), a @ b, rtol=0, atol=tol * k), (dt, m, k, n)
+    x, w = torch.randn(2, 16, 12, 12, dtype=torch.float64), torch.randn(24, 16, 3, 3, dtype=torch.float64)
+    for alg in ("native", "im2col", "winograd"):
+        assert torch.allclose(AF.conv2d(x, w, padding=1, algorithm=alg), F.conv2d(x, w, padding=1), atol=1e-10), alg
+    xd, wd = torch.randn(2, 32, 9, 9), torch.randn(32, 1, 3, 3)
+    assert torch.allclose(AF.conv2d(xd, wd, padding=1, groups=32, algorithm="native"),
+                          F.conv2d(xd, wd, padding=1, groups=32), atol=1e-5)
+    print("OK")
+"""
+
+
+@pytest.mark.parametrize("isa, openmp", [("avx2", "0"), ("generic", "1")])
+def test_the_avx2_and_portable_builds(tmp_path: Path, isa: str, openmp: str):
+    # the AVX2/FMA build (run here with AVX-512 switched off at build time) and the portable C build
+    # compute the same products and convolutions; avx2 without OpenMP exercises the pthread path too
+    if isa == "avx2" and not {"avx2", "fma"} <= set(_native_build.cpu_features().split()):
+        pytest.skip("this CPU has no AVX2/FMA")
+    env = {**os.environ, "ANYCONV_CACHE": str(tmp_path), "ANYCONV_NATIVE_ISA": isa, "ANYCONV_NATIVE_OPENMP": openmp,
+           "ANYCONV_GEMM": "native", "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(BUILD_PROBE)], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    flags = next(line for line in out.stdout.splitlines() if line.startswith("FLAGS")).split()
+    assert ("-march=haswell" if isa == "avx2" else "-march=x86-64") in flags
+    assert ("-fopenmp" in flags) == (openmp == "1")
+    assert out.stdout.strip().endswith("OK")
+
+
+def test_auto_scales_the_gemm_terms_by_the_measured_rate(monkeypatch: pytest.MonkeyPatch):
+    # a profile fitted at 90 GFLOP/s, products now at 180 (or 45): GEMM terms x1/2 (x2), others unchanged
+    from anyconv.algorithms import auto, profile
+    from anyconv.tools.choose import core_call
+
+    monkeypatch.delenv("ANYCONV_PROFILE", raising=False)
+    shipped = profile.shipped()
+    prof = profile.Profile(shipped.coefficients, {**shipped.fitted_on, "gemm_gflops": 90.0}, "test")
+    xc, wc, spec = core_call("conv", torch.empty(2, 16, 20, 20), torch.empty(32, 16, 3, 3), padding=1)
+    feats = auto.features("im2col", xc, wc, spec)
+    coef = shipped.coefficients["im2col"]
+    gemm = sum(coef.get(k, 0.0) * v for k, v in feats.items() if k in ("macs", "narrow_macs"))
+    rest = sum(coef.get(k, 0.0) * v for k, v in feats.items() if k not in ("macs", "narrow_macs"))
+    assert gemm > 0 and rest > 0
+    for now, scale in ((180.0, 0.5), (45.0, 2.0), (90.0, 1.0), (1e6, 0.25)):
+        monkeypatch.setattr(_gemm, "rate", lambda dtype=None, now=now: now)
+        assert auto.gemm_scale(prof) == pytest.approx(scale)
+        assert auto.estimate_ms("im2col", xc, wc, spec, prof) == pytest.approx(rest + scale * gemm)
+    monkeypatch.setenv("ANYCONV_PROFILE", "default")  # reproducible runs: no timing enters a choice
+    assert auto.gemm_scale(prof) == 1.0
