@@ -47,7 +47,6 @@ from ._common import (
 from ._gemm import matmul
 
 NAME = "shifted"
-GEMM_FEATURES = ("flat_macs", "short_row_macs")  # cost features that count matrix-product multiply-adds (auto.gemm_scale)
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> str | None:

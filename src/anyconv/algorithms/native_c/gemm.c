@@ -145,17 +145,35 @@ typedef struct {
     int status;
 } FN(GemmJob);
 
+/* this thread's packing panels (MC x KC of A, then KC x NC of B), kept for the thread's life and freed
+   when it ends (a pthread key's destructor): the pool's threads do not map and fault in fresh pages per
+   call, and a thread that ends leaves nothing behind; NULL if they cannot be allocated */
+static pthread_key_t FN(panel_key);
+static pthread_once_t FN(panel_once) = PTHREAD_ONCE_INIT;
+static void FN(make_key)(void) { pthread_key_create(&FN(panel_key), free); }
+
+static T *FN(panels)(void) {
+    pthread_once(&FN(panel_once), FN(make_key));
+    T *p = (T *)pthread_getspecific(FN(panel_key));
+    if (!p) {
+        p = (T *)aligned_alloc(64, sizeof(T) * (MC * KC + KC * NC));
+        if (p && pthread_setspecific(FN(panel_key), p) != 0) {
+            free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
 static void *FN(gemm_work)(void *arg) {
     FN(GemmJob) *job = (FN(GemmJob) *)arg;
     const GemmArgs *g = job->g;
-    T *ap = (T *)aligned_alloc(64, sizeof(T) * MC * KC);
-    T *bp = (T *)aligned_alloc(64, sizeof(T) * KC * NC);
-    if (!ap || !bp) {
-        free(ap);
-        free(bp);
+    T *ap = FN(panels)();
+    if (!ap) {
         job->status = 1;
         return NULL;
     }
+    T *bp = ap + MC * KC;
     const int64_t nt = g->threads, t = job->tid;
     if (g->batch >= nt) { /* whole batch items per thread */
         for (int64_t e = t; e < g->batch; e += nt)
@@ -167,8 +185,6 @@ static void *FN(gemm_work)(void *arg) {
         for (int64_t e = 0; e < g->batch && j0 < j1; e++)
             FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, j0, j1, ap, bp);
     }
-    free(ap);
-    free(bp);
     job->status = 0;
     return NULL;
 }
