@@ -735,7 +735,7 @@ def test_grouped_view_matches_the_flattened_copy():
 
 
 def test_a_small_call_runs_on_fewer_threads():
-    """Each of a call's threads gets at least MIN_MACS_PER_THREAD multiply-adds (a thread is started per call)."""
+    """Each of a call's threads gets at least MIN_MACS_PER_THREAD multiply-adds."""
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(4)
@@ -743,6 +743,6 @@ def test_a_small_call_runs_on_fewer_threads():
         small = _native_abi.geometry(torch.empty(1, 3, 8, 8, device="meta"), torch.empty(4, 3, 3, 3, device="meta"), spec)
         big_x, big_w = torch.empty(8, 64, 56, 56, device="meta"), torch.empty(64, 64, 3, 3, device="meta")
         big = _native_abi.geometry(big_x, big_w, spec)
-        assert small.threads == 1 and big.threads == 4  # 8*64*64*9*56*56 MACs: about 56 per-thread minimums
+        assert small.threads == 1 and big.threads == 4  # 8*64*64*9*56*56 MACs: many per-thread minimums
     finally:
         torch.set_num_threads(old)

@@ -152,12 +152,12 @@ def threads() -> int:
     return max(1, min(MAX_THREADS, torch.get_num_threads()))
 
 
-# a call's threads each get at least this many multiply-adds (about 0.3-0.5 ms of work): a thread is
-# started per call, and it competes for the cores with torch's own OpenMP workers, which keep spinning
-# for a while after each torch op. Measured on the 2-core machine at 2 threads, inference (ms), native's
-# threads for every call / for calls of >= 2^24 MACs per thread / never: mobilenet_v2 4x3x128x128 28.9 /
-# 21.0 / 25.7, lenet5 32x1x28x28 1.47 / 0.83 / 0.96, U-Net 2x1x128x128 30.4 / 17.6 / 19.9
-MIN_MACS_PER_THREAD = 1 << 24
+# a call's threads each get at least this many multiply-adds. The kernels run on the process's OpenMP pool
+# (torch's, see _native_flags), so a call's threads no longer compete with torch's spinning workers; with
+# threads started per call (before) the least was 2^24. Measured on the 2-core machine at 2 threads, anyconv /
+# torch, inference (train), least 2^24 / 2^20 / 2^18: mobilenet_v2 1.49 (1.73) / 1.25 (1.46) / 1.12 (1.30),
+# U-Net 2.17 (2.81) / 1.66 (2.15) / 1.86 (2.24), resnet18 1.62 (1.89) / 1.83 (2.14) / 1.51 (1.86) (noisy)
+MIN_MACS_PER_THREAD = 1 << 19
 
 
 def call_threads(macs: int) -> int:
