@@ -212,3 +212,43 @@ def test_auto_scales_the_gemm_terms_by_the_measured_rate(monkeypatch: pytest.Mon
         assert auto.estimate_ms("im2col", xc, wc, spec, prof) == pytest.approx(rest + scale * gemm)
     monkeypatch.setenv("ANYCONV_PROFILE", "default")  # reproducible runs: no timing enters a choice
     assert auto.gemm_scale(prof) == 1.0
+
+
+@pytest.mark.parametrize("m", [2, 4, 6])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape, padding", [((2, 5, 9, 11), (1, 1)), ((1, 3, 6, 6), (0, 0)), ((3, 8, 13, 7), (2, 0)),
+                                            ((1, 2, 9, 120), (1, 1)), ((2, 4, 3, 40), (1, 2))])
+def test_native_winograd_transforms_equal_torch(m: int, dtype: torch.dtype, shape: tuple, padding: tuple):
+    # winograd with the native 2-D transforms (every tile size they serve, chunk edges, crops, strided
+    # input) against F.conv2d; float64 to 1e-11 relative, float32 within the algorithm's accuracy bound
+    from anyconv.algorithms import _winograd_native, winograd
+    from anyconv.core.spec import CorrSpec
+
+    g = torch.Generator().manual_seed(m)
+    x = torch.randn(shape, generator=g, dtype=dtype).transpose(2, 3).contiguous().transpose(2, 3)  # column stride != 1
+    w = torch.randn(6, shape[1], 3, 3, generator=g, dtype=dtype)
+    spec = CorrSpec((1, 1), (1, 1), tuple((p, p) for p in padding), 1)
+    out = spec.output_spatial(x.shape[2:], w.shape[2:])
+    assert _winograd_native.serves(x, 2, [-(-v // m) for v in out], m)
+    y = winograd.forward(x, w, spec, m)
+    ref = F.conv2d(x.double(), w.double(), padding=padding)
+    tol = 1e-11 if dtype == torch.float64 else 5e-5
+    assert ((y.double() - ref).abs().max() / ref.abs().max()).item() < tol
+
+
+def test_native_winograd_is_used_and_falls_back_for_wide_rows(monkeypatch: pytest.MonkeyPatch):
+    from anyconv.algorithms import _winograd_native, winograd
+    from anyconv.core.spec import CorrSpec
+
+    calls: list[str] = []
+    real_in = _winograd_native.transform_in
+    monkeypatch.setattr(_winograd_native, "transform_in", lambda *a, **k: calls.append("in") or real_in(*a, **k))
+    spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    x, w = torch.randn(1, 3, 10, 10, dtype=torch.float64), torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    winograd.forward(x, w, spec)
+    assert calls  # the native transforms computed it
+    calls.clear()
+    wide = torch.randn(1, 3, 5, 4 * _winograd_native.MAX_TILE_COLUMNS + 9, dtype=torch.float64)
+    y = winograd.forward(wide, w, spec)
+    assert not calls  # too many tiles per row: the tensor-op transforms
+    assert torch.allclose(y, F.conv2d(wide, w, padding=1), atol=1e-10)

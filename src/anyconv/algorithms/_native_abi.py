@@ -73,7 +73,15 @@ class GemmArgs(ctypes.Structure):
         "accumulate", "threads")]
 
 
-STRUCTS = (Geom, Plan, CopyGeom, GemmArgs)  # in the order of the C function abi_bytes's argument
+class WinoArgs(ctypes.Structure):
+    """A chunk of Winograd tiles for the 2-D transforms (``native_c/native.h``: ``WinoArgs``)."""
+
+    _fields_ = [*((name, _I64) for name in ("m", "a", "c", "b0", "b1", "ty0", "ty1", "tx0", "tx1", "h", "w", "ph", "pw")),
+                ("xs", _I64 * 4), ("oh", _I64), ("ow", _I64), ("ys", _I64 * 4),
+                *((name, _I64) for name in ("oc", "og", "o0", "threads"))]
+
+
+STRUCTS = (Geom, Plan, CopyGeom, GemmArgs, WinoArgs)  # in the order of the C function abi_bytes's argument
 
 
 def enabled() -> bool:

@@ -50,6 +50,7 @@ from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.windows import balanced_step, tiles
 from ..core.workspace import chunk_limit
+from . import _winograd_native as _wn
 from ._common import halves_to_float32, padded_slice
 from ._gemm import matmul
 
@@ -143,8 +144,10 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
         return y
     dt = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     ka, kg, kb = (t.to(device=x.device, dtype=dt) for t in kron_matrices(m, n))  # (m^N, A), (A, 3^N), (A, A)
+    at1, _, bt1 = matrices(m)
     big_a = a**n
     nt = [-(-v // m) for v in out]  # tiles per dim
+    fast = x.dtype == dt and _wn.serves(x, n, nt, m)  # the native 2-D transforms (else tensor ops below)
     # kernel transform U = (G g G^T): (A, 3^N) @ (3^N, Og*Cg) per group -> (A, G, Og, Cg). A large U
     # (a^N / 9 times the kernel) is made and used in chunks of output channels per group, remade for
     # each chunk of tiles (its cost is 9 / tiles of the products'); a small one once
@@ -163,22 +166,13 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
     # cache-sized chunks (measured faster than whole-call chunks, and far less memory), but
     # never so few tiles that the batched products get narrow
     limit = chunk_limit(fixed, unit, CHUNK_BYTES, MIN_CHUNK_TILES[n])
-    sp = list(range(2, 2 + n))
     yg = y.view(b, g, og, *out)
     for t in tiles([b, *nt], unit, limit):
-        # the chunk's input tiles: its slice of x, zero-padded where it reaches past x's edges
-        region = [slice(s.start * m, s.stop * m + KERNEL - 1) for s in t[1:]]  # padded coordinates
-        xs = padded_slice(x, t[0], region, spec.padding).to(dt)  # (b, C, *(ntt * m + 2))
-        for i in range(n):
-            xs = xs.unfold(2 + i, a, m)  # -> (b, C, *ntt, *a)
-        bb = xs.shape[0]
-        ntt = xs.shape[2 : 2 + n]
-        p = prod(ntt)
-        # (b, C, *ntt, *a) -> (*a, C, b, *ntt) -> (A, C*b*P); V = B^T d B = kb @ that
-        cols = xs.permute(*range(2 + n, 2 + 2 * n), 1, 0, *sp).reshape(big_a, -1)
-        del xs
-        v = matmul(kb, cols).reshape(big_a, g, cg, bb * p)  # (A, G, Cg, b*P)
-        del cols
+        bb, ntt = t[0].stop - t[0].start, [s.stop - s.start for s in t[1:]]
+        if fast:  # the chunk's input tiles V = B^T d B: (A, G, Cg, b*P)
+            v = _wn.transform_in(x, t, m, bt1, spec.padding).view(big_a, g, cg, -1)
+        else:
+            v = _tiles_transformed(x, t, spec, m, kb).view(big_a, g, cg, -1)
         index = [t[0], slice(None), slice(None)]
         crop = [slice(None), slice(None), slice(None)]
         for i in range(n):
@@ -188,11 +182,16 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
         for s in outs:
             u = transform(s) if u_once is None else u_once
             oc = u.shape[2]
+            # (the native output transform reads whole vectors: slack after the products)
+            mm = _wn.slack((big_a, g, oc, v.shape[-1]), v.dtype) if fast else None
             if cg == 1:
-                mm = v * u  # (A, G, 1, b*P) * (A, G, oc, 1) -> (A, G, oc, b*P)
+                mm = torch.mul(v, u, out=mm) if fast else v * u  # (A, G, 1, b*P) * (A, G, oc, 1) -> (A, G, oc, b*P)
             else:
-                mm = matmul(u, v)  # (A, G, oc, Cg) @ (A, G, Cg, b*P) -> (A, G, oc, b*P)
+                mm = matmul(u, v, out=mm)  # (A, G, oc, Cg) @ (A, G, Cg, b*P) -> (A, G, oc, b*P)
             del u  # before the next chunk's U is made
+            if fast:
+                _wn.transform_out(mm.reshape(big_a, g * oc, -1), t, m, at1, y, oc, og, s.start)
+                continue
             yt = matmul(ka, mm.reshape(big_a, -1))  # (m^N, G*oc*b*P)
             del mm
             yt = yt.reshape(*([m] * n), g, oc, bb, *ntt)  # (*m, G, oc, b, *ntt)
@@ -203,6 +202,19 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
             index[2] = s
             yg[tuple(index)] = yt[tuple(crop)].to(y.dtype)
     return y
+
+
+def _tiles_transformed(x: torch.Tensor, t: tuple[slice, ...], spec: CorrSpec, m: int, kb: torch.Tensor) -> torch.Tensor:
+    """``V = B^T d B`` of the chunk ``t``'s tiles by tensor ops: ``(A, C, b*P)`` (``kb``: the N-d ``B^T``)."""
+    n, a = spec.n, m + KERNEL - 1
+    # the chunk's input tiles: its slice of x, zero-padded where it reaches past x's edges
+    region = [slice(s.start * m, s.stop * m + KERNEL - 1) for s in t[1:]]  # padded coordinates
+    xs = padded_slice(x, t[0], region, spec.padding).to(kb.dtype)  # (b, C, *(ntt * m + 2))
+    for i in range(n):
+        xs = xs.unfold(2 + i, a, m)  # -> (b, C, *ntt, *a)
+    # (b, C, *ntt, *a) -> (*a, C, b, *ntt) -> (A, C*b*P); V = B^T d B = kb @ that
+    cols = xs.permute(*range(2 + n, 2 + 2 * n), 1, 0, *range(2, 2 + n)).reshape(a**n, -1)
+    return matmul(kb, cols).view(a**n, x.shape[1], -1)
 
 
 # --- cost model (read by ``auto``: named features, error growth, compute dtype) ---
@@ -218,11 +230,15 @@ def error_growth(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
 
 
 def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
-    """``tile_macs`` transformed multiply-adds, ``transform`` transform work, ``kernel_transform`` (O Cg a^N)."""
+    """``tile_macs`` transformed multiply-adds, ``transform`` (or ``native_transform``) transform work,
+    ``kernel_transform`` (O Cg a^N)."""
     b, c = x.shape[:2]
     o, cg = w.shape[:2]
     m = M_DEFAULT[spec.n]
     a = (m + KERNEL - 1) ** spec.n
-    tiles_ = b * prod([-(-v // m) for v in spec.output_spatial(x.shape[2:], w.shape[2:])])
-    return {"calls": 1.0, "tile_macs": float(tiles_ * a * o * cg), "transform": float(tiles_ * a * (c + o) * a),
+    per_dim = [-(-v // m) for v in spec.output_spatial(x.shape[2:], w.shape[2:])]
+    tiles_ = b * prod(per_dim)
+    # the native 2-D transforms (_winograd_native) have their own coefficient
+    transform = "native_transform" if x.dtype == COMPUTE_DTYPE(x.dtype) and _wn.serves(x, spec.n, per_dim, m) else "transform"
+    return {"calls": 1.0, "tile_macs": float(tiles_ * a * o * cg), transform: float(tiles_ * a * (c + o) * a),
             "kernel_transform": float(o * cg * a)}

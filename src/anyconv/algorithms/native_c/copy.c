@@ -103,10 +103,11 @@ void run_jobs(int64_t n, void *(*worker)(void *), void *jobs, size_t size) {
 #endif
 }
 
-/* the ABI's struct sizes (0: Geom, 1: Plan, 2: CopyGeom, 3: GemmArgs), which native's Python side checks against its
+/* the ABI's struct sizes (0: Geom, 1: Plan, 2: CopyGeom, 3: GemmArgs, 4: WinoArgs), which native's Python side checks against its
    ctypes structures when it loads the library */
 EXPORT int64_t abi_bytes(int64_t which) {
     return which == 0 ? (int64_t)sizeof(Geom) : which == 1 ? (int64_t)sizeof(Plan)
-           : which == 2 ? (int64_t)sizeof(CopyGeom) : which == 3 ? (int64_t)sizeof(GemmArgs) : -1;
+           : which == 2 ? (int64_t)sizeof(CopyGeom) : which == 3 ? (int64_t)sizeof(GemmArgs)
+           : which == 4 ? (int64_t)sizeof(WinoArgs) : -1;
 }
 #endif

@@ -21,6 +21,7 @@
      1-2 dims): 16 groups in the lanes of every vector, with a nested Winograd F(3, 3) variant.
    - transposed.c: the transposed correlation (a strided layer's input gradient), corr_t_*.
    - gemm.c: a packed, register-blocked matrix product (gemm_*), the GEMM-based algorithms' products.
+   - winograd.c: Winograd F(m x m, 3 x 3)'s input and output transforms in 2-D (wino_in_*, wino_out_*).
    - copy.c: a strided copy (copy_strided), compiled in the float object only.
 
    Depth (the first of 3 dims) is not padded in the buffers: taps that fall outside are skipped.
@@ -64,6 +65,19 @@ typedef struct {
     int64_t accumulate;                   /* 1: C += A B; 0: C = A B */
     int64_t threads;
 } GemmArgs;
+
+/* a chunk of Winograd F(m x m, 3 x 3) tiles (winograd.c): read by Python through its ctypes.Structure
+   WinoArgs, field by field */
+typedef struct {
+    int64_t m, a, c;                   /* tile, a = m + 2, channels (input) or rows of the products (output) */
+    int64_t b0, b1, ty0, ty1, tx0, tx1; /* the chunk: samples, tile rows, tile columns */
+    int64_t h, w, ph, pw;              /* input rows, columns, padding before */
+    int64_t xs[4];                     /* input strides: sample, channel, row, column */
+    int64_t oh, ow;                    /* output rows, columns */
+    int64_t ys[4];                     /* output strides */
+    int64_t oc, og, o0;                /* output: rows per group in the products, channels per group, first */
+    int64_t threads;
+} WinoArgs;
 
 /* a call's plan (plan_f32 / plan_f64): what the kernel will do, for the caller's scratch check and
    cost model; read by Python through its ctypes.Structure Plan, field by field */
