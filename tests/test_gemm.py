@@ -252,3 +252,79 @@ def test_native_winograd_is_used_and_falls_back_for_wide_rows(monkeypatch: pytes
     y = winograd.forward(wide, w, spec)
     assert not calls  # too many tiles per row: the tensor-op transforms
     assert torch.allclose(y, F.conv2d(wide, w, padding=1), atol=1e-10)
+
+
+@pytest.fixture
+def no_small_w(monkeypatch: pytest.MonkeyPatch):
+    """The small-call variants decline (these test calls are small; a forward by ``small`` keeps its
+    columns for the weight gradient), and no cached route remembers them."""
+    from anyconv.algorithms import small, small_w, variants
+
+    monkeypatch.setattr(small_w, "supports", lambda *a, **k: "declined by the test")
+    monkeypatch.setattr(small, "supports", lambda *a, **k: "declined by the test")
+    variants._ROUTES.clear()
+    yield
+    variants._ROUTES.clear()
+
+
+@pytest.mark.parametrize("case", [
+    ((2, 5, 9, 11), (7, 5, 3, 3), 1, 1, 1), ((3, 4, 13, 7), (6, 4, 3, 2), 2, (2, 0), 1), ((2, 3, 20), (4, 3, 5), 1, 2, 2),
+    ((2, 3, 6, 7, 5), (4, 3, 3, 2, 3), (1, 2, 1), 1, 1), ((2, 40, 12, 12), (33, 40, 1, 1), 1, 0, 1),
+    ((2, 3, 16, 16), (8, 3, 7, 7), 2, 3, 1), ((1, 2, 10, 9), (3, 2, 3, 3), 1, (3, 4), 2)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gemm_w_weight_gradients_equal_torch(case: tuple, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch,
+                                             no_small_w: None):
+    # the weight gradient read straight from x in the packing (1-3 dims, strides, dilation, padding
+    # larger than the kernel reach, a strided x) against torch's, and it is gemm_w that computes it
+    from anyconv.algorithms import gemm_w
+
+    xs, ws, stride, padding, dilation = case
+    conv = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}[len(xs)]
+    g = torch.Generator().manual_seed(len(xs))
+    x = torch.randn(xs, generator=g, dtype=dtype).transpose(0, 1).contiguous().transpose(0, 1)  # odd strides
+    w = torch.randn(ws, generator=g, dtype=dtype)
+    gy = torch.randn_like(conv(x, w, None, stride, padding, dilation))
+    used = []
+    real = gemm_w.serve
+    monkeypatch.setattr(gemm_w, "serve", lambda *a, **k: used.append(1) or real(*a, **k))
+    wa = w.clone().requires_grad_(True)
+    dw, = torch.autograd.grad(AF.conv(x, wa, None, stride, padding, dilation), wa, gy)
+    wd = w.double().requires_grad_(True)
+    ref, = torch.autograd.grad(conv(x.double(), wd, None, stride, padding, dilation), wd, gy.double())
+    assert used, "gemm_w did not serve the weight gradient"
+    assert dw.shape == w.shape and dw.is_contiguous()
+    assert ((dw.double() - ref).abs().max() / ref.abs().max()).item() < (1e-13 if dtype == torch.float64 else 2e-6)
+
+
+def test_gemm_w_is_bit_identical_at_every_thread_count(monkeypatch: pytest.MonkeyPatch, no_small_w: None):
+    monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)
+    x, w = torch.randn(3, 16, 14, 14), torch.randn(24, 16, 3, 3)
+    gy = torch.randn(3, 24, 14, 14)
+    before, results = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            wa = w.clone().requires_grad_(True)
+            results.append(torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)[0])
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(r, results[0]) for r in results[1:])
+
+
+def test_gemm_w_leaves_non_finite_operands_to_the_registry(monkeypatch: pytest.MonkeyPatch, no_small_w: None):
+    # a padding zero times an Inf of the output gradient would be a NaN: such calls take the registry
+    from anyconv.algorithms import gemm_w
+
+    used: list[int] = []
+    real = gemm_w.serve
+    monkeypatch.setattr(gemm_w, "serve", lambda *a, **k: used.append(1) or real(*a, **k))
+    x, w = torch.randn(2, 8, 10, 10), torch.randn(12, 8, 3, 3)
+    gy = torch.randn(2, 12, 10, 10)
+    wa = w.clone().requires_grad_(True)
+    torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)
+    assert used
+    used.clear()
+    gy[0, 3, 0, 0] = float("inf")
+    wa = w.clone().requires_grad_(True)
+    torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)
+    assert not used

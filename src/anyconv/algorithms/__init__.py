@@ -64,6 +64,7 @@ _VARIANTS = {
     "phases_t": ".phases_t",
     "small_w": ".small_w",
     "native_w": ".native_w",
+    "gemm_w": ".gemm_w",
 }
 # named algorithms that may misplace NaN/Inf (``auto.hazard``; fft's and winograd's results are checked in ``run``)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")

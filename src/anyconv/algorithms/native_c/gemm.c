@@ -189,6 +189,105 @@ static void *FN(gemm_work)(void *arg) {
     return NULL;
 }
 
+/* The weight gradient of a one-group correlation as one product per sample, the columns read from x in
+   the packing (no column matrix):
+       dw[o, n] = sum_b sum_p gy[b, o, p] X_b[p, n],   X_b[p, n] = x_pad[b, c, p s + k d]  (n = (c, k))
+   over the output positions p and the kernel taps k (3 dims, leading ones 1). B's panel of rows
+   [p0, p0 + kc) x columns [j0, j0 + nc) of X_b, zero where a tap falls in the padding */
+static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T *bp) {
+    const int64_t kk = g->k[0] * g->k[1] * g->k[2], n_all = g->cg * kk;
+    const T *xb = x + b * g->xs[0];
+    for (int64_t jp = 0; jp < nc; jp += GNR, bp += kc * GNR) {
+        /* the panel's columns: where each reads x (offset at position 0) and its tap's shift per dim */
+        int64_t off[GNR], dz[GNR], dy[GNR], dx[GNR];
+        for (int64_t jj = 0; jj < GNR; jj++) {
+            int64_t n = j0 + jp + jj;
+            if (jp + jj >= nc || n >= n_all) { /* past the columns: never inside */
+                off[jj] = 0, dz[jj] = -g->in[0] - 1, dy[jj] = dx[jj] = 0;
+                continue;
+            }
+            int64_t c = n / kk, t = n % kk, kw = t % g->k[2], kh = (t / g->k[2]) % g->k[1], kd = t / (g->k[2] * g->k[1]);
+            dz[jj] = kd * g->d[0] - g->p[0], dy[jj] = kh * g->d[1] - g->p[1], dx[jj] = kw * g->d[2] - g->p[2];
+            off[jj] = c * g->xs[1] + dz[jj] * g->xs[2] + dy[jj] * g->xs[3] + dx[jj];
+        }
+        int64_t ow = p0 % g->out[2], oh = (p0 / g->out[2]) % g->out[1], od = p0 / (g->out[2] * g->out[1]);
+        for (int64_t q = 0; q < kc; q++) { /* one position: its row of the panel, contiguous */
+            const int64_t z = od * g->s[0], yy = oh * g->s[1], xx = ow * g->s[2];
+            const T *xp = xb + z * g->xs[2] + yy * g->xs[3] + xx;
+            T *row = bp + q * GNR;
+            for (int64_t jj = 0; jj < GNR; jj++) {
+                int inside = (uint64_t)(z + dz[jj]) < (uint64_t)g->in[0] && (uint64_t)(yy + dy[jj]) < (uint64_t)g->in[1]
+                             && (uint64_t)(xx + dx[jj]) < (uint64_t)g->in[2];
+                row[jj] = inside ? xp[off[jj]] : (T)0;
+            }
+            if (++ow == g->out[2]) {
+                ow = 0;
+                if (++oh == g->out[1]) oh = 0, od++;
+            }
+        }
+    }
+}
+
+typedef struct {
+    const Geom *g;
+    const T *x, *gy;
+    T *dw;
+    int64_t tid, nt;
+    int status;
+} FN(WJob);
+
+static void *FN(gemm_w_work)(void *arg) {
+    FN(WJob) *job = (FN(WJob) *)arg;
+    const Geom *g = job->g;
+    T *ap = FN(panels)();
+    if (!ap) {
+        job->status = 1;
+        return NULL;
+    }
+    T *bp = ap + MC * KC;
+    const int64_t o = g->og, n = g->cg * g->k[0] * g->k[1] * g->k[2], L = g->out[0] * g->out[1] * g->out[2];
+    int64_t panels = (n + GNR - 1) / GNR, per = (panels + job->nt - 1) / job->nt;
+    int64_t j0 = job->tid * per * GNR, j1 = (job->tid + 1) * per * GNR < n ? (job->tid + 1) * per * GNR : n;
+    for (int64_t jc = j0; jc < j1; jc += NC) { /* this thread's columns of dw, summed over samples, positions */
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t b = 0; b < g->b; b++)
+            for (int64_t pc = 0; pc < L; pc += KC) {
+                int64_t kc = L - pc < KC ? L - pc : KC;
+                int set = b == 0 && pc == 0;
+                FN(pack_x)(g, job->x, b, pc, kc, jc, nc, bp);
+                for (int64_t ic = 0; ic < o; ic += MC) {
+                    int64_t mc = o - ic < MC ? o - ic : MC;
+                    FN(pack_a)(job->gy + (b * o + ic) * L + pc, L, 1, mc, kc, ap);
+                    for (int64_t jr = 0; jr < nc; jr += GNR)
+                        for (int64_t ir = 0; ir < mc; ir += GMR)
+                            FN(tile)(kc, ap + ir * kc, bp + jr * kc, job->dw + (ic + ir) * n + jc + jr, n, set,
+                                     mc - ir < GMR ? mc - ir : GMR, nc - jr < GNR ? nc - jr : GNR);
+                }
+            }
+    }
+    job->status = 0;
+    return NULL;
+}
+
+/* dw (O, Cg K) = the weight gradient for x (strides g->xs, columns contiguous) and a contiguous gy
+   (B, O, out): one group (g->g = 1, og = O), g->threads threads over dw's columns */
+EXPORT int FN(gemm_w)(const Geom *g, const T *x, const T *gy, T *dw) {
+    const int64_t n = g->cg * g->k[0] * g->k[1] * g->k[2], L = g->out[0] * g->out[1] * g->out[2];
+    if (g->g != 1 || g->og <= 0 || n <= 0) return g->g != 1 ? 2 : 0;
+    if (g->b <= 0 || L <= 0) {
+        memset(dw, 0, sizeof(T) * (size_t)(g->og * n));
+        return 0;
+    }
+    int64_t nt = g->threads < 1 ? 1 : g->threads > 64 ? 64 : g->threads, panels = (n + GNR - 1) / GNR;
+    if (nt > panels) nt = panels;
+    FN(WJob) jobs[64];
+    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(WJob)){g, x, gy, dw, t, nt, 1};
+    run_jobs(nt, FN(gemm_w_work), jobs, sizeof(FN(WJob)));
+    int status = 0;
+    for (int64_t t = 0; t < nt; t++) status |= jobs[t].status;
+    return status;
+}
+
 /* the bytes of packing buffers per thread (the caller's scratch check) */
 EXPORT int64_t FN(gemm_bytes)(void) { return (int64_t)sizeof(T) * (MC * KC + KC * NC); }
 

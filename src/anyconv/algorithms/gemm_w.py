@@ -1,0 +1,78 @@
+"""Variant ``gemm_w`` of ``corr_w``: a one-group weight gradient as the native matrix product with the
+columns read from ``x`` inside the packing (``native_c/gemm.c``: ``gemm_w``).
+
+    dw[o, (c, k)] = sum_b sum_p gy[b, o, p] * x_pad[b, c, p * s + k * d]
+
+im2col's weight gradient first copies every window of ``x`` into a column matrix (``C K x B L``
+elements: 29 MiB for a ResNet 3x3 128-channel layer at 28x28, batch 8) and multiplies that; here the
+product's packing reads the windows straight from ``x``, one cache-sized panel at a time, and the
+samples are summed into ``dw`` in order (threads split ``dw``'s columns: bit-identical at every thread
+count). Serves float32/float64 CPU calls of one group in 1-3 dims when the native matrix product is
+the faster one on this machine (``_gemm.backend``); NaN/Inf operands take the registry route (a
+padding zero times an Inf would be a NaN where torch skips the padding).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import torch
+
+from ..core.spec import CorrSpec
+from . import _gemm
+from . import _native_abi as abi
+from ._variant import features
+
+NAME = "gemm_w"
+OP = "corr_w"
+ERROR_GROWTH = 0.0
+COMPUTE_DTYPE = None
+ALGORITHM = "im2col"  # the registry algorithm whose computation it is (choose_algorithm reports it)
+# the registry choices for the swapped call that compute the same direct sums (slower than this product
+# on a machine where it serves); fft's choice (a large kernel: the output is large) is left to fft
+DIRECT_SUMS = ("im2col", "native", "shifted", "kn2row", "positions", "direct")
+
+
+def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = "auto") -> str | None:
+    """None for a one-group float32/float64 CPU call when the native matrix product serves this machine."""
+    if x.device.type != "cpu" or x.dtype not in abi.DTYPES or w.dtype != x.dtype:
+        return "float32/float64 CPU tensors"
+    if spec.groups != 1 or spec.n > 3:
+        return "one group, 1-3 spatial dims"
+    if x.numel() == 0 or w.numel() == 0:
+        return "an empty operand"
+    if _gemm.backend(x.dtype) != "native":
+        return "torch.matmul is the faster matrix product on this machine"
+    from .auto import choose
+    from .native_w import _swapped
+
+    name = choose(*_swapped(x, w, spec), values=False).name
+    return None if name in DIRECT_SUMS else f"auto's choice for the swapped call is {name} (not a direct sum)"
+
+
+def hazard(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = "auto") -> bool:
+    """Non-finite operands take the registry route (padding zeros times an Inf)."""
+    return True
+
+
+def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
+    """Shapes only."""
+    return features(x, w, spec)
+
+
+def serve(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, g: torch.Tensor | None, bias: torch.Tensor | None,
+          plan: Any = None) -> torch.Tensor:
+    """The weight gradient ``(O, C, *k)`` of ``y = corr(x, w)`` for the output gradient ``g``."""
+    assert g is not None
+    if x.stride(-1) != 1:
+        x = x.contiguous()
+    gy = g.contiguous()
+    geom = abi.geometry(x, w, spec)
+    dw = torch.empty(w.shape, dtype=x.dtype)
+    lib = abi.library()
+    assert lib is not None
+    fn = getattr(lib, f"gemm_w_{abi.DTYPES[x.dtype]}")
+    if fn(ctypes.addressof(geom), x.data_ptr(), gy.data_ptr(), dw.data_ptr()) != 0:
+        raise MemoryError("gemm_w: the native weight gradient could not allocate its packing panels")
+    return dw
