@@ -257,11 +257,14 @@ def test_native_winograd_is_used_and_falls_back_for_wide_rows(monkeypatch: pytes
 @pytest.fixture
 def no_small_w(monkeypatch: pytest.MonkeyPatch):
     """The small-call variants decline (these test calls are small; a forward by ``small`` keeps its
-    columns for the weight gradient), and no cached route remembers them."""
-    from anyconv.algorithms import small, small_w, variants
+    columns for the weight gradient), gemm_w serves whatever auto picks for the swapped call, and no
+    cached route remembers any of it."""
+    from anyconv.algorithms import gemm_w, names, small, small_w, variants
 
     monkeypatch.setattr(small_w, "supports", lambda *a, **k: "declined by the test")
     monkeypatch.setattr(small, "supports", lambda *a, **k: "declined by the test")
+    # (gemm_w replaces only im2col's choice; these tests check its numbers on every call)
+    monkeypatch.setattr(gemm_w, "REPLACES", tuple(names()))
     variants._ROUTES.clear()
     yield
     variants._ROUTES.clear()
@@ -328,3 +331,16 @@ def test_gemm_w_leaves_non_finite_operands_to_the_registry(monkeypatch: pytest.M
     wa = w.clone().requires_grad_(True)
     torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)
     assert not used
+
+
+def test_gemm_w_replaces_only_im2col(monkeypatch: pytest.MonkeyPatch):
+    # a weight gradient auto gives to native stays with native (few channels: its direct sums win)
+    from anyconv.algorithms import gemm_w
+    from anyconv.core.spec import CorrSpec
+
+    spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    x, w = torch.randn(8, 128, 28, 28), torch.randn(128, 128, 3, 3)
+    monkeypatch.setattr("anyconv.algorithms.auto.choose", lambda *a, **k: type("C", (), {"name": "native"})())
+    assert "not im2col" in str(gemm_w.supports(x, w, spec))
+    monkeypatch.setattr("anyconv.algorithms.auto.choose", lambda *a, **k: type("C", (), {"name": "im2col"})())
+    assert gemm_w.supports(x, w, spec) is None
