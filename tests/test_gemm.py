@@ -8,10 +8,12 @@ counts, non-finite values like torch's, and the AVX2 and portable builds in thei
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -344,3 +346,37 @@ def test_gemm_w_replaces_only_im2col(monkeypatch: pytest.MonkeyPatch):
     assert "not im2col" in str(gemm_w.supports(x, w, spec))
     monkeypatch.setattr("anyconv.algorithms.auto.choose", lambda *a, **k: type("C", (), {"name": "im2col"})())
     assert gemm_w.supports(x, w, spec) is None
+
+
+def test_a_slow_native_build_is_costed_as_slow(monkeypatch: pytest.MonkeyPatch):
+    # a native kernel that runs 10x slower than the profile predicts (an AVX2 build of the AVX-512-tuned
+    # kernel) gets its predicted times scaled; one that runs as predicted is left alone
+    from anyconv.algorithms import _native_rate, auto, native, profile
+
+    monkeypatch.delenv("ANYCONV_PROFILE", raising=False)
+    prof = profile.shipped()
+    from anyconv.core.spec import CorrSpec
+
+    spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
+    x, w = torch.empty(_native_rate.PROBE[0]), torch.empty(_native_rate.PROBE[1])
+    predicted_ms = sum(prof.coefficients["native"].get(k, 0.0) * v for k, v in native.cost_features(x, w, spec).items())
+    real = native.forward
+    for factor, expected in ((10.0, 2.0 ** (round(2 * math.log2(10.0)) / 2)), (1.0, 1.0)):
+        def slowed(*a: object, factor: float = factor) -> torch.Tensor:
+            t0 = time.perf_counter()
+            y = real(*a)  # type: ignore[arg-type]
+            while (time.perf_counter() - t0) * 1e3 < factor * predicted_ms:
+                pass
+            return y
+        monkeypatch.setattr(native, "forward", slowed if factor > 1 else real)
+        _native_rate._SLOW.clear()
+        got = _native_rate.slowdown(prof)
+        if factor > 1:
+            assert got == pytest.approx(expected)
+            base = auto.estimate_ms("native", x, w, spec, prof) / got
+            assert auto.estimate_ms("native", x, w, spec, prof) == pytest.approx(base * expected)
+        else:
+            assert got <= 2.0  # (a machine as fast as the profile, or a little slower: no scaling below 2x)
+    monkeypatch.setenv("ANYCONV_PROFILE", "default")
+    _native_rate._SLOW.clear()
+    assert _native_rate.slowdown(prof) == 1.0

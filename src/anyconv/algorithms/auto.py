@@ -34,7 +34,7 @@ from ..core import workspace as _workspace
 from ..core.cache import BoundedCache
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
-from . import _gemm, autotune, get, names, native
+from . import _gemm, _native_rate, autotune, get, names, native
 from . import profile as _profile
 
 ACCURACY_ULPS = 256.0
@@ -105,7 +105,8 @@ def estimate_ms(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,
         return estimate_ms("direct", x, w, spec, profile) if name != "direct" else math.inf
     gemm = getattr(get(name), "GEMM_FEATURES", ())
     scale = gemm_scale(prof) if gemm else 1.0
-    return sum(coef.get(k, 0.0) * v * (scale if k in gemm else 1.0) for k, v in features(name, x, w, spec).items())
+    total = sum(coef.get(k, 0.0) * v * (scale if k in gemm else 1.0) for k, v in features(name, x, w, spec).items())
+    return total * _native_rate.slowdown(prof) if name == "native" else total
 
 
 def gemm_scale(prof: _profile.Profile) -> float:
