@@ -97,17 +97,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--peak-gflops", type=float, default=None,
-                    help="fp32 peak for the %%peak column (default: torch.matmul's rate measured here)")
+                    help="fp32 peak for the %%peak column (default: the peak measured here, anyconv.bench.machine)")
     ap.add_argument("--models", action="store_true", help="also time whole-model training steps")
     ap.add_argument("--only-models", action="store_true", help="only the whole-model training steps")
     ap.add_argument("--out", default="benchmarks/results/speed")
     args = ap.parse_args()
     set_threads(args.threads)
     if args.peak_gflops is None:
-        from anyconv.bench.machine import matmul_gflops
+        from anyconv.bench.machine import measured_peaks
 
-        args.peak_gflops = matmul_gflops()
-        print(f"measured peak (float32 torch.matmul 1024^3, {args.threads} thread(s)): {args.peak_gflops:.1f} GFLOP/s")
+        threads = torch.get_num_threads()
+        args.peak_gflops = measured_peaks([threads])[threads]
+        print(f"measured peak (float32, {threads} thread(s)): {args.peak_gflops:.1f} GFLOP/s")
     load0 = load_average()
     rows = [] if args.only_models else case_rows(args.cases, args.quick, args.rounds, args.peak_gflops)
     if args.models or args.only_models:

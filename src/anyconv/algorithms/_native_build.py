@@ -66,7 +66,7 @@ SIGNATURES: dict[str, tuple[list[type], type]] = {"copy_strided": ([_P] * 3, _I)
 for _suf, _ in VARIANTS:
     SIGNATURES.update({f"corr_{_suf}": ([_P] * 4, _I), f"corr_t_{_suf}": ([_P] * 4, _I),
                        f"plan_{_suf}": ([_P] * 2, _I), f"lanes_form_{_suf}": ([], _I),
-                       f"gemm_{_suf}": ([_P] * 4, _I), f"gemm_bytes_{_suf}": ([], _L),
+                       f"gemm_{_suf}": ([_P] * 4, _I),
                        f"fma_flops_{_suf}": ([_L, _L], _L), f"wino_in_{_suf}": ([_P] * 4, _I),
                        f"wino_out_{_suf}": ([_P] * 4, _I), f"gemm_w_{_suf}": ([_P] * 4, _I)})
 

@@ -117,7 +117,9 @@ def describe(peaks: dict[int, float]) -> str:
     def rates(values: dict[int, float]) -> str:
         return ", ".join(f"{v:.0f} GFLOP/s at {t} thread{'s' if t > 1 else ''}" for t, v in sorted(values.items()))
 
-    how = "FMA units, native loop" if fma_gflops(1, rounds=1000, repeats=0) is not None else "torch.matmul 1024^3"
+    from ..algorithms import _native_abi
+
+    how = "FMA units, native loop" if _native_abi.library() is not None else "torch.matmul 1024^3"
     mm = {t: matmul_gflops(threads=t, repeats=3) for t in peaks}
     return (f"cpu: {cpu_model()} ({platform.machine()}; {isa()}), {os.cpu_count()} logical CPU(s), "
             f"torch default {all_threads()} thread(s)\n"

@@ -288,9 +288,6 @@ EXPORT int FN(gemm_w)(const Geom *g, const T *x, const T *gy, T *dw) {
     return status;
 }
 
-/* the bytes of packing buffers per thread (the caller's scratch check) */
-EXPORT int64_t FN(gemm_bytes)(void) { return (int64_t)sizeof(T) * (MC * KC + KC * NC); }
-
 EXPORT int FN(gemm)(const GemmArgs *g, const T *a, const T *b, T *c) {
     if (g->m <= 0 || g->n <= 0 || g->batch <= 0) return 0;
     int64_t nt = g->threads < 1 ? 1 : g->threads;
