@@ -30,6 +30,8 @@ pytestmark = pytest.mark.skipif(_native_abi.unavailable() is not None, reason="n
 def forced(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANYCONV_GEMM", "native")
     monkeypatch.setattr(_gemm, "MIN_MACS", 0)
+    monkeypatch.setattr(_gemm, "MIN_PRODUCT_MACS", 0)
+    monkeypatch.setattr(_gemm, "MIN_N", 0)
 
 
 def _ref(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -160,7 +162,7 @@ BUILD_PROBE = """
     import torch, torch.nn.functional as F
     import anyconv.functional as AF
     from anyconv.algorithms import _gemm, _native_abi
-    _gemm.MIN_MACS = 0
+    _gemm.MIN_MACS = _gemm.MIN_PRODUCT_MACS = _gemm.MIN_N = 0
     assert _native_abi.unavailable() is None, _native_abi.unavailable()
     print("FLAGS", " ".join(_native_abi.build_info().flags))
     for dt, tol in ((torch.float64, 1e-12), (torch.float32, 1e-4)):
@@ -258,12 +260,13 @@ def test_native_winograd_is_used_and_falls_back_for_wide_rows(monkeypatch: pytes
 
 @pytest.fixture
 def no_small_w(monkeypatch: pytest.MonkeyPatch):
-    """The small-call variants decline (these test calls are small; a forward by ``small`` keeps its
-    columns for the weight gradient), gemm_w serves whatever auto picks for the swapped call, and no
+    """The small-call variants and wino_w decline (these test calls are small; a forward by ``small`` keeps
+    its columns for the weight gradient), gemm_w serves whatever auto picks for the swapped call, and no
     cached route remembers any of it."""
-    from anyconv.algorithms import gemm_w, names, small, small_w, variants
+    from anyconv.algorithms import gemm_w, names, small, small_w, variants, wino_w
 
     monkeypatch.setattr(small_w, "supports", lambda *a, **k: "declined by the test")
+    monkeypatch.setattr(wino_w, "supports", lambda *a, **k: "declined by the test")
     monkeypatch.setattr(small, "supports", lambda *a, **k: "declined by the test")
     # (gemm_w replaces only im2col's choice; these tests check its numbers on every call)
     monkeypatch.setattr(gemm_w, "REPLACES", tuple(names()))
@@ -380,3 +383,22 @@ def test_a_slow_native_build_is_costed_as_slow(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ANYCONV_PROFILE", "default")
     _native_rate._SLOW.clear()
     assert _native_rate.slowdown(prof) == 1.0
+
+
+def test_the_size_rule_counts_a_batch_of_products(monkeypatch: pytest.MonkeyPatch):
+    # a batch of narrow products (Winograd's 36 per-coordinate products) counts its whole work; each
+    # product must still be MIN_PRODUCT_MACS and MIN_N columns wide (the kernel's register tile)
+    monkeypatch.setattr(_gemm, "MIN_MACS", 1 << 21)
+    monkeypatch.setattr(_gemm, "MIN_PRODUCT_MACS", 1 << 18)
+    monkeypatch.setattr(_gemm, "MIN_N", 24)
+    calls: list[int] = []
+    real = _gemm._native
+    monkeypatch.setattr(_gemm, "_native", lambda *a, **k: calls.append(1) or real(*a, **k))
+    wide = torch.randn(36, 64, 64), torch.randn(36, 64, 256)  # 36 products of 2^20: 2^25.2 in all
+    assert torch.allclose(_gemm.matmul(*wide), torch.matmul(*wide), rtol=1e-4, atol=1e-3)
+    assert calls
+    calls.clear()
+    _gemm.matmul(torch.randn(64, 64), torch.randn(64, 256))  # one product of 2^20: torch's
+    _gemm.matmul(torch.randn(36, 256, 256), torch.randn(36, 256, 16))  # 16 columns: torch's
+    _gemm.matmul(torch.randn(400, 16, 16), torch.randn(400, 16, 64))  # 2^14 each: torch's
+    assert not calls

@@ -65,6 +65,7 @@ _VARIANTS = {
     "small_w": ".small_w",
     "native_w": ".native_w",
     "gemm_w": ".gemm_w",
+    "wino_w": ".wino_w",
 }
 # named algorithms that may misplace NaN/Inf (``auto.hazard``; fft's and winograd's results are checked in ``run``)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")

@@ -39,6 +39,11 @@ from . import _native_abi as abi
 # the product's time where it is the faster: even at 2^20 multiply-adds (measured: mnist1d_cnn's small
 # products ran 1.07x torch's through torch.matmul, 1.36x through the kernel at 2^18)
 MIN_MACS = 1 << 21
+# a batch of products counts its whole work (Winograd's 36 per-coordinate products of 2^20 each: 131
+# GFLOP/s against torch's 78-91), each at least MIN_PRODUCT_MACS and MIN_N columns wide (the register
+# tile is 32 columns wide with AVX-512; 16 columns ran 41 GFLOP/s against torch's 71)
+MIN_PRODUCT_MACS = 1 << 18
+MIN_N = 24
 PROBE = (192, 1152, 768)  # m, k, n of the probe product (a ResNet layer's im2col GEMM in size)
 BACKENDS = ("native", "torch")
 _RATES: dict[tuple[torch.dtype, int], dict[str, float]] = {}
@@ -163,6 +168,14 @@ def rate(dtype: torch.dtype = torch.float32) -> float:
     return r[backend(dtype)] or r["torch"]
 
 
+def _batch(a: torch.Tensor, b: torch.Tensor) -> int:
+    """The number of products in ``a @ b`` (its broadcast batch dims' sizes multiplied)."""
+    n = 1
+    for size in torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]):
+        n *= size
+    return n
+
+
 def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
            accumulate: bool = False) -> torch.Tensor:
     """``a @ b`` as ``torch.matmul`` computes it (both at least 2-D, batch dims broadcast); with ``out``
@@ -174,7 +187,9 @@ def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
     12.0
     """
     tracked = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)  # (the kernel records no graph)
-    if (not tracked and _native_ok(a, b) and a.shape[-2] * a.shape[-1] * b.shape[-1] >= MIN_MACS
+    macs = a.shape[-2] * a.shape[-1] * b.shape[-1]
+    if (not tracked and _native_ok(a, b) and macs >= MIN_PRODUCT_MACS and b.shape[-1] >= MIN_N
+            and macs * _batch(a, b) >= MIN_MACS
             and (out is None or out.dtype == a.dtype) and backend(a.dtype) == "native"):
         done = _native(a, b, out, accumulate)
         if done is not None:

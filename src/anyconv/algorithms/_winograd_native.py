@@ -5,7 +5,10 @@ times the products on ResNet layers: a dense ``(36, 36)`` matrix per tile where 
 needs ``2 x 6 x 6`` per row, and two permuting copies. The C transforms read the input rows in place
 (padding included), apply ``B^T`` to whole rows and ``B`` across tiles, and write the transformed
 tiles straight into the ``(a^2, C, tiles)`` layout of the batched product; the output transform
-writes ``A^T M A`` straight into ``y``, cropped. Used for float32/float64 CPU calls in 2-D when the
+writes ``A^T M A`` straight into ``y``, cropped. The ``a^2`` planes of both (the transformed tiles and the
+products) lie an odd number of cache lines apart (:func:`plane`): a tile's ``a^2`` values are read or
+written together, and at a power-of-two distance (64 channels of 256 tiles: 64 KiB) they all fall into
+one cache set (the output transform ran 0.45 ms instead of 0.27 on ResNet's 64-channel 3x3 layer). Used for float32/float64 CPU calls in 2-D when the
 library is there (:func:`serves`); otherwise ``winograd`` keeps its tensor-op transforms.
 
 Example:
@@ -17,7 +20,7 @@ Example:
     >>> torch.allclose(v.reshape(6, 6), bt @ x[0, 0] @ bt.T)
     True
     >>> y = torch.empty(1, 1, 4, 4, dtype=torch.float64)
-    >>> transform_out(slack((36, 1, 1), torch.float64).copy_(v), (slice(0, 1),) * 3, 4, at, y, 1, 1, 0)
+    >>> transform_out(products(36, 1, 1, torch.float64).copy_(v), (slice(0, 1),) * 3, 4, at, y, 1, 1, 0)
     >>> torch.allclose(y[0, 0], at @ v.reshape(6, 6) @ at.T)
     True
 """
@@ -64,8 +67,9 @@ def transform_in(x: torch.Tensor, t: tuple[slice, ...], m: int, bt: torch.Tensor
     b, c, h, w = x.shape
     p = (t[0].stop - t[0].start) * (t[1].stop - t[1].start) * (t[2].stop - t[2].start)
     a = m + 2
-    v = torch.empty((a * a, c, p), dtype=x.dtype)
+    v = _planes(a * a, c, p, x.dtype, 0)
     args = _args(m, c, t, abi.call_threads(c * p * a * a * 12))
+    args.plane = v.stride(0)
     args.h, args.w, args.ph, args.pw = h, w, padding[0][0], padding[1][0]
     args.xs[:] = list(x.stride())
     _run("wino_in", args, x.dtype, x, bt.to(x.dtype).contiguous(), v)
@@ -75,24 +79,40 @@ def transform_in(x: torch.Tensor, t: tuple[slice, ...], m: int, bt: torch.Tensor
 SLACK = 16  # elements after the products that the output transform may read (a vector's worth)
 
 
-def slack(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An empty contiguous tensor of ``shape`` followed by :data:`SLACK` elements of the same storage
-    (the output transform reads each tile row as whole vectors)."""
-    n = 1
-    for s in shape:
-        n *= s
-    return torch.empty(n + SLACK, dtype=dtype)[:n].view(shape)
+def plane(rows: int, p: int, dtype: torch.dtype) -> int:
+    """Elements from one ``a^2`` coordinate's plane of ``rows x p`` to the next: whole cache lines, an odd
+    number of them (planes a power of two apart would share one cache set)."""
+    line = max(1, 64 // torch.empty((), dtype=dtype).element_size())
+    lines = -(-rows * p // line)
+    return (lines + 1 - lines % 2) * line
+
+
+def _planes(a2: int, rows: int, p: int, dtype: torch.dtype, slack: int) -> torch.Tensor:
+    """An empty ``(a2, rows, p)`` tensor with :func:`plane`'s distance between planes and ``slack`` more
+    elements of the same storage after the last."""
+    step = plane(rows, p, dtype)
+    buf = torch.empty(a2 * step + slack, dtype=dtype)
+    return buf.as_strided((a2, rows, p), (step, p, 1))
+
+
+def products(a2: int, rows: int, p: int, dtype: torch.dtype) -> torch.Tensor:
+    """An empty ``(a2, rows, p)`` tensor for the products (:func:`plane` apart) with :data:`SLACK` elements
+    after it (the output transform reads each tile row as whole vectors)."""
+    return _planes(a2, rows, p, dtype, SLACK)
 
 
 def transform_out(mm: torch.Tensor, t: tuple[slice, ...], m: int, at: torch.Tensor, y: torch.Tensor,
                   oc: int, og: int, o0: int) -> None:
     """``y[b, g og + o0 + k, tiles of t] = A^T M A`` for the products ``mm (a^2, G oc, tiles)``
-    (row ``g oc + k``, contiguous, made by :func:`slack`), cropped to ``y``'s size."""
+    (row ``g oc + k``, made by :func:`products`), cropped to ``y``'s size."""
     rows, p = mm.shape[1], mm.shape[2]
     a = m + 2
     args = _args(m, rows, t, abi.call_threads(rows * p * a * a * 10))
     args.oh, args.ow = y.shape[2], y.shape[3]
     args.ys[:] = list(y.stride())
     args.oc, args.og, args.o0 = oc, og, o0
-    assert mm.is_contiguous() and mm.untyped_storage().nbytes() >= (mm.numel() + SLACK) * mm.element_size()
+    args.plane = mm.stride(0)
+    end = mm.storage_offset() + (mm.shape[0] - 1) * mm.stride(0) + rows * p + SLACK
+    assert (mm.stride(2) == 1 and mm.stride(1) == p and mm.stride(0) >= rows * p
+            and mm.untyped_storage().nbytes() >= end * mm.element_size())
     _run("wino_out", args, mm.dtype, mm, at.to(mm.dtype).contiguous(), y)

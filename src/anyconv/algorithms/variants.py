@@ -35,7 +35,7 @@ from . import profile as _profile
 ORDER = {
     "corr": ("small",),
     "corr_t": ("small_t", "patches_t", "phases_col2im_t", "native_t", "phases_t"),
-    "corr_w": ("small_w", "native_w", "gemm_w"),
+    "corr_w": ("small_w", "native_w", "wino_w", "gemm_w"),
 }
 LABEL = {"corr": "the correlation", "corr_t": "its input gradient", "corr_w": "its weight gradient"}
 

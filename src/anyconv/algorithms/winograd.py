@@ -31,12 +31,14 @@ Accuracy (float32 normwise relative error ``max|y - y_64| / max|y_64|``, random 
 Memory: the tiles are transformed, multiplied and transformed back in chunks of about
 ``CHUNK_BYTES`` (3 MiB) of scratch, but at least ``MIN_CHUNK_TILES`` tiles so that the
 per-frequency products stay wide; measured as fast as whole-call chunks on the benchmark
-layers (faster on a loaded machine) with half the peak memory. Each chunk pads only its own
+layers (faster on a loaded machine) with half the peak memory. With the native 2-D transforms
+(``_winograd_native``) the chunks are ``NATIVE_CHUNK_BYTES`` (32 MiB): there the narrow per-chunk
+products and the per-chunk calls cost more than the cache saves (ResNet's 64-channel 3x3 layer at
+32x32, batch 4: 2.8 ms in 3 MiB chunks, 2.1 in one). Each chunk pads only its own
 slice of the input (no padded copy of all of ``x``). A transformed kernel larger than
 ``KERNEL_CHUNK_BYTES`` (``(a / 3)^N`` times the kernel: 4x in 2-D for m = 4) is made in chunks of
-output channels, again for each chunk of tiles (``9 / tiles`` of the products' work): VGG's
-256-channel 3x3 layer at 28x28 peaks at 4.2 MiB instead of 17.4 MiB at the same speed (torch:
-3.8 MiB). Never above half the workspace limit.
+output channels, again for each chunk of tiles (``9 / tiles`` of the products' work). Never above
+half the workspace limit.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ GEMM_FEATURES = ("tile_macs",)  # cost features that count matrix-product multip
 KERNEL = 3
 M_DEFAULT = {1: 6, 2: 4, 3: 2}
 CHUNK_BYTES = 3 * 2**20  # scratch per chunk of tiles (transformed input, products, output tiles)
-KERNEL_CHUNK_BYTES = 2**20  # transformed kernel per chunk of output channels
+NATIVE_CHUNK_BYTES = 32 * 2**20  # the same with the native transforms
+KERNEL_CHUNK_BYTES = 4 * 2**20  # transformed kernel per chunk of output channels
 MIN_CHUNK_TILES = {1: 256, 2: 96, 3: 96}  # the N of the per-frequency products: at least this many tiles
 MAX_DIMS = 3
 _POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2),
@@ -165,7 +168,7 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
     unit = (2 * c + 3 * g * step) * big_a * es
     # cache-sized chunks (measured faster than whole-call chunks, and far less memory), but
     # never so few tiles that the batched products get narrow
-    limit = chunk_limit(fixed, unit, CHUNK_BYTES, MIN_CHUNK_TILES[n])
+    limit = chunk_limit(fixed, unit, NATIVE_CHUNK_BYTES if fast else CHUNK_BYTES, MIN_CHUNK_TILES[n])
     yg = y.view(b, g, og, *out)
     for t in tiles([b, *nt], unit, limit):
         bb, ntt = t[0].stop - t[0].start, [s.stop - s.start for s in t[1:]]
@@ -183,14 +186,14 @@ def _transformed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, m: int | None
             u = transform(s) if u_once is None else u_once
             oc = u.shape[2]
             # (the native output transform reads whole vectors: slack after the products)
-            mm = _wn.slack((big_a, g, oc, v.shape[-1]), v.dtype) if fast else None
+            mm = _wn.products(big_a, g * oc, v.shape[-1], v.dtype).view(big_a, g, oc, -1) if fast else None
             if cg == 1:
                 mm = torch.mul(v, u, out=mm) if fast else v * u  # (A, G, 1, b*P) * (A, G, oc, 1) -> (A, G, oc, b*P)
             else:
                 mm = matmul(u, v, out=mm)  # (A, G, oc, Cg) @ (A, G, Cg, b*P) -> (A, G, oc, b*P)
             del u  # before the next chunk's U is made
             if fast:
-                _wn.transform_out(mm.reshape(big_a, g * oc, -1), t, m, at1, y, oc, og, s.start)
+                _wn.transform_out(mm.view(big_a, g * oc, -1), t, m, at1, y, oc, og, s.start)
                 continue
             yt = matmul(ka, mm.reshape(big_a, -1))  # (m^N, G*oc*b*P)
             del mm
@@ -230,15 +233,19 @@ def error_growth(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> float:
 
 
 def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str, float]:
-    """``tile_macs`` transformed multiply-adds, ``transform`` (or ``native_transform``) transform work,
-    ``kernel_transform`` (O Cg a^N)."""
+    """``tile_macs`` transformed multiply-adds, ``transform`` transform work (tensor ops: ``tiles a^N (C + O)
+    a^N``) or ``native_transform`` (the C transforms' units: ``(C + O) B`` tile rows, times the vectors of
+    tiles per row), ``kernel_transform`` (O Cg a^N)."""
     b, c = x.shape[:2]
     o, cg = w.shape[:2]
     m = M_DEFAULT[spec.n]
     a = (m + KERNEL - 1) ** spec.n
     per_dim = [-(-v // m) for v in spec.output_spatial(x.shape[2:], w.shape[2:])]
     tiles_ = b * prod(per_dim)
-    # the native 2-D transforms (_winograd_native) have their own coefficient
-    transform = "native_transform" if x.dtype == COMPUTE_DTYPE(x.dtype) and _wn.serves(x, spec.n, per_dim, m) else "transform"
-    return {"calls": 1.0, "tile_macs": float(tiles_ * a * o * cg), transform: float(tiles_ * a * (c + o) * a),
-            "kernel_transform": float(o * cg * a)}
+    feats = {"calls": 1.0, "tile_macs": float(tiles_ * a * o * cg), "kernel_transform": float(o * cg * a)}
+    if x.dtype == COMPUTE_DTYPE(x.dtype) and _wn.serves(x, spec.n, per_dim, m):
+        lanes = 64 // x.element_size()  # (the C transforms run over vectors of a tile row's tiles)
+        feats["native_transform"] = float((c + o) * b * prod(per_dim[:-1]) * -(-per_dim[-1] // lanes))
+    else:
+        feats["transform"] = float(tiles_ * a * (c + o) * a)
+    return feats

@@ -77,6 +77,7 @@ typedef struct {
     int64_t ys[4];                     /* output strides */
     int64_t oc, og, o0;                /* output: rows per group in the products, channels per group, first */
     int64_t threads;
+    int64_t plane;                     /* elements between the a^2 coordinates' planes (>= c x tiles) */
 } WinoArgs;
 
 /* a call's plan (plan_f32 / plan_f64): what the kernel will do, for the caller's scratch check and
@@ -193,6 +194,25 @@ typedef int32_t ivec __attribute__((vector_size(64)));
 #else
 #define EVENS(a, b) __builtin_shuffle(a, b, (ivec){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
 #define ODDS(a, b) __builtin_shuffle(a, b, (ivec){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31})
+#endif
+#endif
+
+/* the interleave of two vectors' lanes: the low halves (a0 b0 a1 b1 ...) and the high halves */
+#ifdef ANYCONV_DOUBLE
+#ifdef __clang__
+#define ILV_LO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ILV_HI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#else
+#define ILV_LO(a, b) __builtin_shuffle(a, b, (ivec){0, 8, 1, 9, 2, 10, 3, 11})
+#define ILV_HI(a, b) __builtin_shuffle(a, b, (ivec){4, 12, 5, 13, 6, 14, 7, 15})
+#endif
+#else
+#ifdef __clang__
+#define ILV_LO(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ILV_HI(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#else
+#define ILV_LO(a, b) __builtin_shuffle(a, b, (ivec){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23})
+#define ILV_HI(a, b) __builtin_shuffle(a, b, (ivec){8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31})
 #endif
 #endif
 

@@ -16,6 +16,12 @@
 /* whole vectors covering n elements */
 static inline int64_t FN(vecs)(int64_t n) { return (n + LANES - 1) / LANES; }
 
+/* the vectors of one U row: the input row's rv, or for m = 2 and 4 (phases by shuffles) the (tv + 1) m
+   vectors the phases' tv + 1 vectors are made from */
+static inline int64_t FN(u_vecs)(int64_t m, int64_t tv, int64_t rv) {
+    return (m == 2 || m == 4) && (tv + 1) * m > rv ? (tv + 1) * m : rv;
+}
+
 /* dst[0, n) = the first n lanes of the vectors acc (nv of them) */
 static inline void FN(store_n)(T *restrict dst, const vec *acc, int64_t n) {
     int64_t v = 0;
@@ -57,7 +63,7 @@ static inline __attribute__((always_inline)) void FN(in_unit)(const WinoArgs *g,
     int64_t tv = FN(vecs)(ntx);
     if (tv > 4) tv = 8; /* in_cols' vector counts: 1-4, else 8 */
     const int64_t rv = FN(vecs)(wp), pl = (tv + 1) * LANES;
-    const int64_t nty = g->ty1 - g->ty0, p = (g->b1 - g->b0) * nty * ntx, plane = g->c * p;
+    const int64_t nty = g->ty1 - g->ty0, p = (g->b1 - g->b0) * nty * ntx, plane = g->plane;
     const int64_t col0 = g->tx0 * m - g->pw; /* x's column of the chunk's first padded column */
     for (int64_t i = 0; i < a; i++) {
         T *row = (T *)(rows + i * rv);
@@ -71,12 +77,31 @@ static inline __attribute__((always_inline)) void FN(in_unit)(const WinoArgs *g,
         else
             for (int64_t k = k0; k < k1; k++) row[k] = src[(col0 + k) * g->xs[3]];
     }
+    const int64_t uv = FN(u_vecs)(m, tv, rv);
     for (int64_t ip = 0; ip < a; ip++) { /* U[ip] = sum_i bt[ip, i] rows[i], then its m phases */
-        vec *ur = u + ip * rv;
+        vec *ur = u + ip * uv;
         for (int64_t k = 0; k < rv; k++) { /* one vector of the row at a time: its sum stays in a register */
             vec acc = (vec){0};
             for (int64_t i = 0; i < a; i++) acc += SPLAT(bt[ip * a + i]) * rows[i * rv + k];
             ur[k] = acc;
+        }
+        if (M == 4 || M == 2) { /* the phases by lane shuffles: U's vectors past the row are zeros */
+            for (int64_t k = rv; k < uv; k++) ur[k] = (vec){0};
+            for (int64_t q = 0; q <= tv; q++) {
+                vec *pq = (vec *)(ph + ip * m * pl + q * LANES);
+                if (M == 2) {
+                    pq[0] = EVENS(ur[2 * q], ur[2 * q + 1]);
+                    pq[pl / LANES] = ODDS(ur[2 * q], ur[2 * q + 1]);
+                } else {
+                    const vec e01 = EVENS(ur[4 * q], ur[4 * q + 1]), e23 = EVENS(ur[4 * q + 2], ur[4 * q + 3]);
+                    const vec o01 = ODDS(ur[4 * q], ur[4 * q + 1]), o23 = ODDS(ur[4 * q + 2], ur[4 * q + 3]);
+                    pq[0] = EVENS(e01, e23);
+                    pq[pl / LANES] = EVENS(o01, o23);
+                    pq[2 * pl / LANES] = ODDS(e01, e23);
+                    pq[3 * pl / LANES] = ODDS(o01, o23);
+                }
+            }
+            continue;
         }
         const T *uf = (const T *)ur;
         for (int64_t r = 0; r < m; r++) {
@@ -88,12 +113,15 @@ static inline __attribute__((always_inline)) void FN(in_unit)(const WinoArgs *g,
     }
     const int64_t t0 = ((b - g->b0) * nty + (ty - g->ty0)) * ntx;
     T *out = v + c * p + t0;
+    /* whole vectors where they stay inside this channel's tiles: the lanes past this unit's tiles belong
+       to the channel's later units, which this thread writes after it (masked stores are slow) */
+    const int64_t nw = FN(vecs)(ntx) * LANES, ns = t0 + nw <= p ? nw : ntx;
     switch (tv) { /* the tiles' vectors as a constant: the accumulators stay in registers */
-    case 1: FN(in_cols)(bt, ph, out, m, a, pl, plane, ntx, 1); break;
-    case 2: FN(in_cols)(bt, ph, out, m, a, pl, plane, ntx, 2); break;
-    case 3: FN(in_cols)(bt, ph, out, m, a, pl, plane, ntx, 3); break;
-    case 4: FN(in_cols)(bt, ph, out, m, a, pl, plane, ntx, 4); break;
-    default: FN(in_cols)(bt, ph, out, m, a, pl, plane, ntx, 8); break; /* (tv = 8) */
+    case 1: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 1); break;
+    case 2: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 2); break;
+    case 3: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 3); break;
+    case 4: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 4); break;
+    default: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 8); break; /* (tv = 8) */
     }
 }
 
@@ -131,7 +159,7 @@ static inline __attribute__((always_inline)) void FN(out_unit)(const WinoArgs *g
                                                                int64_t r, int64_t b, int64_t ty, vec *r1, vec *yt,
                                                                const int64_t M) {
     const int64_t m = M, a = M + 2, ntx = g->tx1 - g->tx0, nty = g->ty1 - g->ty0;
-    const int64_t p = (g->b1 - g->b0) * nty * ntx, plane = g->c * p;
+    const int64_t p = (g->b1 - g->b0) * nty * ntx, plane = g->plane;
     const T *src = mm + r * p + ((b - g->b0) * nty + (ty - g->ty0)) * ntx;
     int64_t tv = FN(vecs)(ntx);
     switch (tv) {
@@ -143,6 +171,33 @@ static inline __attribute__((always_inline)) void FN(out_unit)(const WinoArgs *g
     }
     const int64_t och = (r / g->oc) * g->og + g->o0 + r % g->oc;
     const T *ytf = (const T *)yt;
+    if ((M == 4 || M == 2) && g->ys[3] == 1) { /* the tiles' columns interleaved by lane shuffles */
+        const int64_t c0 = g->tx0 * m, nv = FN(vecs)(ntx);
+        for (int64_t i = 0; i < m && ty * m + i < g->oh; i++) {
+            T *dst = y + b * g->ys[0] + och * g->ys[1] + (ty * m + i) * g->ys[2];
+            for (int64_t q = 0; q < nv; q++) {
+                const int64_t col = c0 + q * LANES * m;
+                int64_t n = g->ow - col, nt = (ntx - q * LANES) * m;
+                if (n > nt) n = nt;
+                if (n <= 0) break;
+                const vec *yi = yt + i * m * tv + q;
+                vec z[4];
+                if (M == 2) {
+                    z[0] = ILV_LO(yi[0], yi[tv]);
+                    z[1] = ILV_HI(yi[0], yi[tv]);
+                } else {
+                    const vec a0 = ILV_LO(yi[0], yi[2 * tv]), a1 = ILV_HI(yi[0], yi[2 * tv]);
+                    const vec b0 = ILV_LO(yi[tv], yi[3 * tv]), b1 = ILV_HI(yi[tv], yi[3 * tv]);
+                    z[0] = ILV_LO(a0, b0);
+                    z[1] = ILV_HI(a0, b0);
+                    z[2] = ILV_LO(a1, b1);
+                    z[3] = ILV_HI(a1, b1);
+                }
+                FN(store_n)(dst + col, z, n);
+            }
+        }
+        return;
+    }
     for (int64_t i = 0; i < m; i++) {
         int64_t oy = ty * m + i;
         if (oy >= g->oh) break;
@@ -191,9 +246,9 @@ static void *FN(wino_work)(void *arg) {
     const int64_t m = g->m, a = g->a, ntx = g->tx1 - g->tx0;
     int64_t tv = FN(vecs)(ntx);
     if (tv > 4) tv = 8; /* the kernels' vector counts: 1-4, else 8 */
-    const int64_t rv = FN(vecs)(ntx * m + 2), pv = tv + 1;
-    /* input: rows, U (a rv vectors each) and phases (a m pv); output: r1 (a m tv) and yt (m m tv) */
-    size_t n = job->out ? (size_t)((a * m + m * m) * tv) : (size_t)(2 * a * rv + a * m * pv);
+    const int64_t rv = FN(vecs)(ntx * m + 2), pv = tv + 1, uv = FN(u_vecs)(m, tv, rv);
+    /* input: rows (a rv vectors), U (a uv) and phases (a m pv); output: r1 (a m tv) and yt (m m tv) */
+    size_t n = job->out ? (size_t)((a * m + m * m) * tv) : (size_t)(a * rv + a * uv + a * m * pv);
     vec *buf = (vec *)aligned_alloc(64, sizeof(vec) * n);
     if (!buf) {
         job->status = 1;
@@ -205,7 +260,7 @@ static void *FN(wino_work)(void *arg) {
                 if (job->out)
                     FN(out_any)(g, job->src, job->mat, job->dst, ch, b, ty, buf, buf + a * m * tv);
                 else
-                    FN(in_any)(g, job->src, job->mat, job->dst, ch, b, ty, buf, buf + a * rv, (T *)(buf + 2 * a * rv));
+                    FN(in_any)(g, job->src, job->mat, job->dst, ch, b, ty, buf, buf + a * rv, (T *)(buf + a * rv + a * uv));
             }
     free(buf);
     job->status = 0;
@@ -214,6 +269,7 @@ static void *FN(wino_work)(void *arg) {
 
 static int FN(wino_run)(const WinoArgs *g, const T *src, const T *mat, T *dst, int out) {
     if ((g->m != 2 && g->m != 4 && g->m != 6) || g->a != g->m + 2 || g->c < 0) return 2;
+    if (g->plane < g->c * (g->b1 - g->b0) * (g->ty1 - g->ty0) * (g->tx1 - g->tx0)) return 2;
     if ((g->tx1 - g->tx0 + LANES - 1) / LANES > 8) return 2; /* at most 8 vectors of tiles per row (acc) */
     if (g->c == 0 || g->b1 <= g->b0 || g->ty1 <= g->ty0 || g->tx1 <= g->tx0) return 0;
     int64_t nt = g->threads < 1 ? 1 : g->threads > 64 ? 64 : g->threads;
