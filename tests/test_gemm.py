@@ -270,6 +270,8 @@ def no_small_w(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(small, "supports", lambda *a, **k: "declined by the test")
     # (gemm_w replaces only im2col's choice; these tests check its numbers on every call)
     monkeypatch.setattr(gemm_w, "REPLACES", tuple(names()))
+    monkeypatch.setattr(gemm_w, "MIN_ROWS", 0)  # (and any width: the kernel's edge tiles are tested)
+    monkeypatch.setattr(gemm_w, "MIN_COLUMNS", 0)
     variants._ROUTES.clear()
     yield
     variants._ROUTES.clear()
@@ -402,3 +404,13 @@ def test_the_size_rule_counts_a_batch_of_products(monkeypatch: pytest.MonkeyPatc
     _gemm.matmul(torch.randn(36, 256, 256), torch.randn(36, 256, 16))  # 16 columns: torch's
     _gemm.matmul(torch.randn(400, 16, 16), torch.randn(400, 16, 64))  # 2^14 each: torch's
     assert not calls
+
+
+def test_gemm_w_declines_a_weight_gradient_narrower_than_its_tile():
+    # U-Net's 1x1 head (16 -> 2 channels at 128x128): two rows of dw, each a sum over 32768 positions
+    from anyconv.algorithms import gemm_w
+    from anyconv.core.spec import CorrSpec
+
+    spec = CorrSpec((1,), (1,), ((0, 0),), 1)
+    assert "narrower" in str(gemm_w.supports(torch.randn(2, 16, 64), torch.randn(2, 16, 1), spec))
+    assert "narrower" in str(gemm_w.supports(torch.randn(2, 3, 64), torch.randn(16, 3, 3), spec))

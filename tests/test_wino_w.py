@@ -91,9 +91,14 @@ def test_serves_the_weight_gradient_where_auto_picks_winograd(served: list[int])
     ref = _torch_dw(x, gy, tuple(w.shape), ((1, 1), (1, 1)))
     assert ((dw.double() - ref).abs().max() / ref.abs().max()).item() < 4e-5
     # a call whose forward auto gives to another algorithm keeps the other weight-gradient routes
-    small_x, small_w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
+    small_x, small_w = torch.randn(4, 512, 4, 4), torch.randn(512, 512, 3, 3)  # (ResNet's last 3x3 layer)
     name = auto.choose(small_x, small_w, spec, values=False).name
     assert name != "winograd" and "not winograd" in str(wino_w.supports(small_x, small_w, spec))
+    assert "channels" in str(wino_w.supports(x[:, :32], w[:32, :32], spec))
+    from anyconv import workspace_limit
+
+    with workspace_limit(2**20):  # its (36, 64, 64) sums (576 KiB) above half the 512 KiB scratch budget
+        assert "scratch budget" in str(wino_w.supports(x, w, spec))
     for bad, why in [(CorrSpec((2, 2), (1, 1), ((1, 1), (1, 1)), 1), "stride"),
                      (CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 2), "one group")]:
         assert why in str(wino_w.supports(x, w[:, :32] if bad.groups == 2 else w, bad))

@@ -78,7 +78,7 @@ class WinoArgs(ctypes.Structure):
 
     _fields_ = [*((name, _I64) for name in ("m", "a", "c", "b0", "b1", "ty0", "ty1", "tx0", "tx1", "h", "w", "ph", "pw")),
                 ("xs", _I64 * 4), ("oh", _I64), ("ow", _I64), ("ys", _I64 * 4),
-                *((name, _I64) for name in ("oc", "og", "o0", "threads", "plane"))]
+                *((name, _I64) for name in ("oc", "og", "o0", "threads", "plane", "rs"))]
 
 
 STRUCTS = (Geom, Plan, CopyGeom, GemmArgs, WinoArgs)  # in the order of the C function abi_bytes's argument

@@ -31,6 +31,7 @@ import ctypes
 
 import torch
 
+from ..core import scratch
 from . import _native_abi as abi
 
 MAX_TILE_COLUMNS = 64  # tiles per row the C transforms take (8 vectors of float64)
@@ -61,15 +62,17 @@ def _run(kernel: str, args: abi.WinoArgs, dtype: torch.dtype, *tensors: torch.Te
 
 
 def transform_in(x: torch.Tensor, t: tuple[slice, ...], m: int, bt: torch.Tensor,
-                 padding: tuple[tuple[int, int], ...]) -> torch.Tensor:
+                 padding: tuple[tuple[int, int], ...], rows_apart: bool = False) -> torch.Tensor:
     """``V = B^T d B`` of the chunk ``t`` (sample, tile-row and tile-column slices) of ``x (B, C, H, W)``
-    padded by ``padding``: ``(a^2, C, tiles)``, tiles in (sample, row, column) order."""
+    padded by ``padding``: ``(a^2, C, tiles)``, tiles in (sample, row, column) order (kept scratch: valid
+    until this thread's next call). ``rows_apart``: each channel's row of tiles :func:`line_stride` apart,
+    for a product that reads V transposed (a column of channels per tile)."""
     b, c, h, w = x.shape
     p = (t[0].stop - t[0].start) * (t[1].stop - t[1].start) * (t[2].stop - t[2].start)
     a = m + 2
-    v = _planes(a * a, c, p, x.dtype, 0)
+    v = _planes("winograd.tiles", a * a, c, p, x.dtype, 0, line_stride(p, x.dtype) if rows_apart else p)
     args = _args(m, c, t, abi.call_threads(c * p * a * a * 12))
-    args.plane = v.stride(0)
+    args.plane, args.rs = v.stride(0), v.stride(1)
     args.h, args.w, args.ph, args.pw = h, w, padding[0][0], padding[1][0]
     args.xs[:] = list(x.stride())
     _run("wino_in", args, x.dtype, x, bt.to(x.dtype).contiguous(), v)
@@ -79,26 +82,38 @@ def transform_in(x: torch.Tensor, t: tuple[slice, ...], m: int, bt: torch.Tensor
 SLACK = 16  # elements after the products that the output transform may read (a vector's worth)
 
 
-def plane(rows: int, p: int, dtype: torch.dtype) -> int:
-    """Elements from one ``a^2`` coordinate's plane of ``rows x p`` to the next: whole cache lines, an odd
-    number of them (planes a power of two apart would share one cache set)."""
+def line_stride(n: int, dtype: torch.dtype) -> int:
+    """``n`` elements rounded up to whole cache lines, an odd number of them (rows or planes a power of two
+    apart would share one cache set when read across).
+
+    >>> line_stride(2048, torch.float32), line_stride(20, torch.float32)
+    (2064, 48)
+    """
     line = max(1, 64 // torch.empty((), dtype=dtype).element_size())
-    lines = -(-rows * p // line)
+    lines = -(-n // line)
     return (lines + 1 - lines % 2) * line
 
 
-def _planes(a2: int, rows: int, p: int, dtype: torch.dtype, slack: int) -> torch.Tensor:
-    """An empty ``(a2, rows, p)`` tensor with :func:`plane`'s distance between planes and ``slack`` more
-    elements of the same storage after the last."""
-    step = plane(rows, p, dtype)
-    buf = torch.empty(a2 * step + slack, dtype=dtype)
-    return buf.as_strided((a2, rows, p), (step, p, 1))
+def plane(rows: int, p: int, dtype: torch.dtype) -> int:
+    """Elements from one ``a^2`` coordinate's plane of ``rows x p`` to the next (:func:`line_stride`)."""
+    return line_stride(rows * p, dtype)
+
+
+def _planes(slot: str, a2: int, rows: int, p: int, dtype: torch.dtype, slack: int, rs: int | None = None) -> torch.Tensor:
+    """An empty ``(a2, rows, p)`` tensor with rows ``rs`` (default ``p``) apart, :func:`plane`'s distance
+    between planes and ``slack`` more elements of the same storage after the last: this thread's kept
+    scratch ``slot`` (``core.scratch``)."""
+    rs = p if rs is None else rs
+    step = plane(rows, rs, dtype)
+    buf = scratch.buffer(slot, a2 * step + slack, dtype)
+    return buf.as_strided((a2, rows, p), (step, rs, 1))
 
 
 def products(a2: int, rows: int, p: int, dtype: torch.dtype) -> torch.Tensor:
     """An empty ``(a2, rows, p)`` tensor for the products (:func:`plane` apart) with :data:`SLACK` elements
-    after it (the output transform reads each tile row as whole vectors)."""
-    return _planes(a2, rows, p, dtype, SLACK)
+    after it (the output transform reads each tile row as whole vectors); kept scratch, valid until this
+    thread's next call."""
+    return _planes("winograd.products", a2, rows, p, dtype, SLACK)
 
 
 def transform_out(mm: torch.Tensor, t: tuple[slice, ...], m: int, at: torch.Tensor, y: torch.Tensor,

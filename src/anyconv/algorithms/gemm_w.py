@@ -34,6 +34,11 @@ ALGORITHM = "im2col"  # the registry algorithm whose computation it is (choose_a
 # product, whose packing then costs as much as the multiply-adds (measured: U-Net's training step 1.67
 # -> 1.89x torch when this replaced every direct-sum choice)
 REPLACES = ("im2col",)
+# dw's rows (output channels) and columns (input channels x taps) at least: a narrower dw fills a
+# fraction of the 12 x 32 register tile for all of its long sums (U-Net's 1x1 16 -> 2 head: 1.5 ms,
+# where torch.matmul's product of the same columns takes 0.04)
+MIN_ROWS = 8
+MIN_COLUMNS = 32
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = "auto") -> str | None:
@@ -44,6 +49,9 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = 
         return "one group, 1-3 spatial dims"
     if x.numel() == 0 or w.numel() == 0:
         return "an empty operand"
+    if w.shape[0] < MIN_ROWS or w[0].numel() < MIN_COLUMNS:
+        return (f"a weight gradient narrower than the kernel's register tile (at least {MIN_ROWS} output "
+                f"channels and {MIN_COLUMNS} input channels x taps)")
     if _gemm.backend(x.dtype) != "native":
         return "torch.matmul is the faster matrix product on this machine"
     from .auto import choose

@@ -14,7 +14,8 @@ accumulated over chunks of tiles (``winograd.NATIVE_CHUNK_BYTES`` of scratch) in
 the weight for m = 4; calls where that exceeds half the scratch budget are declined), so memory stays
 bounded.
 
-Serves one-group float32/float64 CPU calls with 3x3 kernels, stride 1 and dilation 1 in 2-D whose
+Serves one-group float32/float64 CPU calls with 3x3 kernels, stride 1 and dilation 1 in 2-D, at least
+:data:`MIN_CHANNELS` input and output channels, whose
 forward correlation ``auto`` gives to ``winograd`` (the same transforms and products, transposed: it
 wins where the forward does) and whose accuracy passes the same guard (the forward's error growth).
 NaN/Inf operands take the registry route (a tile's transform spreads one Inf over the whole tile).
@@ -53,6 +54,9 @@ ERROR_GROWTH = winograd.WINOGRAD_GROWTH[2][M]
 COMPUTE_DTYPE = None
 ALGORITHM = "winograd"  # the registry algorithm whose computation it is (choose_algorithm reports it)
 GEMM_FEATURES = winograd.GEMM_FEATURES
+# the products are (O, tiles) @ (tiles, C): with few channels the packing of their long operands costs more
+# than the multiply-adds (U-Net's 16-32 channels at 128x128: 18-60 GFLOP/s, slower than gemm_w or native)
+MIN_CHANNELS = 64
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = "auto") -> str | None:
@@ -66,7 +70,9 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = 
         return reason
     if x.numel() == 0 or w.numel() == 0:
         return "an empty operand"
-    products = (M + 2) ** 4 * w.shape[0] * w.shape[1] * x.element_size()
+    if min(w.shape[0], w.shape[1]) < MIN_CHANNELS:
+        return f"fewer than {MIN_CHANNELS} input or output channels (narrow products: packing outweighs the work)"
+    products = (M + 2) ** 2 * w.shape[0] * w.shape[1] * x.element_size()
     if products > scratch_budget() // 2:
         return f"the transformed gradient ({products / 2**20:.0f} MiB) would exceed half the scratch budget"
     out = spec.output_spatial(x.shape[2:], w.shape[2:])
@@ -115,7 +121,9 @@ def gradient(x: torch.Tensor, gy: torch.Tensor, spec: CorrSpec, m: int = M) -> t
     limit = chunk_limit(mm.numel() * es, unit, winograd.NATIVE_CHUNK_BYTES, winograd.MIN_CHUNK_TILES[2])
     for t in tiles([b, *nt], unit, limit):
         ty, tx = t[1].stop - t[1].start, t[2].stop - t[2].start
-        v = _wn.transform_in(x, t, m, bt1, spec.padding)  # (a^2, C, tiles)
+        # (a^2, C, tiles); the product reads it transposed (a column of channels per tile): its rows an odd
+        # number of cache lines apart (2048 tiles, 8 KiB apart, thrashed one cache set: 16 GFLOP/s)
+        v = _wn.transform_in(x, t, m, bt1, spec.padding, rows_apart=True)
         # gy's m x m tiles (zeros past its end), in the same (sample, row, column) order: (m^2, O * tiles)
         region = [slice(t[1].start * m, t[1].stop * m), slice(t[2].start * m, t[2].stop * m)]
         gt = padded_slice(gy, t[0], region, ((0, 0), (0, 0)))

@@ -77,7 +77,8 @@ typedef struct {
     int64_t ys[4];                     /* output strides */
     int64_t oc, og, o0;                /* output: rows per group in the products, channels per group, first */
     int64_t threads;
-    int64_t plane;                     /* elements between the a^2 coordinates' planes (>= c x tiles) */
+    int64_t plane;                     /* elements between the a^2 coordinates' planes (>= c x rs) */
+    int64_t rs;                        /* input: elements between a plane's channel rows (>= tiles) */
 } WinoArgs;
 
 /* a call's plan (plan_f32 / plan_f64): what the kernel will do, for the caller's scratch check and

@@ -112,10 +112,10 @@ static inline __attribute__((always_inline)) void FN(in_unit)(const WinoArgs *g,
         }
     }
     const int64_t t0 = ((b - g->b0) * nty + (ty - g->ty0)) * ntx;
-    T *out = v + c * p + t0;
+    T *out = v + c * g->rs + t0;
     /* whole vectors where they stay inside this channel's tiles: the lanes past this unit's tiles belong
        to the channel's later units, which this thread writes after it (masked stores are slow) */
-    const int64_t nw = FN(vecs)(ntx) * LANES, ns = t0 + nw <= p ? nw : ntx;
+    const int64_t nw = FN(vecs)(ntx) * LANES, ns = t0 + nw <= g->rs ? nw : ntx;
     switch (tv) { /* the tiles' vectors as a constant: the accumulators stay in registers */
     case 1: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 1); break;
     case 2: FN(in_cols)(bt, ph, out, m, a, pl, plane, ns, 2); break;
@@ -269,7 +269,8 @@ static void *FN(wino_work)(void *arg) {
 
 static int FN(wino_run)(const WinoArgs *g, const T *src, const T *mat, T *dst, int out) {
     if ((g->m != 2 && g->m != 4 && g->m != 6) || g->a != g->m + 2 || g->c < 0) return 2;
-    if (g->plane < g->c * (g->b1 - g->b0) * (g->ty1 - g->ty0) * (g->tx1 - g->tx0)) return 2;
+    const int64_t tiles = (g->b1 - g->b0) * (g->ty1 - g->ty0) * (g->tx1 - g->tx0);
+    if ((!out && g->rs < tiles) || g->plane < g->c * (out ? tiles : g->rs)) return 2;
     if ((g->tx1 - g->tx0 + LANES - 1) / LANES > 8) return 2; /* at most 8 vectors of tiles per row (acc) */
     if (g->c == 0 || g->b1 <= g->b0 || g->ty1 <= g->ty0 || g->tx1 <= g->tx0) return 0;
     int64_t nt = g->threads < 1 ? 1 : g->threads > 64 ? 64 : g->threads;
