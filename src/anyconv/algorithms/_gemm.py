@@ -176,6 +176,18 @@ def _batch(a: torch.Tensor, b: torch.Tensor) -> int:
     return n
 
 
+def kernel_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` by the kernel whatever its size and this machine's backend (bit-identical at every thread
+    count, where torch's small products are not), by ``torch.matmul`` only where the kernel cannot serve.
+
+    >>> kernel_matmul(torch.ones(2, 3), torch.ones(3, 4)).tolist()[0]
+    [3.0, 3.0, 3.0, 3.0]
+    """
+    tracked = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
+    done = None if tracked or not _native_ok(a, b) else _native(a, b, None, False)
+    return torch.matmul(a, b) if done is None else done
+
+
 def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None,
            accumulate: bool = False) -> torch.Tensor:
     """``a @ b`` as ``torch.matmul`` computes it (both at least 2-D, batch dims broadcast); with ``out``

@@ -36,8 +36,10 @@ ALGORITHM = "im2col"  # the registry algorithm whose computation it is (choose_a
 REPLACES = ("im2col",)
 # dw's rows (output channels) and columns (input channels x taps) at least: a narrower dw fills a
 # fraction of the 12 x 32 register tile for all of its long sums (U-Net's 1x1 16 -> 2 head: 1.5 ms,
-# where torch.matmul's product of the same columns takes 0.04)
-MIN_ROWS = 8
+# where torch.matmul's product of the same columns takes 0.04), and each panel of x the packing reads
+# serves only ceil(O / 12) tiles (MobileNet's 1x1 layers to 16-24 channels at 32-64 pixels: 0.8-1.2 ms,
+# the registry's product 0.4-0.6)
+MIN_ROWS = 48
 MIN_COLUMNS = 32
 
 

@@ -45,6 +45,13 @@ typedef T ugvec __attribute__((vector_size(GBYTES), aligned(sizeof(T))));
 static void FN(pack_a)(const T *a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T *ap) {
     for (int64_t i0 = 0; i0 < mc; i0 += GMR) {
         int64_t mr = mc - i0 < GMR ? mc - i0 : GMR;
+        if (cs == 1 && rs != 1) { /* rows contiguous: each row read as one run (rows read across, a power of
+                                     two apart, would fall into one cache set) */
+            for (int64_t i = 0; i < GMR; i++)
+                for (int64_t p = 0; p < kc; p++) ap[p * GMR + i] = i < mr ? a[(i0 + i) * rs + p] : (T)0;
+            ap += kc * GMR;
+            continue;
+        }
         for (int64_t p = 0; p < kc; p++) {
             const T *src = a + i0 * rs + p * cs;
             int64_t i = 0;
@@ -59,6 +66,12 @@ static void FN(pack_a)(const T *a, int64_t rs, int64_t cs, int64_t mc, int64_t k
 static void FN(pack_b)(const T *b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T *bp) {
     for (int64_t j0 = 0; j0 < nc; j0 += GNR) {
         int64_t nr = nc - j0 < GNR ? nc - j0 : GNR;
+        if (rs == 1 && cs != 1) { /* columns contiguous (a transposed operand): each column read as one run */
+            for (int64_t j = 0; j < GNR; j++)
+                for (int64_t p = 0; p < kc; p++) bp[p * GNR + j] = j < nr ? b[(j0 + j) * cs + p] : (T)0;
+            bp += kc * GNR;
+            continue;
+        }
         for (int64_t p = 0; p < kc; p++) {
             const T *src = b + p * rs + j0 * cs;
             if (cs == 1 && nr == GNR) {
@@ -211,18 +224,22 @@ static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t
             off[jj] = c * g->xs[1] + dz[jj] * g->xs[2] + dy[jj] * g->xs[3] + dx[jj];
         }
         int64_t ow = p0 % g->out[2], oh = (p0 / g->out[2]) % g->out[1], od = p0 / (g->out[2] * g->out[1]);
-        for (int64_t q = 0; q < kc; q++) { /* one position: its row of the panel, contiguous */
-            const int64_t z = od * g->s[0], yy = oh * g->s[1], xx = ow * g->s[2];
-            const T *xp = xb + z * g->xs[2] + yy * g->xs[3] + xx;
-            T *row = bp + q * GNR;
-            for (int64_t jj = 0; jj < GNR; jj++) {
-                int inside = (uint64_t)(z + dz[jj]) < (uint64_t)g->in[0] && (uint64_t)(yy + dy[jj]) < (uint64_t)g->in[1]
-                             && (uint64_t)(xx + dx[jj]) < (uint64_t)g->in[2];
-                row[jj] = inside ? xp[off[jj]] : (T)0;
-            }
+        int64_t pz[KC], py[KC], px[KC]; /* the panel's positions: where each reads x (kc <= KC) */
+        for (int64_t q = 0; q < kc; q++) {
+            pz[q] = od * g->s[0], py[q] = oh * g->s[1], px[q] = ow * g->s[2];
             if (++ow == g->out[2]) {
                 ow = 0;
                 if (++oh == g->out[1]) oh = 0, od++;
+            }
+        }
+        /* column by column: a column's reads run along x (columns read across, a channel apart, fall into
+           one cache set when the channel's size is a power of two) */
+        for (int64_t jj = 0; jj < GNR; jj++) {
+            const T *xc = xb + off[jj];
+            for (int64_t q = 0; q < kc; q++) {
+                int inside = (uint64_t)(pz[q] + dz[jj]) < (uint64_t)g->in[0] && (uint64_t)(py[q] + dy[jj]) < (uint64_t)g->in[1]
+                             && (uint64_t)(px[q] + dx[jj]) < (uint64_t)g->in[2];
+                bp[q * GNR + jj] = inside ? xc[pz[q] * g->xs[2] + py[q] * g->xs[3] + px[q]] : (T)0;
             }
         }
     }
