@@ -170,9 +170,10 @@ def rate(dtype: torch.dtype = torch.float32) -> float:
 
 def _batch(a: torch.Tensor, b: torch.Tensor) -> int:
     """The number of products in ``a @ b`` (its broadcast batch dims' sizes multiplied)."""
+    sa, sb = a.shape[:-2], b.shape[:-2]
     n = 1
-    for size in torch.broadcast_shapes(a.shape[:-2], b.shape[:-2]):
-        n *= size
+    for i in range(1, max(len(sa), len(sb)) + 1):  # (broadcast sizes: the larger of each pair; no torch call)
+        n *= max(sa[-i] if i <= len(sa) else 1, sb[-i] if i <= len(sb) else 1)
     return n
 
 
