@@ -109,17 +109,19 @@ def test_k_zero_gives_zeros_and_accumulate_keeps_c():
 def test_bit_identical_at_every_thread_count(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)
     a, b = torch.randn(3, 100, 700), torch.randn(3, 700, 500)
+    tall, narrow = torch.randn(301, 130), torch.randn(130, 20)
     before = torch.get_num_threads()
     try:
         results = []
         for threads in (1, 2, 3, 4):
             torch.set_num_threads(threads)
-            results.append(_gemm.matmul(a, b))
-            results.append(_gemm.matmul(a[0], b[0]))  # one item: C's columns split over the threads
+            # batched; one item (C's columns split over the threads); one narrow item (C's rows split)
+            results.append((_gemm.matmul(a, b), _gemm.matmul(a[0], b[0]), _gemm.matmul(tall, narrow)))
     finally:
         torch.set_num_threads(before)
-    for r in results[2:]:
-        assert torch.equal(r, results[0] if r.dim() == 3 else results[1])
+    for r in results[1:]:
+        assert all(torch.equal(got, want) for got, want in zip(r, results[0]))
+    assert torch.allclose(results[0][2].double(), tall.double() @ narrow.double(), rtol=0, atol=1e-4)
 
 
 def test_nan_and_inf_like_torch():

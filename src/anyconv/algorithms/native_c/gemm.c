@@ -126,16 +126,17 @@ static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *
         for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = set ? part[i * GNR + j] : c[i * ldc + j] + part[i * GNR + j];
 }
 
-/* C[:, j0:j1] of one batch item, with this thread's panels */
-static void FN(gemm_one)(const GemmArgs *g, const T *a, const T *b, T *c, int64_t j0, int64_t j1, T *ap, T *bp) {
+/* C[i0:i1, j0:j1] of one batch item, with this thread's panels */
+static void FN(gemm_one)(const GemmArgs *g, const T *a, const T *b, T *c, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                         T *ap, T *bp) {
     for (int64_t jc = j0; jc < j1; jc += NC) {
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
         for (int64_t pc = 0; pc < g->k || pc == 0; pc += KC) {
             int64_t kc = g->k - pc < KC ? g->k - pc : KC;
             int set = pc == 0 && !g->accumulate;
             if (kc > 0) FN(pack_b)(b + pc * g->b_rs + jc * g->b_cs, g->b_rs, g->b_cs, kc, nc, bp);
-            for (int64_t ic = 0; ic < g->m; ic += MC) {
-                int64_t mc = g->m - ic < MC ? g->m - ic : MC;
+            for (int64_t ic = i0; ic < i1; ic += MC) {
+                int64_t mc = i1 - ic < MC ? i1 - ic : MC;
                 if (kc > 0) FN(pack_a)(a + ic * g->a_rs + pc * g->a_cs, g->a_rs, g->a_cs, mc, kc, ap);
                 for (int64_t jr = 0; jr < nc; jr += GNR) {
                     int64_t nr = nc - jr < GNR ? nc - jr : GNR;
@@ -188,15 +189,22 @@ static void *FN(gemm_work)(void *arg) {
     }
     T *bp = ap + MC * KC;
     const int64_t nt = g->threads, t = job->tid;
+    const int64_t panels = (g->n + GNR - 1) / GNR, tiles = (g->m + GMR - 1) / GMR;
     if (g->batch >= nt) { /* whole batch items per thread */
         for (int64_t e = t; e < g->batch; e += nt)
-            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, 0, g->n, ap, bp);
-    } else { /* C's columns split in runs of whole panels */
-        int64_t panels = (g->n + GNR - 1) / GNR, per = (panels + nt - 1) / nt;
+            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, 0, g->m, 0, g->n, ap, bp);
+    } else if (panels >= nt || tiles < 2 * panels) { /* C's columns split in runs of whole panels */
+        int64_t per = (panels + nt - 1) / nt;
         int64_t j0 = t * per * GNR, j1 = (t + 1) * per * GNR;
         if (j1 > g->n) j1 = g->n;
         for (int64_t e = 0; e < g->batch && j0 < j1; e++)
-            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, j0, j1, ap, bp);
+            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, 0, g->m, j0, j1, ap, bp);
+    } else { /* few columns, many rows (a 1x1 layer on a small map): C's rows split in runs of whole tiles */
+        int64_t per = (tiles + nt - 1) / nt;
+        int64_t i0 = t * per * GMR, i1 = (t + 1) * per * GMR;
+        if (i1 > g->m) i1 = g->m;
+        for (int64_t e = 0; e < g->batch && i0 < i1; e++)
+            FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, i0, i1, 0, g->n, ap, bp);
     }
     job->status = 0;
     return NULL;
