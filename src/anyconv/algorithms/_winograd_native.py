@@ -39,9 +39,14 @@ MAX_TILE_COLUMNS = 64  # tiles per row the C transforms take (8 vectors of float
 
 def serves(x: torch.Tensor, n: int, tiles: list[int], m: int) -> bool:
     """Whether the native transforms compute this call's tiles (2-D, F(2), F(4) or F(6), float32/float64
-    on the CPU, at most :data:`MAX_TILE_COLUMNS` tiles per row)."""
-    return (n == 2 and m in (2, 4, 6) and x.dtype in abi.DTYPES and x.device.type == "cpu" and tiles[-1] <= MAX_TILE_COLUMNS
-            and abi.library() is not None)
+    on the CPU, at most :data:`MAX_TILE_COLUMNS` tiles per row; one vector's worth on a build without
+    AVX-512)."""
+    if not (n == 2 and m in (2, 4, 6) and x.dtype in abi.DTYPES and x.device.type == "cpu" and tiles[-1] <= MAX_TILE_COLUMNS
+            and abi.library() is not None):
+        return False
+    # without AVX-512 the 64-byte vectors are emulated, and rows of more than one vector of tiles go through
+    # the stack (U-Net's 128-pixel rows: 12 ms by the AVX2 build's transforms, 3.6 by the tensor ops)
+    return abi.lanes_built() or tiles[-1] <= 64 // x.element_size()
 
 
 def _args(m: int, c: int, t: tuple[slice, ...], threads: int) -> abi.WinoArgs:

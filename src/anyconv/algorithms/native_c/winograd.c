@@ -16,10 +16,19 @@
 /* whole vectors covering n elements */
 static inline int64_t FN(vecs)(int64_t n) { return (n + LANES - 1) / LANES; }
 
+/* phases and output columns by lane shuffles on AVX-512 builds (one instruction each there; on narrower
+   builds the 64-byte vectors' shuffles are emulated: U-Net's 128-pixel rows ran 9x slower than by the
+   scalar loops) */
+#ifdef __AVX512F__
+#define SHUFFLES 1
+#else
+#define SHUFFLES 0
+#endif
+
 /* the vectors of one U row: the input row's rv, or for m = 2 and 4 (phases by shuffles) the (tv + 1) m
    vectors the phases' tv + 1 vectors are made from */
 static inline int64_t FN(u_vecs)(int64_t m, int64_t tv, int64_t rv) {
-    return (m == 2 || m == 4) && (tv + 1) * m > rv ? (tv + 1) * m : rv;
+    return SHUFFLES && (m == 2 || m == 4) && (tv + 1) * m > rv ? (tv + 1) * m : rv;
 }
 
 /* dst[0, n) = the first n lanes of the vectors acc (nv of them) */
@@ -85,7 +94,7 @@ static inline __attribute__((always_inline)) void FN(in_unit)(const WinoArgs *g,
             for (int64_t i = 0; i < a; i++) acc += SPLAT(bt[ip * a + i]) * rows[i * rv + k];
             ur[k] = acc;
         }
-        if (M == 4 || M == 2) { /* the phases by lane shuffles: U's vectors past the row are zeros */
+        if (SHUFFLES && (M == 4 || M == 2)) { /* the phases by lane shuffles: U's vectors past the row are zeros */
             for (int64_t k = rv; k < uv; k++) ur[k] = (vec){0};
             for (int64_t q = 0; q <= tv; q++) {
                 vec *pq = (vec *)(ph + ip * m * pl + q * LANES);
@@ -171,7 +180,7 @@ static inline __attribute__((always_inline)) void FN(out_unit)(const WinoArgs *g
     }
     const int64_t och = (r / g->oc) * g->og + g->o0 + r % g->oc;
     const T *ytf = (const T *)yt;
-    if ((M == 4 || M == 2) && g->ys[3] == 1) { /* the tiles' columns interleaved by lane shuffles */
+    if (SHUFFLES && (M == 4 || M == 2) && g->ys[3] == 1) { /* the tiles' columns interleaved by lane shuffles */
         const int64_t c0 = g->tx0 * m, nv = FN(vecs)(ntx);
         for (int64_t i = 0; i < m && ty * m + i < g->oh; i++) {
             T *dst = y + b * g->ys[0] + och * g->ys[1] + (ty * m + i) * g->ys[2];
