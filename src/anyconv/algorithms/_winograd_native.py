@@ -67,15 +67,16 @@ def _run(kernel: str, args: abi.WinoArgs, dtype: torch.dtype, *tensors: torch.Te
 
 
 def transform_in(x: torch.Tensor, t: tuple[slice, ...], m: int, bt: torch.Tensor,
-                 padding: tuple[tuple[int, int], ...], rows_apart: bool = False) -> torch.Tensor:
+                 padding: tuple[tuple[int, int], ...], rows_apart: bool = False,
+                 slot: str = "winograd.tiles") -> torch.Tensor:
     """``V = B^T d B`` of the chunk ``t`` (sample, tile-row and tile-column slices) of ``x (B, C, H, W)``
     padded by ``padding``: ``(a^2, C, tiles)``, tiles in (sample, row, column) order (kept scratch: valid
-    until this thread's next call). ``rows_apart``: each channel's row of tiles :func:`line_stride` apart,
-    for a product that reads V transposed (a column of channels per tile)."""
+    until this thread's next call for ``slot``). ``rows_apart``: each channel's row of tiles
+    :func:`line_stride` apart, for a product that reads V transposed (a column of channels per tile)."""
     b, c, h, w = x.shape
     p = (t[0].stop - t[0].start) * (t[1].stop - t[1].start) * (t[2].stop - t[2].start)
     a = m + 2
-    v = _planes("winograd.tiles", a * a, c, p, x.dtype, 0, line_stride(p, x.dtype) if rows_apart else p)
+    v = _planes(slot, a * a, c, p, x.dtype, 0, line_stride(p, x.dtype) if rows_apart else p)
     args = _args(m, c, t, abi.call_threads(c * p * a * a * 12))
     args.plane, args.rs = v.stride(0), v.stride(1)
     args.h, args.w, args.ph, args.pw = h, w, padding[0][0], padding[1][0]

@@ -7,7 +7,9 @@ weight gradient of the tile, with the same matrices:
     dw[o, c] = G^T [ sum_tiles (A gy_t A^T) (.) (B^T d_t B) ] G        (m x m tiles t of gy)
 
 so ``x``'s tiles are transformed as in the forward (the native 2-D transforms, ``_winograd_native``),
-``gy``'s ``m x m`` tiles by ``A (.) A``, and for each of the ``a^2`` transform coordinates the tiles are
+``gy``'s ``m x m`` tiles by ``A (.) A`` through the same input transform (an ``a x a`` patch at each tile's
+corner and ``A`` zero-extended to ``a x a``: the patch's 2 extra rows and columns count zero times), and
+for each of the ``a^2`` transform coordinates the tiles are
 summed by one matrix product ``(O, tiles) @ (tiles, C)``: ``(a / m)^2 = 2.25`` multiplies per
 output-gradient element and input channel for m = 4, where the direct sum needs 9. The products are
 accumulated over chunks of tiles (``winograd.NATIVE_CHUNK_BYTES`` of scratch) into ``(a^2, O, C)`` sums (4x
@@ -44,7 +46,6 @@ from ..core.workspace import chunk_limit, scratch_budget
 from . import _native_abi as abi
 from . import _winograd_native as _wn
 from . import winograd
-from ._common import padded_slice
 from ._gemm import kernel_matmul, matmul
 
 NAME = "wino_w"
@@ -111,27 +112,24 @@ def gradient(x: torch.Tensor, gy: torch.Tensor, spec: CorrSpec, m: int = M) -> t
     oh, ow = gy.shape[2:]
     a = m + 2
     a2 = a * a
-    bt1 = winograd.matrices(m)[2].to(x.dtype)
-    ka, kg, _ = (t.to(x.dtype) for t in winograd.kron_matrices(m, 2))  # (m^2, a^2), (a^2, 9)
-    aa = ka.T.contiguous()  # A (x) A: (a^2, m^2)
+    at1, _, bt1 = (t.to(x.dtype) for t in winograd.matrices(m))
+    kg = winograd.kron_matrices(m, 2)[1].to(x.dtype)  # G (x) G: (a^2, 9)
+    # A gy A^T by the input transform: an a x a patch at each tile's corner (reaching 2 past the tile) with
+    # A zero-extended to a x a, so that the 2 extra rows and columns count zero times
+    ap = torch.zeros((a, a), dtype=x.dtype)
+    ap[:, :m] = at1.T
     nt = [-(-oh // m), -(-ow // m)]
     mm = torch.zeros((a2, o, c), dtype=x.dtype)
     es = x.element_size()
-    unit = 2 * (c + o) * a2 * es  # per tile: the transformed x and gy tiles (and their copies' share)
+    unit = (c + o) * a2 * es  # per tile: its transformed x and gy
     limit = chunk_limit(mm.numel() * es, unit, winograd.NATIVE_CHUNK_BYTES, winograd.MIN_CHUNK_TILES[2])
     for t in tiles([b, *nt], unit, limit):
-        ty, tx = t[1].stop - t[1].start, t[2].stop - t[2].start
         # (a^2, C, tiles); the product reads it transposed (a column of channels per tile): its rows an odd
         # number of cache lines apart (2048 tiles, 8 KiB apart, thrashed one cache set: 16 GFLOP/s)
         v = _wn.transform_in(x, t, m, bt1, spec.padding, rows_apart=True)
-        # gy's m x m tiles (zeros past its end), in the same (sample, row, column) order: (m^2, O * tiles)
-        region = [slice(t[1].start * m, t[1].stop * m), slice(t[2].start * m, t[2].stop * m)]
-        gt = padded_slice(gy, t[0], region, ((0, 0), (0, 0)))
-        nb = gt.shape[0]
-        gt = gt.reshape(nb, o, ty, m, tx, m).permute(3, 5, 1, 0, 2, 4).reshape(m * m, -1)
-        z = matmul(aa, gt).view(a2, o, -1)  # (a^2, O, tiles)
+        z = _wn.transform_in(gy, t, m, ap, ((0, 0), (0, 0)), slot="wino_w.gy")  # (a^2, O, tiles), zeros past gy
         matmul(z, v.transpose(1, 2), out=mm, accumulate=True)  # (a^2, O, C) += (a^2, O, T) @ (a^2, T, C)
-        del v, z, gt
+        del v, z
     # G^T M G: (9, a^2) @ (a^2, O C), then transposed (the product the other way round, with mm's a^2 rows
     # read across, ran 1.6 ms on a 128-channel layer)
     dw = kernel_matmul(kg.T, mm.view(a2, -1))  # (bit-identical at every thread count, unlike MKL's here)
