@@ -383,7 +383,9 @@ def test_a_slow_native_build_is_costed_as_slow(monkeypatch: pytest.MonkeyPatch):
             base = auto.estimate_ms("native", x, w, spec, prof) / got
             assert auto.estimate_ms("native", x, w, spec, prof) == pytest.approx(base * expected)
         else:
-            assert got <= 2.0  # (a machine as fast as the profile, or a little slower: no scaling below 2x)
+            # (a machine as fast as the profile, or a little slower: no scaling below 2x; a build without
+            # AVX-512 is itself the slow case)
+            assert got <= 2.0 or not _native_abi.lanes_built()
     monkeypatch.setenv("ANYCONV_PROFILE", "default")
     _native_rate._SLOW.clear()
     assert _native_rate.slowdown(prof) == 1.0
