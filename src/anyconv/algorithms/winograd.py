@@ -32,9 +32,10 @@ Memory: the tiles are transformed, multiplied and transformed back in chunks of 
 ``CHUNK_BYTES`` (3 MiB) of scratch, but at least ``MIN_CHUNK_TILES`` tiles so that the
 per-frequency products stay wide; measured as fast as whole-call chunks on the benchmark
 layers (faster on a loaded machine) with half the peak memory. With the native 2-D transforms
-(``_winograd_native``) the chunks are ``NATIVE_CHUNK_BYTES`` (32 MiB): there the narrow per-chunk
+(``_winograd_native``) the chunks are ``NATIVE_CHUNK_BYTES`` (16 MiB): there the narrow per-chunk
 products and the per-chunk calls cost more than the cache saves (ResNet's 64-channel 3x3 layer at
-32x32, batch 4: 2.8 ms in 3 MiB chunks, 2.1 in one). Each chunk pads only its own
+32x32, batch 4: 1.78 ms in 2 MiB chunks, 1.45 in 16 MiB ones; 32 MiB was slower on U-Net's 128x128
+layers). Each chunk pads only its own
 slice of the input (no padded copy of all of ``x``). A transformed kernel larger than
 ``KERNEL_CHUNK_BYTES`` (``(a / 3)^N`` times the kernel: 4x in 2-D for m = 4) is made in chunks of
 output channels, again for each chunk of tiles (``9 / tiles`` of the products' work). Never above
