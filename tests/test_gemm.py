@@ -174,6 +174,9 @@ BUILD_PROBE = """
     x, w = torch.randn(2, 16, 12, 12, dtype=torch.float64), torch.randn(24, 16, 3, 3, dtype=torch.float64)
     for alg in ("native", "im2col", "winograd"):
         assert torch.allclose(AF.conv2d(x, w, padding=1, algorithm=alg), F.conv2d(x, w, padding=1), atol=1e-10), alg
+    xs, ws = torch.randn(2, 8, 11, 11), torch.randn(40, 8, 3, 3)  # im2col's implicit product, float32, stride 2
+    assert torch.allclose(AF.conv2d(xs, ws, stride=2, padding=1, algorithm="im2col"),
+                          F.conv2d(xs, ws, stride=2, padding=1), atol=1e-4)
     xd, wd = torch.randn(2, 32, 9, 9), torch.randn(32, 1, 3, 3)
     assert torch.allclose(AF.conv2d(xd, wd, padding=1, groups=32, algorithm="native"),
                           F.conv2d(xd, wd, padding=1, groups=32), atol=1e-5)

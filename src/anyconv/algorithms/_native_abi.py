@@ -20,10 +20,12 @@ import ctypes
 import os
 import subprocess
 import threading
+from dataclasses import replace
 
 import torch
 
 from ..core.cache import BoundedCache
+from ..core.padding import pad
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from . import _native_build
@@ -216,6 +218,17 @@ def _geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, grouped: torch.T
                 (_I64 * 3)(*_pad3(out, lead)), (_I64 * 3)(*_pad3(spec.stride, lead)),
                 (_I64 * 3)(*_pad3(spec.dilation, lead)), (_I64 * 3)(*_pad3((a for a, _ in spec.padding), lead, 0)),
                 0, call_threads(macs), 0, (_I64 * 4)(*xs), (_I64 * 4)(*_strides(w, lead)), xg, spec.n)
+
+
+def padded_geometry(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> tuple[torch.Tensor, Geom]:
+    """``x`` padded by ``spec`` (its columns contiguous) and the :class:`Geom` of the same call on it with
+    no padding: the implicit products' (``gemm_x.c``) packing then reads every tap at a fixed offset,
+    with no bounds tests."""
+    if any(a or b for a, b in spec.padding):
+        x, spec = pad(x, spec.padding), replace(spec, padding=tuple((0, 0) for _ in spec.padding))
+    if x.stride(-1) != 1:
+        x = x.contiguous()
+    return x, geometry(x, w, spec)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -68,7 +68,8 @@ for _suf, _ in VARIANTS:
                        f"plan_{_suf}": ([_P] * 2, _I), f"lanes_form_{_suf}": ([], _I),
                        f"gemm_{_suf}": ([_P] * 4, _I),
                        f"fma_flops_{_suf}": ([_L, _L], _L), f"wino_in_{_suf}": ([_P] * 4, _I),
-                       f"wino_out_{_suf}": ([_P] * 4, _I), f"gemm_w_{_suf}": ([_P] * 4, _I)})
+                       f"wino_out_{_suf}": ([_P] * 4, _I), f"gemm_w_{_suf}": ([_P] * 4, _I),
+                       f"gemm_x_{_suf}": ([_P] * 4, _I)})
 
 
 @dataclass

@@ -7,7 +7,8 @@ im2col's weight gradient first copies every window of ``x`` into a column matrix
 elements: 29 MiB for a ResNet 3x3 128-channel layer at 28x28, batch 8) and multiplies that; here the
 product's packing reads the windows straight from ``x``, one cache-sized panel at a time, and the
 samples are summed into ``dw`` in order (threads split ``dw``'s columns: bit-identical at every thread
-count). Serves float32/float64 CPU calls of one group in 1-3 dims whose weight gradient ``auto`` gives
+count). A padded call pads ``x`` once first, so that the packing gathers every panel at fixed offsets with
+no bounds tests (the 7x7 stem's weight gradient, batch 4 at 128x128, 1 thread: 5.7 -> 3.5 ms). Serves float32/float64 CPU calls of one group in 1-3 dims whose weight gradient ``auto`` gives
 to im2col, when the native matrix product is the faster one on this machine (``_gemm.backend``);
 NaN/Inf operands take the registry route (a padding zero times an Inf would be a NaN).
 """
@@ -77,10 +78,8 @@ def serve(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, g: torch.Tensor | No
           plan: Any = None) -> torch.Tensor:
     """The weight gradient ``(O, C, *k)`` of ``y = corr(x, w)`` for the output gradient ``g``."""
     assert g is not None
-    if x.stride(-1) != 1:
-        x = x.contiguous()
+    x, geom = abi.padded_geometry(x, w, spec)  # padded once: the packing gathers without bounds tests
     gy = g.contiguous()
-    geom = abi.geometry(x, w, spec)
     dw = torch.empty(w.shape, dtype=x.dtype)
     lib = abi.library()
     assert lib is not None

@@ -9,58 +9,9 @@
    Python; the zero-padded panel edges let the tile loop run without bounds. The register tile is what
    the build's vectors allow: 12 x 32 (float32) with AVX-512's 32 registers, 6 x 16 with AVX2's 16,
    3 x 16 otherwise. Sums run in k order within a KC block, blocks in order: the result depends only on
-   the shapes and the build, never on the thread count (threads split batch items or C's columns). */
-#include "native.h"
-
-/* the tile in the build's own vectors (gvec: 64, 32 or 16 bytes; a wider generic vector would be split
-   by the compiler and the tile spilled to memory) */
-#if defined(__AVX512F__)
-#define GMR 12
-#define GNB 2
-#define GBYTES 64
-#elif defined(__AVX2__) || defined(__AVX__)
-#define GMR 6
-#define GNB 2
-#define GBYTES 32
-#else
-#define GMR 4
-#define GNB 3
-#define GBYTES 16
-#endif
-typedef T gvec __attribute__((vector_size(GBYTES)));
-typedef T ugvec __attribute__((vector_size(GBYTES), aligned(sizeof(T))));
-#define GL ((int)(GBYTES / sizeof(T)))
-#define GNR (GNB * GL)
-#ifndef KC
-#define KC 128
-#endif
-#ifndef MC
-#define MC (GMR * 12)
-#endif
-#ifndef NC
-#define NC (GNR * 64)
-#endif
-
-/* A's rows [i0, i0 + mc) x columns [p0, p0 + kc) into panels of GMR rows, k-major, zero rows past mc */
-static void FN(pack_a)(const T *a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T *ap) {
-    for (int64_t i0 = 0; i0 < mc; i0 += GMR) {
-        int64_t mr = mc - i0 < GMR ? mc - i0 : GMR;
-        if (cs == 1 && rs != 1) { /* rows contiguous: each row read as one run (rows read across, a power of
-                                     two apart, would fall into one cache set) */
-            for (int64_t i = 0; i < GMR; i++)
-                for (int64_t p = 0; p < kc; p++) ap[p * GMR + i] = i < mr ? a[(i0 + i) * rs + p] : (T)0;
-            ap += kc * GMR;
-            continue;
-        }
-        for (int64_t p = 0; p < kc; p++) {
-            const T *src = a + i0 * rs + p * cs;
-            int64_t i = 0;
-            for (; i < mr; i++) ap[i] = src[i * rs];
-            for (; i < GMR; i++) ap[i] = 0;
-            ap += GMR;
-        }
-    }
-}
+   the shapes and the build, never on the thread count (threads split batch items or C's columns). gemm_x.c reads B straight from a
+   convolution's input (the implicit products); gemm.h has the parts they share. */
+#include "gemm.h"
 
 /* B's rows [p0, p0 + kc) x columns [j0, j0 + nc) into panels of GNR columns, k-major, zero past nc */
 static void FN(pack_b)(const T *b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T *bp) {
@@ -84,46 +35,6 @@ static void FN(pack_b)(const T *b, int64_t rs, int64_t cs, int64_t kc, int64_t n
             bp += GNR;
         }
     }
-}
-
-/* one GMR x GNR tile: acc = ap^T bp over kc; then C = acc (set), or C += acc; mr x nr of it is C's */
-static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *restrict ap, const T *restrict bp,
-                                                          T *c, int64_t ldc, int set, int64_t mr, int64_t nr) {
-    gvec acc[GMR][GNB];
-#pragma GCC unroll 16
-    for (int i = 0; i < GMR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < GNB; v++) acc[i][v] = (gvec){0};
-    for (int64_t p = 0; p < kc; p++) {
-        gvec bv[GNB];
-#pragma GCC unroll 4
-        for (int v = 0; v < GNB; v++) bv[v] = *(const gvec *)(bp + v * GL);
-#pragma GCC unroll 16
-        for (int i = 0; i < GMR; i++) {
-            gvec av = -(gvec){0} + ap[i];
-#pragma GCC unroll 4
-            for (int v = 0; v < GNB; v++) acc[i][v] += av * bv[v];
-        }
-        ap += GMR;
-        bp += GNR;
-    }
-    if (mr == GMR && nr == GNR) {
-#pragma GCC unroll 16
-        for (int i = 0; i < GMR; i++)
-#pragma GCC unroll 4
-            for (int v = 0; v < GNB; v++) {
-                ugvec *dst = (ugvec *)(c + i * ldc + v * GL);
-                *dst = set ? acc[i][v] : *dst + acc[i][v];
-            }
-        return;
-    }
-    T part[GMR * GNR] __attribute__((aligned(64)));
-#pragma GCC unroll 16
-    for (int i = 0; i < GMR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < GNB; v++) *(gvec *)(part + i * GNR + v * GL) = acc[i][v];
-    for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = set ? part[i * GNR + j] : c[i * ldc + j] + part[i * GNR + j];
 }
 
 /* C[i0:i1, j0:j1] of one batch item, with this thread's panels */
@@ -166,7 +77,7 @@ static pthread_key_t FN(panel_key);
 static pthread_once_t FN(panel_once) = PTHREAD_ONCE_INIT;
 static void FN(make_key)(void) { pthread_key_create(&FN(panel_key), free); }
 
-static T *FN(panels)(void) {
+INTERNAL T *FN(panels)(void) {
     pthread_once(&FN(panel_once), FN(make_key));
     T *p = (T *)pthread_getspecific(FN(panel_key));
     if (!p) {
@@ -208,109 +119,6 @@ static void *FN(gemm_work)(void *arg) {
     }
     job->status = 0;
     return NULL;
-}
-
-/* The weight gradient of a one-group correlation as one product per sample, the columns read from x in
-   the packing (no column matrix):
-       dw[o, n] = sum_b sum_p gy[b, o, p] X_b[p, n],   X_b[p, n] = x_pad[b, c, p s + k d]  (n = (c, k))
-   over the output positions p and the kernel taps k (3 dims, leading ones 1). B's panel of rows
-   [p0, p0 + kc) x columns [j0, j0 + nc) of X_b, zero where a tap falls in the padding */
-static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T *bp) {
-    const int64_t kk = g->k[0] * g->k[1] * g->k[2], n_all = g->cg * kk;
-    const T *xb = x + b * g->xs[0];
-    for (int64_t jp = 0; jp < nc; jp += GNR, bp += kc * GNR) {
-        /* the panel's columns: where each reads x (offset at position 0) and its tap's shift per dim */
-        int64_t off[GNR], dz[GNR], dy[GNR], dx[GNR];
-        for (int64_t jj = 0; jj < GNR; jj++) {
-            int64_t n = j0 + jp + jj;
-            if (jp + jj >= nc || n >= n_all) { /* past the columns: never inside */
-                off[jj] = 0, dz[jj] = -g->in[0] - 1, dy[jj] = dx[jj] = 0;
-                continue;
-            }
-            int64_t c = n / kk, t = n % kk, kw = t % g->k[2], kh = (t / g->k[2]) % g->k[1], kd = t / (g->k[2] * g->k[1]);
-            dz[jj] = kd * g->d[0] - g->p[0], dy[jj] = kh * g->d[1] - g->p[1], dx[jj] = kw * g->d[2] - g->p[2];
-            off[jj] = c * g->xs[1] + dz[jj] * g->xs[2] + dy[jj] * g->xs[3] + dx[jj];
-        }
-        int64_t ow = p0 % g->out[2], oh = (p0 / g->out[2]) % g->out[1], od = p0 / (g->out[2] * g->out[1]);
-        int64_t pz[KC], py[KC], px[KC]; /* the panel's positions: where each reads x (kc <= KC) */
-        for (int64_t q = 0; q < kc; q++) {
-            pz[q] = od * g->s[0], py[q] = oh * g->s[1], px[q] = ow * g->s[2];
-            if (++ow == g->out[2]) {
-                ow = 0;
-                if (++oh == g->out[1]) oh = 0, od++;
-            }
-        }
-        /* column by column: a column's reads run along x (columns read across, a channel apart, fall into
-           one cache set when the channel's size is a power of two) */
-        for (int64_t jj = 0; jj < GNR; jj++) {
-            const T *xc = xb + off[jj];
-            for (int64_t q = 0; q < kc; q++) {
-                int inside = (uint64_t)(pz[q] + dz[jj]) < (uint64_t)g->in[0] && (uint64_t)(py[q] + dy[jj]) < (uint64_t)g->in[1]
-                             && (uint64_t)(px[q] + dx[jj]) < (uint64_t)g->in[2];
-                bp[q * GNR + jj] = inside ? xc[pz[q] * g->xs[2] + py[q] * g->xs[3] + px[q]] : (T)0;
-            }
-        }
-    }
-}
-
-typedef struct {
-    const Geom *g;
-    const T *x, *gy;
-    T *dw;
-    int64_t tid, nt;
-    int status;
-} FN(WJob);
-
-static void *FN(gemm_w_work)(void *arg) {
-    FN(WJob) *job = (FN(WJob) *)arg;
-    const Geom *g = job->g;
-    T *ap = FN(panels)();
-    if (!ap) {
-        job->status = 1;
-        return NULL;
-    }
-    T *bp = ap + MC * KC;
-    const int64_t o = g->og, n = g->cg * g->k[0] * g->k[1] * g->k[2], L = g->out[0] * g->out[1] * g->out[2];
-    int64_t panels = (n + GNR - 1) / GNR, per = (panels + job->nt - 1) / job->nt;
-    int64_t j0 = job->tid * per * GNR, j1 = (job->tid + 1) * per * GNR < n ? (job->tid + 1) * per * GNR : n;
-    for (int64_t jc = j0; jc < j1; jc += NC) { /* this thread's columns of dw, summed over samples, positions */
-        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
-        for (int64_t b = 0; b < g->b; b++)
-            for (int64_t pc = 0; pc < L; pc += KC) {
-                int64_t kc = L - pc < KC ? L - pc : KC;
-                int set = b == 0 && pc == 0;
-                FN(pack_x)(g, job->x, b, pc, kc, jc, nc, bp);
-                for (int64_t ic = 0; ic < o; ic += MC) {
-                    int64_t mc = o - ic < MC ? o - ic : MC;
-                    FN(pack_a)(job->gy + (b * o + ic) * L + pc, L, 1, mc, kc, ap);
-                    for (int64_t jr = 0; jr < nc; jr += GNR)
-                        for (int64_t ir = 0; ir < mc; ir += GMR)
-                            FN(tile)(kc, ap + ir * kc, bp + jr * kc, job->dw + (ic + ir) * n + jc + jr, n, set,
-                                     mc - ir < GMR ? mc - ir : GMR, nc - jr < GNR ? nc - jr : GNR);
-                }
-            }
-    }
-    job->status = 0;
-    return NULL;
-}
-
-/* dw (O, Cg K) = the weight gradient for x (strides g->xs, columns contiguous) and a contiguous gy
-   (B, O, out): one group (g->g = 1, og = O), g->threads threads over dw's columns */
-EXPORT int FN(gemm_w)(const Geom *g, const T *x, const T *gy, T *dw) {
-    const int64_t n = g->cg * g->k[0] * g->k[1] * g->k[2], L = g->out[0] * g->out[1] * g->out[2];
-    if (g->g != 1 || g->og <= 0 || n <= 0) return g->g != 1 ? 2 : 0;
-    if (g->b <= 0 || L <= 0) {
-        memset(dw, 0, sizeof(T) * (size_t)(g->og * n));
-        return 0;
-    }
-    int64_t nt = g->threads < 1 ? 1 : g->threads > 64 ? 64 : g->threads, panels = (n + GNR - 1) / GNR;
-    if (nt > panels) nt = panels;
-    FN(WJob) jobs[64];
-    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(WJob)){g, x, gy, dw, t, nt, 1};
-    run_jobs(nt, FN(gemm_w_work), jobs, sizeof(FN(WJob)));
-    int status = 0;
-    for (int64_t t = 0; t < nt; t++) status |= jobs[t].status;
-    return status;
 }
 
 EXPORT int FN(gemm)(const GemmArgs *g, const T *a, const T *b, T *c) {

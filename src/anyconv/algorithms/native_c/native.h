@@ -20,7 +20,10 @@
    - lanes.c: "lanes" form (float32 with AVX-512; one output channel per group, at least 16 groups,
      1-2 dims): 16 groups in the lanes of every vector, with a nested Winograd F(3, 3) variant.
    - transposed.c: the transposed correlation (a strided layer's input gradient), corr_t_*.
-   - gemm.c: a packed, register-blocked matrix product (gemm_*), the GEMM-based algorithms' products.
+   - gemm.c: a packed, register-blocked matrix product (gemm_*), the GEMM-based algorithms' products;
+     gemm.h: its register tile, blocking and packing, shared with
+   - gemm_x.c: the implicit products (gemm_x_*: im2col's forward, gemm_w_*: a weight gradient), their
+     panels of windows read straight from x.
    - winograd.c: Winograd F(m x m, 3 x 3)'s input and output transforms in 2-D (wino_in_*, wino_out_*).
    - copy.c: a strided copy (copy_strided), compiled in the float object only.
 

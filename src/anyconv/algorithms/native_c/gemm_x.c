@@ -1,0 +1,252 @@
+/* The implicit products: a correlation's weight gradient (gemm_w_*) and forward (gemm_x_*) as gemm.c's
+   packed product with the panel of x's windows read straight from x in the packing, so that no column
+   matrix is ever written (im2col's copy of every window costs 20-30% of its product on ResNet's 3x3
+   layers, and does not scale with threads):
+
+       forward:          y[o, (b, p)] = sum_n w[o, n] X[n, (b, p)]
+       weight gradient:  dw[o, n]     = sum_b sum_p gy[b, o, p] X[n, (b, p)]
+       X[n, (b, p)] = x[b, c, p s + k d]   (n = (c, k), p an output position)
+
+   When no tap falls outside x (the Python side pads x first) each panel row is a gather at fixed
+   offsets; the weight gradient also takes calls with padding, tested per read. */
+#include "gemm.h"
+
+/* whether every tap of every output position falls inside x (no padding before, none needed after: the
+   caller pads x when the call pads), so that the packing reads x without bounds tests; and whether every
+   offset into a sample (all samples: `samples`) fits 32 bits (the gather's indices) */
+static int FN(inside_all)(const Geom *g, int samples) {
+    int64_t last = samples ? (g->b - 1) * g->xs[0] : 0;
+    for (int i = 0; i < 3; i++) {
+        if (g->p[i] != 0 || (g->out[i] - 1) * g->s[i] + (g->k[i] - 1) * g->d[i] >= g->in[i]) return 0;
+        last += (g->in[i] - 1) * (i < 2 ? g->xs[2 + i] : 1);
+    }
+    return last + (g->cg - 1) * g->xs[1] < INT32_MAX;
+}
+
+/* kc rows of one panel of GNR columns when every read is inside x: element (q, j) is xb[col[j] + row[q]];
+   each panel row by gathers (AVX-512), else by loads */
+static void FN(gather)(const T *xb, const int32_t *col, const int32_t *row, int64_t kc, T *bp) {
+#if defined(__AVX512F__) && !defined(ANYCONV_DOUBLE)
+    __m512i o[GNB];
+    for (int v = 0; v < GNB; v++) o[v] = _mm512_loadu_si512((const void *)(col + v * 16));
+    for (int64_t q = 0; q < kc; q++) {
+        __m512i at = _mm512_set1_epi32(row[q]);
+        for (int v = 0; v < GNB; v++)
+            _mm512_store_ps(bp + q * GNR + v * 16, _mm512_i32gather_ps(_mm512_add_epi32(o[v], at), xb, 4));
+    }
+#elif defined(__AVX512F__)
+    __m256i o[GNB];
+    for (int v = 0; v < GNB; v++) o[v] = _mm256_loadu_si256((const __m256i *)(col + v * 8));
+    for (int64_t q = 0; q < kc; q++) {
+        __m256i at = _mm256_set1_epi32(row[q]);
+        for (int v = 0; v < GNB; v++)
+            _mm512_store_pd(bp + q * GNR + v * 8, _mm512_i32gather_pd(_mm256_add_epi32(o[v], at), xb, 8));
+    }
+#else
+    for (int64_t q = 0; q < kc; q++)
+        for (int64_t j = 0; j < GNR; j++) bp[q * GNR + j] = xb[col[j] + row[q]];
+#endif
+}
+
+/* the offsets into a sample of the taps n0 .. n0 + count - 1 (n = (c, k), k row-major) */
+static void FN(tap_offsets)(const Geom *g, int64_t n0, int64_t count, int32_t *off) {
+    const int64_t kk = g->k[0] * g->k[1] * g->k[2];
+    for (int64_t i = 0; i < count; i++) {
+        int64_t n = n0 + i, c = n / kk, t = n % kk, kw = t % g->k[2], kh = (t / g->k[2]) % g->k[1], kd = t / (g->k[2] * g->k[1]);
+        off[i] = (int32_t)(c * g->xs[1] + kd * g->d[0] * g->xs[2] + kh * g->d[1] * g->xs[3] + kw * g->d[2]);
+    }
+}
+
+/* the offsets of output positions p0 .. p0 + count - 1 (over samples when `samples`: p = (b, out)), the
+   first tap's read; positions past the last read position 0 */
+static void FN(position_offsets)(const Geom *g, int64_t p0, int64_t count, int samples, int32_t *pos) {
+    const int64_t L = g->out[0] * g->out[1] * g->out[2], all = samples ? g->b * L : L;
+    int64_t b = p0 / L, r = p0 % L, ow = r % g->out[2], oh = (r / g->out[2]) % g->out[1], od = r / (g->out[2] * g->out[1]);
+    for (int64_t q = 0; q < count; q++) {
+        pos[q] = p0 + q >= all ? 0
+                 : (int32_t)((samples ? b * g->xs[0] : 0) + od * g->s[0] * g->xs[2] + oh * g->s[1] * g->xs[3] + ow * g->s[2]);
+        if (++ow == g->out[2]) {
+            ow = 0;
+            if (++oh == g->out[1]) {
+                oh = 0;
+                if (++od == g->out[0]) od = 0, b++;
+            }
+        }
+    }
+}
+
+/* The weight gradient of a one-group correlation as one product per sample, the columns read from x in
+   the packing (no column matrix):
+       dw[o, n] = sum_b sum_p gy[b, o, p] X_b[p, n],   X_b[p, n] = x_pad[b, c, p s + k d]  (n = (c, k))
+   over the output positions p and the kernel taps k (3 dims, leading ones 1). B's panel of rows
+   [p0, p0 + kc) x columns [j0, j0 + nc) of X_b, zero where a tap falls in the padding */
+static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T *bp,
+                       int inside_all) {
+    const int64_t kk = g->k[0] * g->k[1] * g->k[2], n_all = g->cg * kk;
+    const T *xb = x + b * g->xs[0];
+    for (int64_t jp = 0; jp < nc; jp += GNR, bp += kc * GNR) {
+        if (inside_all && jp + GNR <= nc && j0 + jp + GNR <= n_all) { /* every read inside x: a gather */
+            int32_t col[GNR], row[KC];
+            FN(tap_offsets)(g, j0 + jp, GNR, col);
+            FN(position_offsets)(g, p0, kc, 0, row);
+            FN(gather)(xb, col, row, kc, bp);
+            continue;
+        }
+        /* the panel's columns: where each reads x (offset at position 0) and its tap's shift per dim */
+        int64_t off[GNR], dz[GNR], dy[GNR], dx[GNR];
+        for (int64_t jj = 0; jj < GNR; jj++) {
+            int64_t n = j0 + jp + jj;
+            if (jp + jj >= nc || n >= n_all) { /* past the columns: never inside */
+                off[jj] = 0, dz[jj] = -g->in[0] - 1, dy[jj] = dx[jj] = 0;
+                continue;
+            }
+            int64_t c = n / kk, t = n % kk, kw = t % g->k[2], kh = (t / g->k[2]) % g->k[1], kd = t / (g->k[2] * g->k[1]);
+            dz[jj] = kd * g->d[0] - g->p[0], dy[jj] = kh * g->d[1] - g->p[1], dx[jj] = kw * g->d[2] - g->p[2];
+            off[jj] = c * g->xs[1] + dz[jj] * g->xs[2] + dy[jj] * g->xs[3] + dx[jj];
+        }
+        int64_t ow = p0 % g->out[2], oh = (p0 / g->out[2]) % g->out[1], od = p0 / (g->out[2] * g->out[1]);
+        int64_t pz[KC], py[KC], px[KC]; /* the panel's positions: where each reads x (kc <= KC) */
+        for (int64_t q = 0; q < kc; q++) {
+            pz[q] = od * g->s[0], py[q] = oh * g->s[1], px[q] = ow * g->s[2];
+            if (++ow == g->out[2]) {
+                ow = 0;
+                if (++oh == g->out[1]) oh = 0, od++;
+            }
+        }
+        /* column by column: a column's reads run along x (columns read across, a channel apart, fall into
+           one cache set when the channel's size is a power of two) */
+        for (int64_t jj = 0; jj < GNR; jj++) {
+            const T *xc = xb + off[jj];
+            for (int64_t q = 0; q < kc; q++) {
+                int inside = (uint64_t)(pz[q] + dz[jj]) < (uint64_t)g->in[0] && (uint64_t)(py[q] + dy[jj]) < (uint64_t)g->in[1]
+                             && (uint64_t)(px[q] + dx[jj]) < (uint64_t)g->in[2];
+                bp[q * GNR + jj] = inside ? xc[pz[q] * g->xs[2] + py[q] * g->xs[3] + px[q]] : (T)0;
+            }
+        }
+    }
+}
+
+/* one thread's share of an implicit product: x, the other operand (gy or w) and the result */
+typedef struct {
+    const Geom *g;
+    const T *x, *a;
+    T *out;
+    int64_t tid, nt;
+    int status;
+} FN(IJob);
+
+/* worker on nt threads (at most 64); 1 if a thread's packing panels could not be allocated */
+static int FN(launch_implicit)(void *(*worker)(void *), const Geom *g, int64_t nt, const T *x, const T *a, T *out) {
+    FN(IJob) jobs[64];
+    nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
+    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(IJob)){g, x, a, out, t, nt, 1};
+    run_jobs(nt, worker, jobs, sizeof(FN(IJob)));
+    int status = 0;
+    for (int64_t t = 0; t < nt; t++) status |= jobs[t].status;
+    return status;
+}
+
+/* the job's thread's packing panels (A's, then B's at *bp), or NULL with the job's status 1 */
+static T *FN(job_panels)(FN(IJob) *job, T **bp) {
+    T *ap = FN(panels)();
+    job->status = ap ? 0 : 1;
+    *bp = ap ? ap + MC * KC : NULL;
+    return ap;
+}
+
+static void *FN(gemm_w_work)(void *arg) {
+    FN(IJob) *job = (FN(IJob) *)arg;
+    const Geom *g = job->g;
+    T *bp, *ap = FN(job_panels)(job, &bp);
+    if (!ap) return NULL;
+    const int64_t o = g->og, n = g->cg * g->k[0] * g->k[1] * g->k[2], L = g->out[0] * g->out[1] * g->out[2];
+    int64_t panels = (n + GNR - 1) / GNR, per = (panels + job->nt - 1) / job->nt;
+    int64_t j0 = job->tid * per * GNR, j1 = (job->tid + 1) * per * GNR < n ? (job->tid + 1) * per * GNR : n;
+    const int inside = FN(inside_all)(g, 0);
+    for (int64_t jc = j0; jc < j1; jc += NC) { /* this thread's columns of dw, summed over samples, positions */
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t b = 0; b < g->b; b++)
+            for (int64_t pc = 0; pc < L; pc += KC) {
+                int64_t kc = L - pc < KC ? L - pc : KC;
+                int set = b == 0 && pc == 0;
+                FN(pack_x)(g, job->x, b, pc, kc, jc, nc, bp, inside);
+                for (int64_t ic = 0; ic < o; ic += MC) {
+                    int64_t mc = o - ic < MC ? o - ic : MC;
+                    FN(pack_a)(job->a + (b * o + ic) * L + pc, L, 1, mc, kc, ap);
+                    for (int64_t jr = 0; jr < nc; jr += GNR)
+                        for (int64_t ir = 0; ir < mc; ir += GMR)
+                            FN(tile)(kc, ap + ir * kc, bp + jr * kc, job->out + (ic + ir) * n + jc + jr, n, set,
+                                     mc - ir < GMR ? mc - ir : GMR, nc - jr < GNR ? nc - jr : GNR);
+                }
+            }
+    }
+    return NULL;
+}
+
+/* dw (O, Cg K) = the weight gradient for x (strides g->xs, columns contiguous) and a contiguous gy
+   (B, O, out): one group (g->g = 1, og = O), g->threads threads over dw's columns */
+EXPORT int FN(gemm_w)(const Geom *g, const T *x, const T *gy, T *dw) {
+    const int64_t n = g->cg * g->k[0] * g->k[1] * g->k[2], L = g->out[0] * g->out[1] * g->out[2];
+    if (g->g != 1 || g->og <= 0 || n <= 0) return g->g != 1 ? 2 : 0;
+    if (g->b <= 0 || L <= 0) {
+        memset(dw, 0, sizeof(T) * (size_t)(g->og * n));
+        return 0;
+    }
+    const int64_t panels = (n + GNR - 1) / GNR;
+    return FN(launch_implicit)(FN(gemm_w_work), g, g->threads < panels ? g->threads : panels, x, gy, dw);
+}
+
+/* The forward correlation of one group: y (O, B L) row-major (the caller views it as (B, O, L)); B's
+   panels gathered from x (every read inside: inside_all), w's rows (O, Cg K) contiguous; threads split
+   y's columns in runs of whole panels, or its rows when there are few columns and many rows */
+static void *FN(gemm_x_work)(void *arg) {
+    FN(IJob) *job = (FN(IJob) *)arg;
+    const Geom *g = job->g;
+    T *bp, *ap = FN(job_panels)(job, &bp);
+    if (!ap) return NULL;
+    const int64_t o = g->og, n = g->cg * g->k[0] * g->k[1] * g->k[2], cols = g->b * g->out[0] * g->out[1] * g->out[2];
+    const int64_t panels = (cols + GNR - 1) / GNR, tiles = (o + GMR - 1) / GMR, nt = job->nt, t = job->tid;
+    int64_t i0 = 0, i1 = o, j0 = 0, j1 = cols;
+    if (panels >= nt || tiles < 2 * panels) {
+        int64_t per = (panels + nt - 1) / nt;
+        j0 = t * per * GNR, j1 = (t + 1) * per * GNR < cols ? (t + 1) * per * GNR : cols;
+    } else {
+        int64_t per = (tiles + nt - 1) / nt;
+        i0 = t * per * GMR, i1 = (t + 1) * per * GMR < o ? (t + 1) * per * GMR : o;
+    }
+    int32_t col[GNR], row[KC];
+    for (int64_t jc = j0; jc < j1 && i0 < i1; jc += NC) {
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        for (int64_t pc = 0; pc < n; pc += KC) {
+            int64_t kc = n - pc < KC ? n - pc : KC;
+            FN(tap_offsets)(g, pc, kc, row);
+            for (int64_t jp = 0; jp < nc; jp += GNR) {
+                FN(position_offsets)(g, jc + jp, GNR, 1, col);
+                FN(gather)(job->x, col, row, kc, bp + jp * kc);
+            }
+            for (int64_t ic = i0; ic < i1; ic += MC) {
+                int64_t mc = i1 - ic < MC ? i1 - ic : MC;
+                FN(pack_a)(job->a + ic * g->ws[0] + pc, g->ws[0], 1, mc, kc, ap);
+                for (int64_t jr = 0; jr < nc; jr += GNR)
+                    for (int64_t ir = 0; ir < mc; ir += GMR)
+                        FN(tile)(kc, ap + ir * kc, bp + jr * kc, job->out + (ic + ir) * cols + jc + jr, cols, pc == 0,
+                                 mc - ir < GMR ? mc - ir : GMR, nc - jr < GNR ? nc - jr : GNR);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* y (O, B L) = the forward correlation of x (strides g->xs, columns contiguous, every read inside: the
+   caller pads) with w (O, Cg K, rows g->ws[0] apart, contiguous within): one group; 2 if the call is not
+   one this serves, 1 if a thread's packing panels could not be allocated */
+EXPORT int FN(gemm_x)(const Geom *g, const T *x, const T *w, T *y) {
+    const int64_t n = g->cg * g->k[0] * g->k[1] * g->k[2], cols = g->b * g->out[0] * g->out[1] * g->out[2];
+    if (g->g != 1 || !FN(inside_all)(g, 1)) return 2;
+    if (g->og <= 0 || cols <= 0) return 0;
+    if (n <= 0) {
+        memset(y, 0, sizeof(T) * (size_t)(g->og * cols));
+        return 0;
+    }
+    return FN(launch_implicit)(FN(gemm_x_work), g, g->threads, x, w, y);
+}
