@@ -102,3 +102,69 @@ def test_implicit_declines_groups_and_other_dtypes():
     one = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 1)
     assert im2col._implicit(torch.randn(2, 4, 6, 6).half(), torch.randn(4, 4, 3, 3).half(), one) is None
     assert im2col._implicit(torch.randn(2, 4, 6, 6), torch.randn(4, 4, 3, 3), one) is not None
+
+
+@pytest.fixture
+def gemm_t_everywhere(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    # gemm_t serves every stride-1 one-group input gradient (whatever auto picks for the stuffed call)
+    from anyconv.algorithms import gemm_t, names, small, small_t, variants
+
+    monkeypatch.setattr(gemm_t, "REPLACES", tuple(names()))
+    for mod in (small, small_t):  # (small calls: their own route computes the gradient)
+        monkeypatch.setattr(mod, "supports", lambda *a, **k: "off in these tests")
+    used: list[int] = []
+    real = gemm_t.serve
+    monkeypatch.setattr(gemm_t, "serve", lambda *a, **k: used.append(1) or real(*a, **k))
+    variants._ROUTES.clear()
+    yield used
+    variants._ROUTES.clear()
+
+
+T_CASES = [  # (x shape, w shape, padding, dilation): stride 1
+    ((2, 5, 9, 11), (7, 5, 3, 3), 1, 1), ((3, 4, 13, 7), (6, 4, 3, 2), (2, 0), 1), ((2, 3, 20), (4, 3, 5), 2, 2),
+    ((2, 3, 6, 7, 5), (4, 3, 3, 2, 3), 1, 1), ((1, 2, 10, 9), (3, 2, 3, 3), (3, 4), 2), ((4, 33, 6, 6), (40, 33, 3, 3), 1, 1),
+]
+
+
+@pytest.mark.parametrize("case", T_CASES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gemm_t_input_gradients_equal_torch(case: tuple, dtype: torch.dtype, gemm_t_everywhere: list[int]):
+    # the flipped, channel-swapped weight read from the forward's weight in the packing (1-3 dims,
+    # dilation, padding wider than the kernel's reach: a crop) against torch's input gradient
+    xs, ws, padding, dilation = case
+    conv = {3: F.conv1d, 4: F.conv2d, 5: F.conv3d}[len(xs)]
+    g = torch.Generator().manual_seed(len(xs) + ws[0])
+    x, w = torch.randn(xs, generator=g, dtype=dtype), torch.randn(ws, generator=g, dtype=dtype)
+    gy = torch.randn_like(conv(x, w, None, 1, padding, dilation))
+    xa = x.clone().requires_grad_(True)
+    dx, = torch.autograd.grad(AF.conv(xa, w, None, 1, padding, dilation), xa, gy)
+    xd = x.double().requires_grad_(True)
+    ref, = torch.autograd.grad(conv(xd, w.double(), None, 1, padding, dilation), xd, gy.double())
+    assert gemm_t_everywhere, "gemm_t did not serve the input gradient"
+    assert dx.shape == x.shape and dx.is_contiguous()
+    assert ((dx.double() - ref).abs().max() / ref.abs().max()).item() < (1e-13 if dtype == torch.float64 else 2e-6)
+
+
+def test_gemm_t_is_bit_identical_at_every_thread_count(monkeypatch: pytest.MonkeyPatch, gemm_t_everywhere: list[int]):
+    monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)
+    w, results = torch.randn(40, 100, 3, 3), []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            for size in (14, 4):  # many columns (split by columns), few (split by rows)
+                x = torch.randn(3, 100, size, size, generator=torch.Generator().manual_seed(size), requires_grad=True)
+                gy = torch.randn(3, 40, size, size, generator=torch.Generator().manual_seed(size + 1))
+                results.append(torch.autograd.grad(AF.conv2d(x, w, padding=1), x, gy)[0])
+    finally:
+        torch.set_num_threads(before)
+    assert gemm_t_everywhere
+    assert all(torch.equal(r, results[i % 2]) for i, r in enumerate(results))
+
+
+def test_gemm_t_declines_strides_and_groups():
+    from anyconv.algorithms import gemm_t
+
+    x, w = torch.randn(2, 8, 10, 10), torch.randn(8, 8, 3, 3)
+    assert "stride 1" in str(gemm_t.supports(x, w, CorrSpec((2, 2), (1, 1), ((1, 1), (1, 1)), 1)))
+    assert "one group" in str(gemm_t.supports(x, torch.randn(8, 4, 3, 3), CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 2)))

@@ -66,6 +66,7 @@ _VARIANTS = {
     "native_w": ".native_w",
     "gemm_w": ".gemm_w",
     "wino_w": ".wino_w",
+    "gemm_t": ".gemm_t",
 }
 # named algorithms that may misplace NaN/Inf (``auto.hazard``; fft's and winograd's results are checked in ``run``)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")

@@ -10,7 +10,8 @@ the call to that path before the variants existed, so the same path serves the s
   with the bias fused), else the registry (``auto``'s choice, or the named algorithm);
 - ``corr_t``: ``small_t`` (gradient calls only), then a non-finite weight with zero padding goes
   to ``col2im_t`` (any algorithm: only real (gradient, weight) products, as torch's), then
-  ``patches_t``, ``phases_col2im_t``, ``native_t``, ``phases_t`` (strided calls), else the registry
+  ``patches_t``, ``phases_col2im_t``, ``native_t``, ``phases_t`` (strided calls), ``gemm_t`` (stride 1:
+  im2col's implicit product reading the forward's weight), else the registry
   on the zero-stuffed, flipped-weight correlation (``algorithms._adjoints.corr_t_raw``);
 - ``corr_w``: ``small_w``, ``native_w`` (``native`` straight from the batch/channel-swapped view),
   else the registry on the swapped correlation (``corr_w_raw``).
@@ -34,7 +35,7 @@ from . import profile as _profile
 
 ORDER = {
     "corr": ("small",),
-    "corr_t": ("small_t", "patches_t", "phases_col2im_t", "native_t", "phases_t"),
+    "corr_t": ("small_t", "patches_t", "phases_col2im_t", "native_t", "phases_t", "gemm_t"),
     "corr_w": ("small_w", "native_w", "wino_w", "gemm_w"),
 }
 LABEL = {"corr": "the correlation", "corr_t": "its input gradient", "corr_w": "its weight gradient"}

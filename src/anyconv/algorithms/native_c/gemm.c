@@ -9,8 +9,9 @@
    Python; the zero-padded panel edges let the tile loop run without bounds. The register tile is what
    the build's vectors allow: 12 x 32 (float32) with AVX-512's 32 registers, 6 x 16 with AVX2's 16,
    3 x 16 otherwise. Sums run in k order within a KC block, blocks in order: the result depends only on
-   the shapes and the build, never on the thread count (threads split batch items or C's columns). gemm_x.c reads B straight from a
-   convolution's input (the implicit products); gemm.h has the parts they share. */
+   the shapes and the build, never on the thread count (threads split batch items, C's columns or C's
+   rows). gemm_x.c reads B straight from a convolution's input (the implicit products); gemm.h has the
+   parts they share. */
 #include "gemm.h"
 
 /* B's rows [p0, p0 + kc) x columns [j0, j0 + nc) into panels of GNR columns, k-major, zero past nc */
@@ -104,7 +105,8 @@ static void *FN(gemm_work)(void *arg) {
     if (g->batch >= nt) { /* whole batch items per thread */
         for (int64_t e = t; e < g->batch; e += nt)
             FN(gemm_one)(g, job->a + e * g->a_bs, job->b + e * g->b_bs, job->c + e * g->c_bs, 0, g->m, 0, g->n, ap, bp);
-    } else if (panels >= nt || tiles < 2 * panels) { /* C's columns split in runs of whole panels */
+    } else if (tiles < nt || (g->n >= g->m && panels >= nt)) { /* C's columns split in runs of whole panels (each
+                                                                    thread packs all of A: when B is the larger) */
         int64_t per = (panels + nt - 1) / nt;
         int64_t j0 = t * per * GNR, j1 = (t + 1) * per * GNR;
         if (j1 > g->n) j1 = g->n;

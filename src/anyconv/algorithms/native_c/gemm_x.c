@@ -132,14 +132,16 @@ typedef struct {
     const T *x, *a;
     T *out;
     int64_t tid, nt;
+    int flip; /* gemm_x: a is the weight of the forward whose input gradient this is (pack_wt) */
     int status;
 } FN(IJob);
 
 /* worker on nt threads (at most 64); 1 if a thread's packing panels could not be allocated */
-static int FN(launch_implicit)(void *(*worker)(void *), const Geom *g, int64_t nt, const T *x, const T *a, T *out) {
+static int FN(launch_implicit)(void *(*worker)(void *), const Geom *g, int64_t nt, const T *x, const T *a, T *out,
+                               int flip) {
     FN(IJob) jobs[64];
     nt = nt < 1 ? 1 : nt > 64 ? 64 : nt;
-    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(IJob)){g, x, a, out, t, nt, 1};
+    for (int64_t t = 0; t < nt; t++) jobs[t] = (FN(IJob)){g, x, a, out, t, nt, flip, 1};
     run_jobs(nt, worker, jobs, sizeof(FN(IJob)));
     int status = 0;
     for (int64_t t = 0; t < nt; t++) status |= jobs[t].status;
@@ -193,12 +195,32 @@ EXPORT int FN(gemm_w)(const Geom *g, const T *x, const T *gy, T *dw) {
         return 0;
     }
     const int64_t panels = (n + GNR - 1) / GNR;
-    return FN(launch_implicit)(FN(gemm_w_work), g, g->threads < panels ? g->threads : panels, x, gy, dw);
+    return FN(launch_implicit)(FN(gemm_w_work), g, g->threads < panels ? g->threads : panels, x, gy, dw, 0);
 }
 
 /* The forward correlation of one group: y (O, B L) row-major (the caller views it as (B, O, L)); B's
    panels gathered from x (every read inside: inside_all), w's rows (O, Cg K) contiguous; threads split
    y's columns in runs of whole panels, or its rows when there are few columns and many rows */
+/* A's rows [i0, i0 + mc) x columns [p0, p0 + kc) into panels of GMR rows (as pack_a) when A is the weight of
+   a stride-1 input gradient, read from the forward's weight wf (cg' x og' x kk: this call's input channels
+   are its output channels): A[i, (c, t)] = wf[c, i, kk - 1 - t], the kernel flipped and the channels
+   swapped without a copy of the weight */
+static void FN(pack_wt)(const T *wf, int64_t og, int64_t kk, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T *ap) {
+    /* channel by channel: the block's rows of one channel are one contiguous run of wf (mc x kk), read in
+       order; each row's taps go to its panel (GMR rows, k-major), reversed */
+    for (int64_t p = 0, c = p0 / kk, t0 = p0 % kk; p < kc; c++, t0 = 0) {
+        const T *blk = wf + c * og * kk + i0 * kk + kk - 1;
+        int64_t taps = kk - t0 < kc - p ? kk - t0 : kc - p;
+        for (int64_t r0 = 0; r0 < mc; r0 += GMR) {
+            int64_t mr = mc - r0 < GMR ? mc - r0 : GMR;
+            T *dst = ap + r0 * kc + p * GMR;
+            for (int64_t i = 0; i < GMR; i++)
+                for (int64_t t = 0; t < taps; t++) dst[t * GMR + i] = i < mr ? blk[(r0 + i) * kk - t0 - t] : (T)0;
+        }
+        p += taps;
+    }
+}
+
 static void *FN(gemm_x_work)(void *arg) {
     FN(IJob) *job = (FN(IJob) *)arg;
     const Geom *g = job->g;
@@ -207,7 +229,7 @@ static void *FN(gemm_x_work)(void *arg) {
     const int64_t o = g->og, n = g->cg * g->k[0] * g->k[1] * g->k[2], cols = g->b * g->out[0] * g->out[1] * g->out[2];
     const int64_t panels = (cols + GNR - 1) / GNR, tiles = (o + GMR - 1) / GMR, nt = job->nt, t = job->tid;
     int64_t i0 = 0, i1 = o, j0 = 0, j1 = cols;
-    if (panels >= nt || tiles < 2 * panels) {
+    if (tiles < nt || (cols >= o && panels >= nt)) { /* each thread packs all of A: columns when B is the larger */
         int64_t per = (panels + nt - 1) / nt;
         j0 = t * per * GNR, j1 = (t + 1) * per * GNR < cols ? (t + 1) * per * GNR : cols;
     } else {
@@ -226,7 +248,10 @@ static void *FN(gemm_x_work)(void *arg) {
             }
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = i1 - ic < MC ? i1 - ic : MC;
-                FN(pack_a)(job->a + ic * g->ws[0] + pc, g->ws[0], 1, mc, kc, ap);
+                if (job->flip)
+                    FN(pack_wt)(job->a, g->og, g->k[0] * g->k[1] * g->k[2], ic, mc, pc, kc, ap);
+                else
+                    FN(pack_a)(job->a + ic * g->ws[0] + pc, g->ws[0], 1, mc, kc, ap);
                 for (int64_t jr = 0; jr < nc; jr += GNR)
                     for (int64_t ir = 0; ir < mc; ir += GMR)
                         FN(tile)(kc, ap + ir * kc, bp + jr * kc, job->out + (ic + ir) * cols + jc + jr, cols, pc == 0,
@@ -237,10 +262,7 @@ static void *FN(gemm_x_work)(void *arg) {
     return NULL;
 }
 
-/* y (O, B L) = the forward correlation of x (strides g->xs, columns contiguous, every read inside: the
-   caller pads) with w (O, Cg K, rows g->ws[0] apart, contiguous within): one group; 2 if the call is not
-   one this serves, 1 if a thread's packing panels could not be allocated */
-EXPORT int FN(gemm_x)(const Geom *g, const T *x, const T *w, T *y) {
+static int FN(implicit_forward)(const Geom *g, const T *x, const T *w, T *y, int flip) {
     const int64_t n = g->cg * g->k[0] * g->k[1] * g->k[2], cols = g->b * g->out[0] * g->out[1] * g->out[2];
     if (g->g != 1 || !FN(inside_all)(g, 1)) return 2;
     if (g->og <= 0 || cols <= 0) return 0;
@@ -248,5 +270,14 @@ EXPORT int FN(gemm_x)(const Geom *g, const T *x, const T *w, T *y) {
         memset(y, 0, sizeof(T) * (size_t)(g->og * cols));
         return 0;
     }
-    return FN(launch_implicit)(FN(gemm_x_work), g, g->threads, x, w, y);
+    return FN(launch_implicit)(FN(gemm_x_work), g, g->threads, x, w, y, flip);
 }
+
+/* y (O, B L) = the forward correlation of x (strides g->xs, columns contiguous, every read inside: the
+   caller pads) with w (O, Cg K, rows g->ws[0] apart, contiguous within): one group; 2 if the call is not
+   one this serves, 1 if a thread's packing panels could not be allocated */
+EXPORT int FN(gemm_x)(const Geom *g, const T *x, const T *w, T *y) { return FN(implicit_forward)(g, x, w, y, 0); }
+
+/* the same for the stride-1 input gradient of a forward with weight wf (O x Cg x K, contiguous): g is its
+   correlation (g->og the forward's input channels, g->cg its output channels), read from wf by pack_wt */
+EXPORT int FN(gemm_xt)(const Geom *g, const T *x, const T *wf, T *y) { return FN(implicit_forward)(g, x, wf, y, 1); }
