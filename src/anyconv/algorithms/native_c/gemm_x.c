@@ -81,15 +81,14 @@ static void FN(position_offsets)(const Geom *g, int64_t p0, int64_t count, int s
    over the output positions p and the kernel taps k (3 dims, leading ones 1). B's panel of rows
    [p0, p0 + kc) x columns [j0, j0 + nc) of X_b, zero where a tap falls in the padding */
 static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T *bp,
-                       int inside_all) {
+                       const int32_t *taps) {
     const int64_t kk = g->k[0] * g->k[1] * g->k[2], n_all = g->cg * kk;
     const T *xb = x + b * g->xs[0];
+    int32_t row[KC];
+    if (taps) FN(position_offsets)(g, p0, kc, 0, row);
     for (int64_t jp = 0; jp < nc; jp += GNR, bp += kc * GNR) {
-        if (inside_all && jp + GNR <= nc && j0 + jp + GNR <= n_all) { /* every read inside x: a gather */
-            int32_t col[GNR], row[KC];
-            FN(tap_offsets)(g, j0 + jp, GNR, col);
-            FN(position_offsets)(g, p0, kc, 0, row);
-            FN(gather)(xb, col, row, kc, bp);
+        if (taps && jp + GNR <= nc && j0 + jp + GNR <= n_all) { /* every read inside x: a gather */
+            FN(gather)(xb, taps + jp, row, kc, bp);
             continue;
         }
         /* the panel's columns: where each reads x (offset at position 0) and its tap's shift per dim */
@@ -165,13 +164,15 @@ static void *FN(gemm_w_work)(void *arg) {
     int64_t panels = (n + GNR - 1) / GNR, per = (panels + job->nt - 1) / job->nt;
     int64_t j0 = job->tid * per * GNR, j1 = (job->tid + 1) * per * GNR < n ? (job->tid + 1) * per * GNR : n;
     const int inside = FN(inside_all)(g, 0);
+    int32_t taps[NC]; /* every read inside x: the offsets of the block's columns (taps), for the gathers */
     for (int64_t jc = j0; jc < j1; jc += NC) { /* this thread's columns of dw, summed over samples, positions */
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        if (inside) FN(tap_offsets)(g, jc, nc, taps);
         for (int64_t b = 0; b < g->b; b++)
             for (int64_t pc = 0; pc < L; pc += KC) {
                 int64_t kc = L - pc < KC ? L - pc : KC;
                 int set = b == 0 && pc == 0;
-                FN(pack_x)(g, job->x, b, pc, kc, jc, nc, bp, inside);
+                FN(pack_x)(g, job->x, b, pc, kc, jc, nc, bp, inside ? taps : NULL);
                 for (int64_t ic = 0; ic < o; ic += MC) {
                     int64_t mc = o - ic < MC ? o - ic : MC;
                     FN(pack_a)(job->a + (b * o + ic) * L + pc, L, 1, mc, kc, ap);
@@ -236,16 +237,14 @@ static void *FN(gemm_x_work)(void *arg) {
         int64_t per = (tiles + nt - 1) / nt;
         i0 = t * per * GMR, i1 = (t + 1) * per * GMR < o ? (t + 1) * per * GMR : o;
     }
-    int32_t col[GNR], row[KC];
+    int32_t pos[NC + GNR], row[KC]; /* the block's positions (whole panels), a KC block's taps */
     for (int64_t jc = j0; jc < j1 && i0 < i1; jc += NC) {
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
+        FN(position_offsets)(g, jc, (nc + GNR - 1) / GNR * GNR, 1, pos);
         for (int64_t pc = 0; pc < n; pc += KC) {
             int64_t kc = n - pc < KC ? n - pc : KC;
             FN(tap_offsets)(g, pc, kc, row);
-            for (int64_t jp = 0; jp < nc; jp += GNR) {
-                FN(position_offsets)(g, jc + jp, GNR, 1, col);
-                FN(gather)(job->x, col, row, kc, bp + jp * kc);
-            }
+            for (int64_t jp = 0; jp < nc; jp += GNR) FN(gather)(job->x, pos + jp, row, kc, bp + jp * kc);
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = i1 - ic < MC ? i1 - ic : MC;
                 if (job->flip)
