@@ -265,13 +265,13 @@ def test_native_winograd_is_used_and_falls_back_for_wide_rows(monkeypatch: pytes
 
 @pytest.fixture
 def no_small_w(monkeypatch: pytest.MonkeyPatch):
-    """The small-call variants and wino_w decline (these test calls are small; a forward by ``small`` keeps
-    its columns for the weight gradient), gemm_w serves whatever auto picks for the swapped call, and no
-    cached route remembers any of it."""
-    from anyconv.algorithms import gemm_w, names, small, small_w, variants, wino_w
+    """The small-call variants, wino_w and dot_w decline (these test calls are small; a forward by ``small``
+    keeps its columns for the weight gradient), gemm_w serves whatever auto picks for the swapped call, and
+    no cached route remembers any of it."""
+    from anyconv.algorithms import dot_w, gemm_w, names, small, small_w, variants, wino_w
 
-    monkeypatch.setattr(small_w, "supports", lambda *a, **k: "declined by the test")
-    monkeypatch.setattr(wino_w, "supports", lambda *a, **k: "declined by the test")
+    for mod in (small_w, wino_w, dot_w):
+        monkeypatch.setattr(mod, "supports", lambda *a, **k: "declined by the test")
     monkeypatch.setattr(small, "supports", lambda *a, **k: "declined by the test")
     # (gemm_w replaces only im2col's choice; these tests check its numbers on every call)
     monkeypatch.setattr(gemm_w, "REPLACES", tuple(names()))

@@ -67,6 +67,7 @@ _VARIANTS = {
     "gemm_w": ".gemm_w",
     "wino_w": ".wino_w",
     "gemm_t": ".gemm_t",
+    "dot_w": ".dot_w",
 }
 # named algorithms that may misplace NaN/Inf (``auto.hazard``; fft's and winograd's results are checked in ``run``)
 _HAZARDOUS = ("positions", "depthwise", "matrix", "native")

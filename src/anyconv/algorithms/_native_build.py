@@ -69,7 +69,8 @@ for _suf, _ in VARIANTS:
                        f"gemm_{_suf}": ([_P] * 4, _I),
                        f"fma_flops_{_suf}": ([_L, _L], _L), f"wino_in_{_suf}": ([_P] * 4, _I),
                        f"wino_out_{_suf}": ([_P] * 4, _I), f"gemm_w_{_suf}": ([_P] * 4, _I),
-                       f"gemm_x_{_suf}": ([_P] * 4, _I), f"gemm_xt_{_suf}": ([_P] * 4, _I)})
+                       f"gemm_x_{_suf}": ([_P] * 4, _I), f"gemm_xt_{_suf}": ([_P] * 4, _I),
+                       f"dot_w_{_suf}": ([_P] * 5, _I), f"dot_w_floats_{_suf}": ([_P], _L)})
 
 
 @dataclass

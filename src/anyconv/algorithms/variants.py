@@ -14,7 +14,8 @@ the call to that path before the variants existed, so the same path serves the s
   im2col's implicit product reading the forward's weight), else the registry
   on the zero-stuffed, flipped-weight correlation (``algorithms._adjoints.corr_t_raw``);
 - ``corr_w``: ``small_w``, ``native_w`` (``native`` straight from the batch/channel-swapped view),
-  else the registry on the swapped correlation (``corr_w_raw``).
+  ``wino_w``, ``dot_w`` (few channels, long rows), ``gemm_w``, else the registry on the swapped
+  correlation (``corr_w_raw``).
 
 Only ``auto`` picks variants, except ``col2im_t`` (a NaN/Inf rule) and ``native_w`` for
 ``algorithm="native"`` (the same kernel as the named algorithm, without the copy). A route is
@@ -36,7 +37,7 @@ from . import profile as _profile
 ORDER = {
     "corr": ("small",),
     "corr_t": ("small_t", "patches_t", "phases_col2im_t", "native_t", "phases_t", "gemm_t"),
-    "corr_w": ("small_w", "native_w", "wino_w", "gemm_w"),
+    "corr_w": ("small_w", "native_w", "wino_w", "dot_w", "gemm_w"),
 }
 LABEL = {"corr": "the correlation", "corr_t": "its input gradient", "corr_w": "its weight gradient"}
 

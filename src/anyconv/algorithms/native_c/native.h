@@ -22,8 +22,9 @@
    - transposed.c: the transposed correlation (a strided layer's input gradient), corr_t_*.
    - gemm.c: a packed, register-blocked matrix product (gemm_*), the GEMM-based algorithms' products;
      gemm.h: its register tile, blocking and packing, shared with
-   - gemm_x.c: the implicit products (gemm_x_*: im2col's forward, gemm_w_*: a weight gradient), their
-     panels of windows read straight from x.
+   - gemm_x.c: the implicit products (gemm_x_*: im2col's forward, gemm_xt_*: a stride-1 input gradient,
+     gemm_w_*: a weight gradient), their panels of windows read straight from x.
+   - dot_w.c: a weight gradient as dot products along output rows (dot_w_*: few channels, long rows).
    - winograd.c: Winograd F(m x m, 3 x 3)'s input and output transforms in 2-D (wino_in_*, wino_out_*).
    - copy.c: a strided copy (copy_strided), compiled in the float object only.
 
