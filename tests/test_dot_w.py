@@ -16,6 +16,7 @@ import torch.nn.functional as F
 import anyconv.functional as AF
 from anyconv.algorithms import _native_abi, dot_w, variants
 from anyconv.core.spec import CorrSpec
+from thread_counts import weight_grads
 
 pytestmark = pytest.mark.skipif(_native_abi.unavailable() is not None or not _native_abi.lanes_built(),
                                 reason="no native library built for AVX-512")
@@ -64,16 +65,7 @@ def test_dot_w_weight_gradients_equal_torch(case: tuple, dtype: torch.dtype, ser
 
 def test_dot_w_is_bit_identical_at_every_thread_count(monkeypatch: pytest.MonkeyPatch, served: list[int]):
     monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)
-    x, w = torch.randn(2, 12, 20, 40), torch.randn(20, 12, 3, 3)
-    gy = torch.randn(2, 20, 20, 40)
-    before, results = torch.get_num_threads(), []
-    try:
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            wa = w.clone().requires_grad_(True)
-            results.append(torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)[0])
-    finally:
-        torch.set_num_threads(before)
+    results = weight_grads(torch.randn(2, 12, 20, 40), torch.randn(20, 12, 3, 3), torch.randn(2, 20, 20, 40), padding=1)
     assert served and all(torch.equal(r, results[0]) for r in results[1:])
 
 

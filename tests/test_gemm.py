@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 import anyconv.functional as AF
 from anyconv.algorithms import _gemm, _native_abi, _native_build
+from thread_counts import weight_grads
 
 pytestmark = pytest.mark.skipif(_native_abi.unavailable() is not None, reason="no native library")
 
@@ -313,16 +314,7 @@ def test_gemm_w_weight_gradients_equal_torch(case: tuple, dtype: torch.dtype, mo
 
 def test_gemm_w_is_bit_identical_at_every_thread_count(monkeypatch: pytest.MonkeyPatch, no_small_w: None):
     monkeypatch.setattr(_native_abi, "MIN_MACS_PER_THREAD", 1)
-    x, w = torch.randn(3, 16, 14, 14), torch.randn(24, 16, 3, 3)
-    gy = torch.randn(3, 24, 14, 14)
-    before, results = torch.get_num_threads(), []
-    try:
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            wa = w.clone().requires_grad_(True)
-            results.append(torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)[0])
-    finally:
-        torch.set_num_threads(before)
+    results = weight_grads(torch.randn(3, 16, 14, 14), torch.randn(24, 16, 3, 3), torch.randn(3, 24, 14, 14), padding=1)
     assert all(torch.equal(r, results[0]) for r in results[1:])
 
 
