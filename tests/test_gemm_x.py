@@ -162,9 +162,10 @@ def test_gemm_t_is_bit_identical_at_every_thread_count(monkeypatch: pytest.Monke
     assert all(torch.equal(r, results[i % 2]) for i, r in enumerate(results))
 
 
-def test_gemm_t_declines_strides_and_groups():
+def test_gemm_t_declines_strides_groups_and_1x1_kernels():
     from anyconv.algorithms import gemm_t
 
     x, w = torch.randn(2, 8, 10, 10), torch.randn(8, 8, 3, 3)
     assert "stride 1" in str(gemm_t.supports(x, w, CorrSpec((2, 2), (1, 1), ((1, 1), (1, 1)), 1)))
     assert "one group" in str(gemm_t.supports(x, torch.randn(8, 4, 3, 3), CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 2)))
+    assert "1x1" in str(gemm_t.supports(x, torch.randn(8, 8, 1, 1), CorrSpec((1, 1), (1, 1), ((0, 0), (0, 0)), 1)))

@@ -41,6 +41,8 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = 
     """None for a one-group stride-1 call whose stuffed correlation goes to im2col's implicit product."""
     if any(s != 1 for s in spec.stride) or spec.groups != 1:
         return "one group, stride 1"
+    if all(k == 1 for k in w.shape[2:]):
+        return "a 1x1 kernel (im2col's product reads the gradient itself: no windows to gather)"
     if x.device.type != "cpu" or x.dtype not in abi.DTYPES or w.dtype != x.dtype:
         return "float32/float64 CPU tensors"
     from . import im2col
