@@ -92,3 +92,13 @@ def test_dot_w_declines_what_it_does_not_serve():
     assert "at most" in str(dot_w.supports(torch.randn(2, 128, 64, 64), torch.randn(16, 128, 3, 3), spec))
     assert "rows of at least" in str(dot_w.supports(torch.randn(2, 16, 15, 15), torch.randn(16, 16, 3, 3), spec))
     assert "float32/float64" in str(dot_w.supports(x.half(), torch.randn(16, 16, 3, 3).half(), spec))
+
+
+def test_dot_w_reads_a_channels_last_input(served: list[int]):
+    x = torch.randn(2, 6, 9, 20, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    w, gy = torch.randn(8, 6, 3, 3, dtype=torch.float64), torch.randn(2, 8, 9, 20, dtype=torch.float64)
+    wa, wt = w.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    dw, = torch.autograd.grad(AF.conv2d(x, wa, padding=1), wa, gy)
+    ref, = torch.autograd.grad(F.conv2d(x, wt, padding=1), wt, gy)
+    assert served
+    torch.testing.assert_close(dw, ref, rtol=1e-12, atol=1e-12)

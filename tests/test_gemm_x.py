@@ -169,3 +169,21 @@ def test_gemm_t_declines_strides_groups_and_1x1_kernels():
     assert "stride 1" in str(gemm_t.supports(x, w, CorrSpec((2, 2), (1, 1), ((1, 1), (1, 1)), 1)))
     assert "one group" in str(gemm_t.supports(x, torch.randn(8, 4, 3, 3), CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 2)))
     assert "1x1" in str(gemm_t.supports(x, torch.randn(8, 8, 1, 1), CorrSpec((1, 1), (1, 1), ((0, 0), (0, 0)), 1)))
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_implicit_products_read_channels_last_inputs(dims: int, forced: list[int], gemm_t_everywhere: list[int]):
+    # a channels_last input (its padded copy keeps that layout) is read row-major: forward and input gradient
+    fmt = {2: torch.channels_last, 3: torch.channels_last_3d}[dims]
+    conv = {2: F.conv2d, 3: F.conv3d}[dims]
+    x = torch.randn(2, 6, *(7,) * dims, dtype=torch.float64).contiguous(memory_format=fmt).requires_grad_(True)
+    w = torch.randn(5, 6, *(3,) * dims, dtype=torch.float64)
+    y = AF.conv(x, w, padding=1, algorithm="im2col")  # (named: im2col's implicit product)
+    xt = x.detach().clone().requires_grad_(True)
+    ref = conv(xt, w, padding=1)
+    gy = torch.randn_like(ref)
+    dx, = torch.autograd.grad(AF.conv(x, w, padding=1), x, gy)  # (auto: gemm_t's input gradient)
+    dref, = torch.autograd.grad(ref, xt, gy)
+    assert forced and all(forced) and gemm_t_everywhere
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dx, dref, rtol=1e-12, atol=1e-12)
