@@ -187,3 +187,25 @@ def test_implicit_products_read_channels_last_inputs(dims: int, forced: list[int
     assert forced and all(forced) and gemm_t_everywhere
     torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(dx, dref, rtol=1e-12, atol=1e-12)
+
+
+def test_small_calls_take_the_implicit_products_by_their_sizes(forced: list[int]):
+    # the small-call path's own rule: rows (output channels, or input channels for the input gradient)
+    # of at least 8; a weight gradient of at least 32 columns and 64 positions per sample; stride 1 for dx
+    from anyconv.algorithms import _small_gemm as small
+
+    def flags(xs: tuple, ws: tuple, stride: int) -> tuple[bool, bool, bool]:
+        x, w = torch.randn(xs), torch.randn(ws)
+        spec = CorrSpec((stride,) * (len(xs) - 2), (1,) * (len(xs) - 2), ((1, 1),) * (len(xs) - 2), 1)
+        return small._natively(small.Plan.of(x.shape, w.shape, spec), x, w).native
+
+    assert flags((8, 16, 8, 8), (16, 16, 3, 3), 1) == (True, True, True)
+    assert flags((8, 16, 8, 8), (6, 16, 3, 3), 1) == (False, False, True)  # 6 output channels
+    assert flags((32, 25, 19), (25, 25, 3), 2) == (True, False, False)  # 10 positions; stride 2
+    assert flags((8, 1, 8, 8), (16, 1, 3, 3), 1) == (True, False, False)  # 9 columns; 1 input channel
+    x, w = torch.randn(8, 16, 8, 8, dtype=torch.float64, requires_grad=True), torch.randn(16, 16, 3, 3, dtype=torch.float64)
+    xt = x.detach().clone().requires_grad_(True)
+    gy = torch.randn(8, 16, 8, 8, dtype=torch.float64)
+    dx, = torch.autograd.grad(AF.conv2d(x, w, padding=1), x, gy)
+    ref, = torch.autograd.grad(F.conv2d(xt, w, padding=1), xt, gy)
+    torch.testing.assert_close(dx, ref, rtol=1e-12, atol=1e-12)

@@ -53,6 +53,17 @@ from ._common import row_major_strides
 from ._gemm import matmul
 
 MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominates the overhead
+# the native implicit products take a product with at least this many rows (the forward's output
+# channels, the input gradient's input channels, the weight gradient's output channels) and a weight
+# gradient with at least NATIVE_MIN_COLUMNS input channels x taps: narrower ones fill a fraction of the
+# 12 x 32 register tile (MNIST-1D's 1 -> 32 k5 layer, forward and backward: 216-293 us by the columns,
+# 341-446 natively)
+NATIVE_MIN_ROWS = 8
+NATIVE_MIN_COLUMNS = 32
+# and a weight gradient with at least this many output positions per sample: gemm_w sums sample by sample,
+# so short rows of positions reload dw's tiles per sample (MNIST-1D's 25-channel layers at 10 and 5
+# positions, batch 32: 19 us slower than the columns' one product)
+NATIVE_MIN_POSITIONS = 64
 INDEX_BUDGET = 64 * 2**20  # bytes of cached gather/scatter indices, all plans together
 
 
@@ -88,6 +99,7 @@ class Plan:
     groups: int
     spec: CorrSpec  # the call's
     unpadded: CorrSpec  # the same on the padded input (no padding)
+    native: tuple[bool, bool, bool] = (False, False, False)  # forward, weight and input gradient natively
 
     @staticmethod
     def of(x_shape: Sequence[int], w_shape: Sequence[int], spec: CorrSpec) -> Plan:
@@ -149,7 +161,7 @@ def plan(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> Plan | None:
     key = (x.shape, w.shape, x.dtype, x.device, x.is_meta, spec, auto.state())
     p = _PLANS.get(key)
     if p is None:
-        p = _PLANS.get_or_make(key, lambda: _serves(x, w, spec) and Plan.of(x.shape, w.shape, spec))
+        p = _PLANS.get_or_make(key, lambda: _serves(x, w, spec) and _natively(Plan.of(x.shape, w.shape, spec), x, w))
     return p or None
 
 
@@ -198,16 +210,21 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan
         >>> forward(x, w, torch.tensor([10.0]), p).tolist()
         [[[15.0, 16.0]]]
     """
-    y = _implicit(x, w, p) if _native(x, w, p) else None
+    y = _implicit(x, w, p) if p.native[0] and not (x.is_neg() or w.is_neg()) else None
     return _finish(matmul(w.reshape(p.wg), _columns(x, p)) if y is None else y, bias, p)
 
 
-def _native(x: torch.Tensor, w: torch.Tensor, p: Plan) -> bool:
-    """Whether the native implicit products serve the call (``native_c/gemm_x.c``: one group, 1-3 dims,
-    float32/float64 CPU, the native matrix product the faster on this machine): no columns built, gathered,
-    or scattered."""
-    return (p.groups == 1 and len(p.kernel) <= 3 and x.dtype in abi.DTYPES and w.dtype == x.dtype and x.device.type == "cpu"
-            and not x.is_neg() and not w.is_neg() and _gemm.backend(x.dtype) == "native")
+def _natively(p: Plan, x: torch.Tensor, w: torch.Tensor) -> Plan:
+    """``p`` with the products the native implicit products take (``native_c/gemm_x.c``: one group, 1-3
+    dims, float32/float64 CPU, the native matrix product the faster on this machine, and the sizes of
+    ``NATIVE_MIN_*``): no columns built, gathered or scattered for those."""
+    if not (p.groups == 1 and len(p.kernel) <= 3 and x.dtype in abi.DTYPES and w.dtype == x.dtype
+            and x.device.type == "cpu" and abi.library() is not None and _gemm.backend(x.dtype) == "native"):
+        return p
+    rows = w.shape[0] >= NATIVE_MIN_ROWS
+    dw = rows and w[0].numel() >= NATIVE_MIN_COLUMNS and prod(p.y[2:]) >= NATIVE_MIN_POSITIONS
+    dx = x.shape[1] >= NATIVE_MIN_ROWS and all(s == 1 for s in p.spec.stride)
+    return replace(p, native=(rows, dw, dx))
 
 
 def _implicit(x: torch.Tensor, w: torch.Tensor, p: Plan) -> torch.Tensor | None:
@@ -290,16 +307,18 @@ def backward(
     # (B, G, Og, L_o) -> (G, Og, B, L_o) -> (G, Og, B*L_o), or (O, B*L_o) for one group
     g2 = gy.reshape(p.gy).permute(1, 2, 0, 3).reshape(p.g2)
     dx = dw = db = None
-    if _native(x, w, p):  # the implicit products (gemm_w, gemm_t): no columns built or scattered
-        from . import gemm_t, gemm_w
+    native = (False, False, False) if x.is_neg() or w.is_neg() or gy.is_neg() else p.native
+    if need_w and native[1]:  # the implicit products (gemm_w, gemm_t): no columns built or scattered
+        from .gemm_w import serve as implicit_w
+
+        dw, need_w = implicit_w(x, w, p.spec, gy, None), False
+    if need_x and native[2]:
         from .auto import finite
 
-        if need_w:
-            dw = gemm_w.serve(x, w, p.spec, gy, None)
-            need_w = False
-        if need_x and all(s == 1 for s in p.spec.stride) and finite(w):  # (padding zeros times an Inf: col2im)
-            dx = gemm_t.serve(x, w, p.spec, gy, None)
-            need_x = False
+        if finite(w):  # (padding zeros times an Inf: col2im's real products only)
+            from .gemm_t import serve as implicit_t
+
+            dx, need_x = implicit_t(x, w, p.spec, gy, None), False
     if need_w:
         if cols is None:
             cols = _columns(x, p)

@@ -87,7 +87,8 @@ static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t
     int32_t row[KC];
     if (taps) FN(position_offsets)(g, p0, kc, 0, row);
     for (int64_t jp = 0; jp < nc; jp += GNR, bp += kc * GNR) {
-        if (taps && jp + GNR <= nc && j0 + jp + GNR <= n_all) { /* every read inside x: a gather */
+        if (taps) { /* every read inside x: a gather (a last, partial panel's extra columns read x[0]; the
+                       tiles never store them) */
             FN(gather)(xb, taps + jp, row, kc, bp);
             continue;
         }
@@ -164,10 +165,13 @@ static void *FN(gemm_w_work)(void *arg) {
     int64_t panels = (n + GNR - 1) / GNR, per = (panels + job->nt - 1) / job->nt;
     int64_t j0 = job->tid * per * GNR, j1 = (job->tid + 1) * per * GNR < n ? (job->tid + 1) * per * GNR : n;
     const int inside = FN(inside_all)(g, 0);
-    int32_t taps[NC]; /* every read inside x: the offsets of the block's columns (taps), for the gathers */
+    int32_t taps[NC + GNR]; /* every read inside x: the offsets of the block's columns (taps), for the gathers */
     for (int64_t jc = j0; jc < j1; jc += NC) { /* this thread's columns of dw, summed over samples, positions */
         int64_t nc = j1 - jc < NC ? j1 - jc : NC;
-        if (inside) FN(tap_offsets)(g, jc, nc, taps);
+        if (inside) {
+            FN(tap_offsets)(g, jc, nc, taps);
+            for (int64_t j = nc; j < (nc + GNR - 1) / GNR * GNR; j++) taps[j] = 0;
+        }
         for (int64_t b = 0; b < g->b; b++)
             for (int64_t pc = 0; pc < L; pc += KC) {
                 int64_t kc = L - pc < KC ? L - pc : KC;
