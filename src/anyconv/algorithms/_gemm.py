@@ -7,8 +7,9 @@ sized by the build's vectors, threads over batch items or columns, no copy of a 
 when that kernel is the faster one on this machine, else with ``torch.matmul``:
 
 - :func:`backend` decides once per process, dtype and thread count: ``$ANYCONV_GEMM`` (``native`` or
-  ``torch``) if set, else a probe timing both on a 192 x 1152 x 768 product (a few milliseconds;
-  :func:`rates`). ``auto`` scales the GEMM terms of its cost model by the chosen rate (:func:`rate`).
+  ``torch``) if set, else with ``$ANYCONV_PROFILE=default`` (reproducible runs, the tests: no timing
+  enters a choice, so every process sums in the same order) the kernel, else a probe timing both on a
+  192 x 1152 x 768 product (a few milliseconds; :func:`rates`). ``auto`` scales the GEMM terms of its cost model by the chosen rate (:func:`rate`).
   On the 2-core AMD EPYC of the development machine (AVX-512) torch's BLAS (MKL) runs 90-100 GFLOP/s
   at 1 thread and the kernel 145-180; on a machine where MKL takes its AVX-512 path the two are close.
 - small products (under :data:`MIN_MACS` multiply-adds), other dtypes, a missing library,
@@ -152,12 +153,15 @@ def rates(dtype: torch.dtype = torch.float32) -> dict[str, float]:
 
 def backend(dtype: torch.dtype = torch.float32) -> str:
     """``"native"`` or ``"torch"``: which computes this process's ``dtype`` products at the current
-    thread count (``$ANYCONV_GEMM`` if set, else the faster in :func:`rates`)."""
+    thread count (``$ANYCONV_GEMM`` if set, else the kernel under ``$ANYCONV_PROFILE=default``, else the
+    faster in :func:`rates`)."""
     forced = os.environ.get("ANYCONV_GEMM", "")
     if dtype not in abi.DTYPES or abi.library() is None:
         return "torch"
     if forced in BACKENDS:
         return forced
+    if os.environ.get("ANYCONV_PROFILE") == "default":  # reproducible: the same in every process, untimed
+        return "native"
     r = rates(dtype)
     return "native" if r["native"] > r["torch"] else "torch"
 
