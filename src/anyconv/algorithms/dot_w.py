@@ -43,7 +43,7 @@ MIN_ROW = 16
 
 
 def _lanes(dtype: torch.dtype) -> int:
-    return 64 // torch.empty((), dtype=dtype).element_size()  # (an AVX-512 build's vectors)
+    return 64 // (torch.finfo(dtype).bits // 8)  # (an AVX-512 build's vectors)
 
 
 def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = "auto") -> str | None:
