@@ -36,7 +36,6 @@ Python around them (MNIST-1D training step: 0.91-0.98x torch's, measured in docs
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -51,6 +50,7 @@ from . import _gemm
 from . import _native_abi as abi
 from ._common import row_major_strides
 from ._gemm import matmul
+from .im2col import implicit_product
 
 MAX_COLUMN_ELEMENTS = 2**18  # small calls only: above this, arithmetic dominates the overhead
 # the native implicit products take a product with at least this many rows (the forward's output
@@ -98,7 +98,6 @@ class Plan:
     kernel: tuple[int, ...]
     groups: int
     spec: CorrSpec  # the call's
-    unpadded: CorrSpec  # the same on the padded input (no padding)
     native: tuple[bool, bool, bool] = (False, False, False)  # forward, weight and input gradient natively
 
     @staticmethod
@@ -134,7 +133,6 @@ class Plan:
             kernel=tuple(kernel),
             groups=g,
             spec=spec,
-            unpadded=replace(spec, padding=tuple((0, 0) for _ in spec.padding)),
         )
 
 
@@ -210,7 +208,7 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan
         >>> forward(x, w, torch.tensor([10.0]), p).tolist()
         [[[15.0, 16.0]]]
     """
-    y = _implicit(x, w, p) if p.native[0] and not (x.is_neg() or w.is_neg()) else None
+    y = implicit_product(x, w, p.spec) if p.native[0] and not (x.is_neg() or w.is_neg()) else None
     return _finish(matmul(w.reshape(p.wg), _columns(x, p)) if y is None else y, bias, p)
 
 
@@ -225,21 +223,6 @@ def _natively(p: Plan, x: torch.Tensor, w: torch.Tensor) -> Plan:
     dw = rows and w[0].numel() >= NATIVE_MIN_COLUMNS and prod(p.y[2:]) >= NATIVE_MIN_POSITIONS
     dx = x.shape[1] >= NATIVE_MIN_ROWS and all(s == 1 for s in p.spec.stride)
     return replace(p, native=(rows, dw, dx))
-
-
-def _implicit(x: torch.Tensor, w: torch.Tensor, p: Plan) -> torch.Tensor | None:
-    """``w @ cols`` ``(O, B*L_o)`` by the native implicit product (the windows gathered from the padded
-    ``x`` in the packing), or None where the kernel declines."""
-    lib = abi.library()
-    if lib is None:
-        return None
-    xp = (x if p.pad is None else F.pad(x, p.pad)).contiguous()  # row-major (a channels_last pad stays so)
-    w = w.contiguous()
-    y = torch.empty(p.y[0], prod(p.y[1:]), dtype=x.dtype)
-    geom = abi.geometry(xp, w, p.unpadded)
-    done = getattr(lib, f"gemm_x_{abi.DTYPES[x.dtype]}")(ctypes.addressof(geom), xp.data_ptr(), w.data_ptr(),
-                                                          y.data_ptr()) == 0
-    return y if done else None
 
 
 def _columns(x: torch.Tensor, p: Plan) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from ..core.padding import pad
 from ..core.shapes import prod
 from ..core.spec import CorrSpec
 from ..core.workspace import scratch_budget
@@ -79,17 +80,13 @@ def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str,
 
 
 def _padded(x: torch.Tensor, spec: CorrSpec, kernel: tuple[int, ...], out: tuple[int, ...]) -> torch.Tensor:
-    """``x`` zero-padded by ``spec``, as a view of a buffer whose rows are long enough for every vector read."""
-    lanes = _lanes(x.dtype)
-    size = [v + a + b for v, (a, b) in zip(x.shape[2:], spec.padding)]
-    row = max(size[-1], -(-out[-1] // lanes) * lanes + (kernel[-1] - 1) * spec.dilation[-1])
-    buf = x.new_zeros((*x.shape[:2], *size[:-1], row))
-    inner = tuple(slice(max(a, 0), max(a, 0) + v) for v, (a, _) in zip(x.shape[2:], spec.padding))
-    crop = tuple(slice(max(-a, 0), max(-a, 0) + min(v, s - max(a, 0)))
-                 for v, (a, _), s in zip(x.shape[2:], spec.padding, size))
-    inner = tuple(slice(i.start, i.start + c.stop - c.start) for i, c in zip(inner, crop))
-    buf[(slice(None), slice(None)) + inner] = x[(slice(None), slice(None)) + crop]
-    return buf[..., : size[-1]]
+    """``x`` zero-padded by ``spec`` (``core.padding.pad``), as a view of a buffer whose rows are long enough
+    for every vector read."""
+    xp = pad(x, spec.padding)
+    row = max(xp.shape[-1], -(-out[-1] // _lanes(x.dtype)) * _lanes(x.dtype) + (kernel[-1] - 1) * spec.dilation[-1])
+    buf = x.new_zeros((*xp.shape[:-1], row))
+    buf[..., : xp.shape[-1]] = xp
+    return buf[..., : xp.shape[-1]]
 
 
 def serve(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, g: torch.Tensor | None, bias: torch.Tensor | None,
