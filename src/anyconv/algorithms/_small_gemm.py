@@ -209,7 +209,9 @@ def forward(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, p: Plan
         [[[15.0, 16.0]]]
     """
     y = implicit_product(x, w, p.spec) if p.native[0] and not (x.is_neg() or w.is_neg()) else None
-    return _finish(matmul(w.reshape(p.wg), _columns(x, p)) if y is None else y, bias, p)
+    if y is None:
+        return _finish(matmul(w.reshape(p.wg), _columns(x, p)), bias, p)
+    return y if bias is None else y.add_(bias.view(p.bias))  # (B, O, *o) already
 
 
 def _natively(p: Plan, x: torch.Tensor, w: torch.Tensor) -> Plan:

@@ -152,20 +152,18 @@ def _implicit(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor 
     serve (:func:`implicit`; nor for an operand recorded for autograd: the kernel records no graph)."""
     if not implicit(x, w, spec) or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)):
         return None
-    y = implicit_product(x, w, spec)
-    out = spec.output_spatial(x.shape[2:], w.shape[2:])
-    return None if y is None else y.view(w.shape[0], x.shape[0], *out).transpose(0, 1)  # (B, O, *out): a view
+    return implicit_product(x, w, spec)
 
 
 def implicit_product(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor | None:
-    """``w @ cols`` ``(O, B * L_o)`` of a one-group call by ``gemm_x`` whatever its size (the small-call
-    path asks it too), or None where the kernel declines (no library; offsets beyond 32 bits)."""
+    """The correlation ``(B, O, *L_o)`` (contiguous) of a one-group call by ``gemm_x`` whatever its size (the
+    small-call path asks it too), or None where the kernel declines (no library; offsets beyond 32 bits)."""
     lib = abi.library()
     if lib is None:
         return None
     w = w.contiguous()
-    y = torch.empty((w.shape[0], x.shape[0] * prod(spec.output_spatial(x.shape[2:], w.shape[2:]))), dtype=x.dtype)
-    x, geom = abi.padded_geometry(x, w, spec)  # (row-major: a channels_last input is copied)
+    y = torch.empty((x.shape[0], w.shape[0], *spec.output_spatial(x.shape[2:], w.shape[2:])), dtype=x.dtype)
+    x, geom = abi.padded_geometry(x, w, spec, wrap=True)  # (row-major: a channels_last input is copied)
     rc = getattr(lib, f"gemm_x_{abi.DTYPES[x.dtype]}")(ctypes.addressof(geom), x.data_ptr(), w.data_ptr(), y.data_ptr())
     if rc == 1:
         raise MemoryError("im2col: the native implicit product could not allocate its packing panels")

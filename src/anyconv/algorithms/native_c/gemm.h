@@ -55,10 +55,9 @@ static inline void FN(pack_a)(const T *a, int64_t rs, int64_t cs, int64_t mc, in
     }
 }
 
-/* one GMR x GNR tile: acc = ap^T bp over kc; then C = acc (set), or C += acc; mr x nr of it is C's */
-static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *restrict ap, const T *restrict bp,
-                                                          T *c, int64_t ldc, int set, int64_t mr, int64_t nr) {
-    gvec acc[GMR][GNB];
+/* acc = ap^T bp over kc: one GMR x GNR tile's sums (inlined: acc stays in registers) */
+static inline __attribute__((always_inline)) void FN(tile_sum)(int64_t kc, const T *restrict ap, const T *restrict bp,
+                                                              gvec acc[GMR][GNB]) {
 #pragma GCC unroll 16
     for (int i = 0; i < GMR; i++)
 #pragma GCC unroll 4
@@ -76,6 +75,13 @@ static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *
         ap += GMR;
         bp += GNR;
     }
+}
+
+/* one GMR x GNR tile: acc = ap^T bp over kc; then C = acc (set), or C += acc; mr x nr of it is C's */
+static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *restrict ap, const T *restrict bp,
+                                                          T *c, int64_t ldc, int set, int64_t mr, int64_t nr) {
+    gvec acc[GMR][GNB];
+    FN(tile_sum)(kc, ap, bp, acc);
     if (mr == GMR && nr == GNR) {
 #pragma GCC unroll 16
         for (int i = 0; i < GMR; i++)
@@ -93,6 +99,67 @@ static inline __attribute__((always_inline)) void FN(tile)(int64_t kc, const T *
         for (int v = 0; v < GNB; v++) *(gvec *)(part + i * GNR + v * GL) = acc[i][v];
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = set ? part[i * GNR + j] : c[i * ldc + j] + part[i * GNR + j];
+}
+
+/* where a tile's columns go (tile_mapped): column j of a vector v of GL at at[j] (< 0: dropped); lanes[v]
+   its kept columns, run[v] whether their places are consecutive, from at[first kept] (base[v]) */
+typedef struct {
+    const int64_t *at, *base;
+    const uint16_t *lanes;
+    const unsigned char *run;
+} FN(Places);
+
+/* the same tile stored at mapped columns (pl, from the tile's first column), its rows ldc apart: a vector
+   of kept columns in consecutive places by one (masked, AVX-512: compressed) vector store */
+static inline __attribute__((always_inline)) void FN(tile_mapped)(int64_t kc, const T *restrict ap, const T *restrict bp,
+                                                                 T *c, int64_t ldc, int set, int64_t mr,
+                                                                 FN(Places) pl) {
+    gvec acc[GMR][GNB];
+    FN(tile_sum)(kc, ap, bp, acc);
+    const unsigned full = GL == 16 ? 0xffffu : (1u << GL) - 1;
+#pragma GCC unroll 4
+    for (int v = 0; v < GNB; v++) {
+        const unsigned lanes = pl.lanes[v];
+        if (pl.run[v] && lanes == full) {
+#pragma GCC unroll 16
+            for (int i = 0; i < GMR; i++)
+                if (i < mr) {
+                    ugvec *dst = (ugvec *)(c + i * ldc + pl.base[v]);
+                    *dst = set ? acc[i][v] : *dst + acc[i][v];
+                }
+            continue;
+        }
+        if (!lanes) continue;
+#if defined(__AVX512F__)
+        if (pl.run[v]) { /* the kept lanes compressed to the front, stored under the mask of their count */
+            const int kept = __builtin_popcount(lanes);
+#pragma GCC unroll 16
+            for (int i = 0; i < GMR; i++)
+                if (i < mr) {
+                    T *dst = c + i * ldc + pl.base[v];
+#ifdef ANYCONV_DOUBLE
+                    __mmask8 m = (__mmask8)lanes, cm = (__mmask8)((1u << kept) - 1);
+                    __m512d r = _mm512_maskz_compress_pd(m, (__m512d)acc[i][v]);
+                    if (!set) r = _mm512_add_pd(r, _mm512_maskz_loadu_pd(cm, dst));
+                    _mm512_mask_storeu_pd(dst, cm, r);
+#else
+                    __mmask16 m = (__mmask16)lanes, cm = (__mmask16)((1u << kept) - 1);
+                    __m512 r = _mm512_maskz_compress_ps(m, (__m512)acc[i][v]);
+                    if (!set) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(cm, dst));
+                    _mm512_mask_storeu_ps(dst, cm, r);
+#endif
+                }
+            continue;
+        }
+#endif
+        const int64_t *av = pl.at + v * GL;
+        T part[GMR * GL] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+        for (int i = 0; i < GMR; i++) *(gvec *)(part + i * GL) = acc[i][v];
+        for (int64_t i = 0; i < mr; i++)
+            for (int j = 0; j < GL; j++)
+                if (av[j] >= 0) c[i * ldc + av[j]] = set ? part[i * GL + j] : c[i * ldc + av[j]] + part[i * GL + j];
+    }
 }
 
 /* this thread's packing panels (MC x KC of A, then KC x NC of B; gemm.c), NULL if they cannot be allocated */

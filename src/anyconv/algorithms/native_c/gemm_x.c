@@ -13,26 +13,55 @@
 
 /* whether every tap of every output position falls inside x (no padding before, none needed after: the
    caller pads x when the call pads), so that the packing reads x without bounds tests; and whether every
-   offset into a sample (all samples: `samples`) fits 32 bits (the gather's indices) */
+   offset into a sample (all samples: `samples`) fits 32 bits (the gather's indices). With g->wrap (2-3
+   dims, stride 1 along rows, rows contiguous) out[2] is the row's length xs[3]: the positions of a row's
+   every column, those past the call's own in[2] - (k[2] - 1) d[2] read on into the next row (their
+   results are the caller's to drop) */
 static int FN(inside_all)(const Geom *g, int samples) {
     int64_t last = samples ? (g->b - 1) * g->xs[0] : 0;
     for (int i = 0; i < 3; i++) {
-        if (g->p[i] != 0 || (g->out[i] - 1) * g->s[i] + (g->k[i] - 1) * g->d[i] >= g->in[i]) return 0;
+        int64_t reach = (g->out[i] - 1) * g->s[i] + (g->k[i] - 1) * g->d[i];
+        if (i == 2 && g->wrap)
+            reach = g->s[2] == 1 && g->out[2] == g->xs[3] && g->in[2] <= g->xs[3] && g->n >= 2 ? (g->k[2] - 1) * g->d[2] : g->in[2];
+        if (g->p[i] != 0 || reach >= g->in[i]) return 0;
         last += (g->in[i] - 1) * (i < 2 ? g->xs[2 + i] : 1);
     }
     return last + (g->cg - 1) * g->xs[1] < INT32_MAX;
 }
 
+/* which vectors of GL positions (pos[v GL + i], count of them, a multiple of GL) read consecutive elements
+   for every tap (offsets up to `reach`) at or before x's last element `last`: fast[v], those read by loads
+   in the packing; the other vectors' positions past a wrapped row's own columns (g->wrap: positions from
+   p0, whose reads may fall past x's end) are set to read x's first element instead */
+static void FN(runs)(const Geom *g, int64_t p0, int64_t count, int64_t reach, int64_t last, int32_t *pos,
+                     unsigned char *fast) {
+    const int64_t own = g->in[2] - (g->k[2] - 1) * g->d[2];
+    for (int64_t v = 0; v < count / GL; v++) {
+        int32_t *at = pos + v * GL;
+        int ok = (int64_t)at[GL - 1] + reach <= last;
+        for (int i = 1; i < GL && ok; i++) ok = at[i] == at[0] + i;
+        fast[v] = (unsigned char)ok;
+        if (!ok && g->wrap)
+            for (int i = 0; i < GL; i++)
+                if ((p0 + v * GL + i) % g->out[2] >= own) at[i] = 0;
+    }
+}
+
 /* kc rows of one panel of GNR columns when every read is inside x: element (q, j) is xb[col[j] + row[q]];
-   each panel row by gathers (AVX-512), else by loads */
-static void FN(gather)(const T *xb, const int32_t *col, const int32_t *row, int64_t kc, T *bp) {
+   a vector of GL columns whose reads are consecutive (fast[v]; fast NULL: none) by loads, the others by
+   gathers (AVX-512) or element by element */
+static void FN(gather)(const T *xb, const int32_t *col, const int32_t *row, int64_t kc, T *bp,
+                       const unsigned char *fast) {
+    int runs = 0;
+    for (int v = 0; v < GNB && fast; v++) runs |= fast[v] << v;
 #if defined(__AVX512F__) && !defined(ANYCONV_DOUBLE)
     __m512i o[GNB];
     for (int v = 0; v < GNB; v++) o[v] = _mm512_loadu_si512((const void *)(col + v * 16));
     for (int64_t q = 0; q < kc; q++) {
         __m512i at = _mm512_set1_epi32(row[q]);
         for (int v = 0; v < GNB; v++)
-            _mm512_store_ps(bp + q * GNR + v * 16, _mm512_i32gather_ps(_mm512_add_epi32(o[v], at), xb, 4));
+            _mm512_store_ps(bp + q * GNR + v * 16, runs >> v & 1 ? _mm512_loadu_ps(xb + col[v * 16] + row[q])
+                                                                 : _mm512_i32gather_ps(_mm512_add_epi32(o[v], at), xb, 4));
     }
 #elif defined(__AVX512F__)
     __m256i o[GNB];
@@ -40,11 +69,18 @@ static void FN(gather)(const T *xb, const int32_t *col, const int32_t *row, int6
     for (int64_t q = 0; q < kc; q++) {
         __m256i at = _mm256_set1_epi32(row[q]);
         for (int v = 0; v < GNB; v++)
-            _mm512_store_pd(bp + q * GNR + v * 8, _mm512_i32gather_pd(_mm256_add_epi32(o[v], at), xb, 8));
+            _mm512_store_pd(bp + q * GNR + v * 8, runs >> v & 1 ? _mm512_loadu_pd(xb + col[v * 8] + row[q])
+                                                                : _mm512_i32gather_pd(_mm256_add_epi32(o[v], at), xb, 8));
     }
 #else
     for (int64_t q = 0; q < kc; q++)
-        for (int64_t j = 0; j < GNR; j++) bp[q * GNR + j] = xb[col[j] + row[q]];
+        for (int v = 0; v < GNB; v++) {
+            T *dst = bp + q * GNR + v * GL;
+            if (runs >> v & 1)
+                *(gvec *)dst = *(const ugvec *)(xb + col[v * GL] + row[q]);
+            else
+                for (int64_t j = 0; j < GL; j++) dst[j] = xb[col[v * GL + j] + row[q]];
+        }
 #endif
 }
 
@@ -89,7 +125,7 @@ static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t
     for (int64_t jp = 0; jp < nc; jp += GNR, bp += kc * GNR) {
         if (taps) { /* every read inside x: a gather (a last, partial panel's extra columns read x[0]; the
                        tiles never store them) */
-            FN(gather)(xb, taps + jp, row, kc, bp);
+            FN(gather)(xb, taps + jp, row, kc, bp, NULL);
             continue;
         }
         /* the panel's columns: where each reads x (offset at position 0) and its tap's shift per dim */
@@ -123,6 +159,33 @@ static void FN(pack_x)(const Geom *g, const T *x, int64_t b, int64_t p0, int64_t
                 bp[q * GNR + jj] = inside ? xc[pz[q] * g->xs[2] + py[q] * g->xs[3] + px[q]] : (T)0;
             }
         }
+    }
+}
+
+/* where the positions j0 .. j0 + count - 1 (over samples, out[2] columns a row) go in y (B, O, own
+   positions: g->wrap drops the columns past the call's own, at -1, as it does the positions past the
+   last), and per vector of GL: its kept lanes, whether their places are consecutive, the first's place */
+static void FN(places)(const Geom *g, int64_t j0, int64_t count, int64_t *at, int64_t *base, uint16_t *lanes,
+                       unsigned char *run) {
+    const int64_t wv = g->out[2], own = g->wrap ? g->in[2] - (g->k[2] - 1) * g->d[2] : wv;
+    const int64_t lv = g->out[0] * g->out[1] * wv, lown = g->out[0] * g->out[1] * own, all = g->b * lv;
+    for (int64_t q = 0; q < count; q++) {
+        int64_t j = j0 + q, b = j / lv, pv = j % lv, ow = pv % wv;
+        at[q] = j >= all || ow >= own ? -1 : b * g->og * lown + pv / wv * own + ow;
+    }
+    for (int64_t v = 0; v < count / GL; v++) {
+        const int64_t *a = at + v * GL;
+        int64_t next = -1;
+        unsigned m = 0;
+        int ok = 1;
+        base[v] = 0;
+        for (int i = 0; i < GL; i++) {
+            if (a[i] < 0) continue;
+            if (!m) base[v] = a[i];
+            else ok &= a[i] == next;
+            next = a[i] + 1, m |= 1u << i;
+        }
+        lanes[v] = (uint16_t)m, run[v] = (unsigned char)ok;
     }
 }
 
@@ -203,9 +266,6 @@ EXPORT int FN(gemm_w)(const Geom *g, const T *x, const T *gy, T *dw) {
     return FN(launch_implicit)(FN(gemm_w_work), g, g->threads < panels ? g->threads : panels, x, gy, dw, 0);
 }
 
-/* The forward correlation of one group: y (O, B L) row-major (the caller views it as (B, O, L)); B's
-   panels gathered from x (every read inside: inside_all), w's rows (O, Cg K) contiguous; threads split
-   y's columns in runs of whole panels, or its rows when there are few columns and many rows */
 /* A's rows [i0, i0 + mc) x columns [p0, p0 + kc) into panels of GMR rows (as pack_a) when A is the weight of
    a stride-1 input gradient, read from the forward's weight wf (cg' x og' x kk: this call's input channels
    are its output channels): A[i, (c, t)] = wf[c, i, kk - 1 - t], the kernel flipped and the channels
@@ -226,6 +286,10 @@ static void FN(pack_wt)(const T *wf, int64_t og, int64_t kk, int64_t i0, int64_t
     }
 }
 
+/* The forward correlation of one group: y (B, O, L) row-major, as the product y[o, (b, p)] of w's rows
+   (O, Cg K, contiguous) and B's panels gathered from x (every read inside: inside_all; g->wrap: the
+   positions along whole rows of x, the others dropped in the store); threads split the product's columns
+   in runs of whole panels, or its rows when there are few columns and many rows */
 static void *FN(gemm_x_work)(void *arg) {
     FN(IJob) *job = (FN(IJob) *)arg;
     const Geom *g = job->g;
@@ -241,14 +305,23 @@ static void *FN(gemm_x_work)(void *arg) {
         int64_t per = (tiles + nt - 1) / nt;
         i0 = t * per * GMR, i1 = (t + 1) * per * GMR < o ? (t + 1) * per * GMR : o;
     }
-    int32_t pos[NC + GNR], row[KC]; /* the block's positions (whole panels), a KC block's taps */
+    int32_t pos[NC + GNR], row[KC], reach; /* the block's positions (whole panels), a KC block's taps */
+    int64_t at[NC + GNR], base[(NC + GNR) / GL]; /* their places in y */
+    uint16_t lanes[(NC + GNR) / GL];
+    unsigned char fast[(NC + GNR) / GL], run[(NC + GNR) / GL]; /* vectors read by loads, stored as vectors */
+    const int64_t own = g->wrap ? g->in[2] - (g->k[2] - 1) * g->d[2] : g->out[2], lown = g->out[0] * g->out[1] * own;
+    const int64_t last = (g->b - 1) * g->xs[0] + (g->cg - 1) * g->xs[1] + (g->in[0] - 1) * g->xs[2]
+                         + (g->in[1] - 1) * g->xs[3] + g->in[2] - 1;
+    FN(tap_offsets)(g, n - 1, 1, &reach);
     for (int64_t jc = j0; jc < j1 && i0 < i1; jc += NC) {
-        int64_t nc = j1 - jc < NC ? j1 - jc : NC;
-        FN(position_offsets)(g, jc, (nc + GNR - 1) / GNR * GNR, 1, pos);
+        int64_t nc = j1 - jc < NC ? j1 - jc : NC, np = (nc + GNR - 1) / GNR * GNR;
+        FN(position_offsets)(g, jc, np, 1, pos);
+        FN(runs)(g, jc, np, reach, last, pos, fast);
+        FN(places)(g, jc, np, at, base, lanes, run);
         for (int64_t pc = 0; pc < n; pc += KC) {
             int64_t kc = n - pc < KC ? n - pc : KC;
             FN(tap_offsets)(g, pc, kc, row);
-            for (int64_t jp = 0; jp < nc; jp += GNR) FN(gather)(job->x, pos + jp, row, kc, bp + jp * kc);
+            for (int64_t jp = 0; jp < nc; jp += GNR) FN(gather)(job->x, pos + jp, row, kc, bp + jp * kc, fast + jp / GL);
             for (int64_t ic = i0; ic < i1; ic += MC) {
                 int64_t mc = i1 - ic < MC ? i1 - ic : MC;
                 if (job->flip)
@@ -257,8 +330,9 @@ static void *FN(gemm_x_work)(void *arg) {
                     FN(pack_a)(job->a + ic * g->ws[0] + pc, g->ws[0], 1, mc, kc, ap);
                 for (int64_t jr = 0; jr < nc; jr += GNR)
                     for (int64_t ir = 0; ir < mc; ir += GMR)
-                        FN(tile)(kc, ap + ir * kc, bp + jr * kc, job->out + (ic + ir) * cols + jc + jr, cols, pc == 0,
-                                 mc - ir < GMR ? mc - ir : GMR, nc - jr < GNR ? nc - jr : GNR);
+                        FN(tile_mapped)(kc, ap + ir * kc, bp + jr * kc, job->out + (ic + ir) * lown, lown, pc == 0,
+                                        mc - ir < GMR ? mc - ir : GMR,
+                                        (FN(Places)){at + jr, base + jr / GL, lanes + jr / GL, run + jr / GL});
             }
         }
     }
@@ -269,14 +343,15 @@ static int FN(implicit_forward)(const Geom *g, const T *x, const T *w, T *y, int
     const int64_t n = g->cg * g->k[0] * g->k[1] * g->k[2], cols = g->b * g->out[0] * g->out[1] * g->out[2];
     if (g->g != 1 || !FN(inside_all)(g, 1)) return 2;
     if (g->og <= 0 || cols <= 0) return 0;
-    if (n <= 0) {
-        memset(y, 0, sizeof(T) * (size_t)(g->og * cols));
+    if (n <= 0) { /* y's own positions */
+        const int64_t own = g->wrap ? g->in[2] - (g->k[2] - 1) * g->d[2] : g->out[2];
+        memset(y, 0, sizeof(T) * (size_t)(g->b * g->og * g->out[0] * g->out[1] * own));
         return 0;
     }
     return FN(launch_implicit)(FN(gemm_x_work), g, g->threads, x, w, y, flip);
 }
 
-/* y (O, B L) = the forward correlation of x (strides g->xs, columns contiguous, every read inside: the
+/* y (B, O, L) = the forward correlation of x (strides g->xs, columns contiguous, every read inside: the
    caller pads) with w (O, Cg K, rows g->ws[0] apart, contiguous within): one group; 2 if the call is not
    one this serves, 1 if a thread's packing panels could not be allocated */
 EXPORT int FN(gemm_x)(const Geom *g, const T *x, const T *w, T *y) { return FN(implicit_forward)(g, x, w, y, 0); }

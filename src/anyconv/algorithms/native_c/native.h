@@ -59,6 +59,7 @@ typedef struct {
     int64_t xg;                  /* x's stride between groups: Cg xs[1] for a tensor, another for the
                                     batch/channel-swapped input of a weight gradient read in place */
     int64_t n;                   /* the call's spatial dims (1-3) */
+    int64_t wrap;                /* implicit products (gemm_x.c): out[2] counts every column of x's rows */
 } Geom;
 
 /* a matrix product (gemm.c): read by Python through its ctypes.Structure GemmArgs, field by field */
