@@ -277,6 +277,7 @@ def no_small_w(monkeypatch: pytest.MonkeyPatch):
     # (gemm_w replaces only im2col's choice; these tests check its numbers on every call)
     monkeypatch.setattr(gemm_w, "REPLACES", tuple(names()))
     monkeypatch.setattr(gemm_w, "MIN_ROWS", 0)  # (and any width: the kernel's edge tiles are tested)
+    monkeypatch.setattr(gemm_w, "MIN_ROWS_WINDOWED", 0)
     monkeypatch.setattr(gemm_w, "MIN_COLUMNS", 0)
     variants._ROUTES.clear()
     yield
@@ -412,4 +413,8 @@ def test_gemm_w_declines_a_weight_gradient_narrower_than_its_tile():
 
     spec = CorrSpec((1,), (1,), ((0, 0),), 1)
     assert "narrower" in str(gemm_w.supports(torch.randn(2, 16, 64), torch.randn(2, 16, 1), spec))
-    assert "narrower" in str(gemm_w.supports(torch.randn(2, 3, 64), torch.randn(16, 3, 3), spec))
+    assert "narrower" in str(gemm_w.supports(torch.randn(2, 3, 64), torch.randn(16, 3, 3), spec))  # 9 columns
+    assert "narrower" in str(gemm_w.supports(torch.randn(2, 16, 64), torch.randn(12, 16, 3), spec))  # 12 rows
+    # LeNet-5's second layer (16 rows, 150 columns, 5x5 windows): wide enough
+    spec2 = CorrSpec((1, 1), (1, 1), ((0, 0), (0, 0)), 1)
+    assert "narrower" not in str(gemm_w.supports(torch.randn(32, 6, 14, 14), torch.randn(16, 6, 5, 5), spec2))
