@@ -55,13 +55,18 @@ static inline void FN(pack_a)(const T *a, int64_t rs, int64_t cs, int64_t mc, in
     }
 }
 
-/* acc = ap^T bp over kc: one GMR x GNR tile's sums (inlined: acc stays in registers) */
-static inline __attribute__((always_inline)) void FN(tile_sum)(int64_t kc, const T *restrict ap, const T *restrict bp,
-                                                              gvec acc[GMR][GNB]) {
+/* a tile's sums set to 0 */
+static inline __attribute__((always_inline)) void FN(tile_zero)(gvec acc[GMR][GNB]) {
 #pragma GCC unroll 16
     for (int i = 0; i < GMR; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < GNB; v++) acc[i][v] = (gvec){0};
+}
+
+/* acc = ap^T bp over kc: one GMR x GNR tile's sums (inlined: acc stays in registers) */
+static inline __attribute__((always_inline)) void FN(tile_sum)(int64_t kc, const T *restrict ap, const T *restrict bp,
+                                                              gvec acc[GMR][GNB]) {
+    FN(tile_zero)(acc);
     for (int64_t p = 0; p < kc; p++) {
         gvec bv[GNB];
 #pragma GCC unroll 4
@@ -73,6 +78,28 @@ static inline __attribute__((always_inline)) void FN(tile_sum)(int64_t kc, const
             for (int v = 0; v < GNB; v++) acc[i][v] += av * bv[v];
         }
         ap += GMR;
+        bp += GNR;
+    }
+}
+
+/* the same sums with A read where it lies, not packed: A[i, p] = a[at[p] + i rs] for the tile's GMR rows
+   (a product with few columns reads each element of A for one or two panels: packing it would cost a
+   third of the product, as for ResNet's 512-channel layers at 4x4) */
+static inline __attribute__((always_inline)) void FN(tile_sum_direct)(int64_t kc, const T *restrict a,
+                                                                     const int64_t *at, int64_t rs,
+                                                                     const T *restrict bp, gvec acc[GMR][GNB]) {
+    FN(tile_zero)(acc);
+    for (int64_t p = 0; p < kc; p++) {
+        gvec bv[GNB];
+        const T *ar = a + at[p];
+#pragma GCC unroll 4
+        for (int v = 0; v < GNB; v++) bv[v] = *(const gvec *)(bp + v * GL);
+#pragma GCC unroll 16
+        for (int i = 0; i < GMR; i++) {
+            gvec av = -(gvec){0} + ar[i * rs];
+#pragma GCC unroll 4
+            for (int v = 0; v < GNB; v++) acc[i][v] += av * bv[v];
+        }
         bp += GNR;
     }
 }
@@ -110,12 +137,17 @@ typedef struct {
 } FN(Places);
 
 /* the same tile stored at mapped columns (pl, from the tile's first column), its rows ldc apart: a vector
-   of kept columns in consecutive places by one (masked, AVX-512: compressed) vector store */
+   of kept columns in consecutive places by one (masked, AVX-512: compressed) vector store; with `a`, the
+   tile's A read where it lies (tile_sum_direct), ap unused */
 static inline __attribute__((always_inline)) void FN(tile_mapped)(int64_t kc, const T *restrict ap, const T *restrict bp,
                                                                  T *c, int64_t ldc, int set, int64_t mr,
-                                                                 FN(Places) pl) {
+                                                                 FN(Places) pl, const T *a, const int64_t *at,
+                                                                 int64_t rs) {
     gvec acc[GMR][GNB];
-    FN(tile_sum)(kc, ap, bp, acc);
+    if (a) /* A unpacked (tile_sum_direct) */
+        FN(tile_sum_direct)(kc, a, at, rs, bp, acc);
+    else
+        FN(tile_sum)(kc, ap, bp, acc);
     const unsigned full = GL == 16 ? 0xffffu : (1u << GL) - 1;
 #pragma GCC unroll 4
     for (int v = 0; v < GNB; v++) {
