@@ -1,8 +1,10 @@
-"""The implicit products' wrapped form (``native_c/gemm_x.c``, ``Geom.wrap``): the product's positions run
-along every column of the padded rows, so that the packing reads them by loads, and the store drops the
-columns past the call's own. Against torch: forward and stride-1 input gradient, 2-3 dims, dilations,
-padding, float32/float64, the gather and load paths mixed in one call; bit-identical at every thread count;
-no read past x's end (a guard page after it); and the rule for when a product wraps.
+"""The implicit products' packing by loads (``native_c/gemm_x.c``): vectors of output positions whose reads
+are 1 apart (one load) or 2 apart (a stride-2 row: two loads and a permutation), and the wrapped form
+(``Geom.wrap``): the product's positions run along every column of the padded rows, so that more of its
+vectors are consecutive, and the store drops the columns past the call's own. Against torch: forward and
+stride-1 input gradient, 2-3 dims, dilations, padding, float32/float64, the gather and load paths mixed in
+one call; bit-identical at every thread count; no read past x's end (a guard page after it); and the rule
+for when a product wraps.
 """
 
 from __future__ import annotations
@@ -112,6 +114,34 @@ def test_wrapped_reads_stop_at_the_end_of_x(wrapped: list[bool]):
     y = im2col.implicit_product(x, w, CorrSpec((1, 1), (1, 1), ((0, 0), (0, 0)), 1))
     assert wrapped == [True] and y is not None
     torch.testing.assert_close(y, F.conv2d(x, w), rtol=1e-12, atol=1e-12)
+    del x, keep
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("case", [((2, 3, 9, 64), (20, 3, 3, 3), 1), ((1, 4, 12, 70), (13, 4, 5, 5), 2),
+                                  ((2, 2, 5, 33), (7, 2, 3, 3), 0)])
+def test_stride_2_rows_read_by_loads_equal_torch(case: tuple, dtype: torch.dtype, wrapped: list[bool]):
+    # output rows of 16 or more positions 2 apart: each vector of them read by two loads and a permutation
+    xs, ws, padding = case
+    g = torch.Generator().manual_seed(xs[-1])
+    x, w = torch.randn(xs, generator=g, dtype=dtype), torch.randn(ws, generator=g, dtype=dtype)
+    y = AF.conv2d(x, w, None, 2, padding, algorithm="im2col")
+    ref = F.conv2d(x.double(), w.double(), None, 2, padding)
+    assert wrapped and not any(wrapped)  # (stride 2: never wrapped)
+    assert ((y.double() - ref).abs().max() / ref.abs().max()).item() < (1e-13 if dtype == torch.float64 else 2e-6)
+
+
+def test_stride_2_reads_stop_at_the_end_of_x(wrapped: list[bool]):
+    # rows of 33: a vector of 16 positions 2 apart reads 31 elements, its loads 32; at the row's end (the
+    # last row of x, at a guard page) the 32nd would fall past x: that vector is gathered instead
+    xs, ws = (1, 2, 5, 33), (9, 2, 3, 3)
+    x, keep = _guarded(torch.Size(xs).numel())
+    x.copy_(torch.randn(x.shape, dtype=torch.float64))
+    x = x.view(xs)
+    w = torch.randn(ws, dtype=torch.float64)
+    y = im2col.implicit_product(x, w, CorrSpec((2, 2), (1, 1), ((0, 0), (0, 0)), 1))
+    assert y is not None
+    torch.testing.assert_close(y, F.conv2d(x, w, stride=2), rtol=1e-12, atol=1e-12)
     del x, keep
 
 

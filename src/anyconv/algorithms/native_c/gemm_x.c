@@ -29,18 +29,19 @@ static int FN(inside_all)(const Geom *g, int samples) {
     return last + (g->cg - 1) * g->xs[1] < INT32_MAX;
 }
 
-/* which vectors of GL positions (pos[v GL + i], count of them, a multiple of GL) read consecutive elements
-   for every tap (offsets up to `reach`) at or before x's last element `last`: fast[v], those read by loads
-   in the packing; the other vectors' positions past a wrapped row's own columns (g->wrap: positions from
-   p0, whose reads may fall past x's end) are set to read x's first element instead */
+/* which vectors of GL positions (pos[v GL + i], count of them, a multiple of GL) read elements 1 or 2 apart
+   (fast[v] = 1, 2; 0: neither) for every tap (offsets up to `reach`) at or before x's last element `last`:
+   those are read by loads in the packing; the other vectors' positions past a wrapped row's own columns
+   (g->wrap: positions from p0, whose reads may fall past x's end) are set to read x's first element */
 static void FN(runs)(const Geom *g, int64_t p0, int64_t count, int64_t reach, int64_t last, int32_t *pos,
                      unsigned char *fast) {
     const int64_t own = g->in[2] - (g->k[2] - 1) * g->d[2];
     for (int64_t v = 0; v < count / GL; v++) {
         int32_t *at = pos + v * GL;
-        int ok = (int64_t)at[GL - 1] + reach <= last;
-        for (int i = 1; i < GL && ok; i++) ok = at[i] == at[0] + i;
-        fast[v] = (unsigned char)ok;
+        int64_t step = (int64_t)at[1] - at[0];
+        int ok = (step == 1 || step == 2) && (int64_t)at[0] + step * GL - 1 + reach <= last;
+        for (int i = 2; i < GL && ok; i++) ok = at[i] == at[0] + step * i;
+        fast[v] = (unsigned char)(ok ? step : 0);
         if (!ok && g->wrap)
             for (int i = 0; i < GL; i++)
                 if ((p0 + v * GL + i) % g->out[2] >= own) at[i] = 0;
@@ -48,31 +49,43 @@ static void FN(runs)(const Geom *g, int64_t p0, int64_t count, int64_t reach, in
 }
 
 /* kc rows of one panel of GNR columns when every read is inside x: element (q, j) is xb[col[j] + row[q]];
-   a vector of GL columns whose reads are consecutive (fast[v]; fast NULL: none) by loads, the others by
-   gathers (AVX-512) or element by element */
+   a vector of GL columns whose reads are 1 apart (fast[v] = 1; fast NULL: none) by a load, 2 apart (a
+   stride-2 layer's, AVX-512) by two loads and a permutation, the others by gathers (AVX-512) or element
+   by element */
 static void FN(gather)(const T *xb, const int32_t *col, const int32_t *row, int64_t kc, T *bp,
                        const unsigned char *fast) {
-    int runs = 0;
-    for (int v = 0; v < GNB && fast; v++) runs |= fast[v] << v;
+    int runs = 0, twos = 0;
+    for (int v = 0; v < GNB && fast; v++) runs |= (fast[v] == 1) << v, twos |= (fast[v] == 2) << v;
 #if defined(__AVX512F__) && !defined(ANYCONV_DOUBLE)
     __m512i o[GNB];
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int v = 0; v < GNB; v++) o[v] = _mm512_loadu_si512((const void *)(col + v * 16));
     for (int64_t q = 0; q < kc; q++) {
         __m512i at = _mm512_set1_epi32(row[q]);
-        for (int v = 0; v < GNB; v++)
-            _mm512_store_ps(bp + q * GNR + v * 16, runs >> v & 1 ? _mm512_loadu_ps(xb + col[v * 16] + row[q])
-                                                                 : _mm512_i32gather_ps(_mm512_add_epi32(o[v], at), xb, 4));
+        for (int v = 0; v < GNB; v++) {
+            const float *src = xb + col[v * 16] + row[q];
+            _mm512_store_ps(bp + q * GNR + v * 16,
+                            runs >> v & 1   ? _mm512_loadu_ps(src)
+                            : twos >> v & 1 ? _mm512_permutex2var_ps(_mm512_loadu_ps(src), even, _mm512_loadu_ps(src + 16))
+                                            : _mm512_i32gather_ps(_mm512_add_epi32(o[v], at), xb, 4));
+        }
     }
 #elif defined(__AVX512F__)
     __m256i o[GNB];
+    const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
     for (int v = 0; v < GNB; v++) o[v] = _mm256_loadu_si256((const __m256i *)(col + v * 8));
     for (int64_t q = 0; q < kc; q++) {
         __m256i at = _mm256_set1_epi32(row[q]);
-        for (int v = 0; v < GNB; v++)
-            _mm512_store_pd(bp + q * GNR + v * 8, runs >> v & 1 ? _mm512_loadu_pd(xb + col[v * 8] + row[q])
-                                                                : _mm512_i32gather_pd(_mm256_add_epi32(o[v], at), xb, 8));
+        for (int v = 0; v < GNB; v++) {
+            const double *src = xb + col[v * 8] + row[q];
+            _mm512_store_pd(bp + q * GNR + v * 8,
+                            runs >> v & 1   ? _mm512_loadu_pd(src)
+                            : twos >> v & 1 ? _mm512_permutex2var_pd(_mm512_loadu_pd(src), even, _mm512_loadu_pd(src + 8))
+                                            : _mm512_i32gather_pd(_mm256_add_epi32(o[v], at), xb, 8));
+        }
     }
 #else
+    (void)twos; /* (element by element) */
     for (int64_t q = 0; q < kc; q++)
         for (int v = 0; v < GNB; v++) {
             T *dst = bp + q * GNR + v * GL;
