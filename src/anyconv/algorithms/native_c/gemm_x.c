@@ -48,6 +48,30 @@ static void FN(runs)(const Geom *g, int64_t p0, int64_t count, int64_t reach, in
     }
 }
 
+/* the packing's AVX-512 operations in the build's element type: GL 32-bit indices, gathers, loads, stores,
+   and the even lanes of two vectors */
+#if defined(__AVX512F__) && defined(ANYCONV_DOUBLE)
+#define GX_IDX __m256i
+#define GX_IDX_LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define GX_IDX_SET1 _mm256_set1_epi32
+#define GX_IDX_ADD _mm256_add_epi32
+#define GX_GATHER(i, base) _mm512_i32gather_pd(i, base, 8)
+#define GX_LOAD _mm512_loadu_pd
+#define GX_STORE _mm512_store_pd
+#define GX_PERM _mm512_permutex2var_pd
+#define GX_EVEN _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0)
+#elif defined(__AVX512F__)
+#define GX_IDX __m512i
+#define GX_IDX_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define GX_IDX_SET1 _mm512_set1_epi32
+#define GX_IDX_ADD _mm512_add_epi32
+#define GX_GATHER(i, base) _mm512_i32gather_ps(i, base, 4)
+#define GX_LOAD _mm512_loadu_ps
+#define GX_STORE _mm512_store_ps
+#define GX_PERM _mm512_permutex2var_ps
+#define GX_EVEN _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0)
+#endif
+
 /* kc rows of one panel of GNR columns when every read is inside x: element (q, j) is xb[col[j] + row[q]];
    a vector of GL columns whose reads are 1 apart (fast[v] = 1; fast NULL: none) by a load, 2 apart (a
    stride-2 layer's, AVX-512) by two loads and a permutation, the others by gathers (AVX-512) or element
@@ -56,32 +80,17 @@ static void FN(gather)(const T *xb, const int32_t *col, const int32_t *row, int6
                        const unsigned char *fast) {
     int runs = 0, twos = 0;
     for (int v = 0; v < GNB && fast; v++) runs |= (fast[v] == 1) << v, twos |= (fast[v] == 2) << v;
-#if defined(__AVX512F__) && !defined(ANYCONV_DOUBLE)
-    __m512i o[GNB];
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    for (int v = 0; v < GNB; v++) o[v] = _mm512_loadu_si512((const void *)(col + v * 16));
+#if defined(__AVX512F__)
+    GX_IDX o[GNB];
+    const __m512i even = GX_EVEN;
+    for (int v = 0; v < GNB; v++) o[v] = GX_IDX_LOAD(col + v * GL);
     for (int64_t q = 0; q < kc; q++) {
-        __m512i at = _mm512_set1_epi32(row[q]);
+        GX_IDX at = GX_IDX_SET1(row[q]);
         for (int v = 0; v < GNB; v++) {
-            const float *src = xb + col[v * 16] + row[q];
-            _mm512_store_ps(bp + q * GNR + v * 16,
-                            runs >> v & 1   ? _mm512_loadu_ps(src)
-                            : twos >> v & 1 ? _mm512_permutex2var_ps(_mm512_loadu_ps(src), even, _mm512_loadu_ps(src + 16))
-                                            : _mm512_i32gather_ps(_mm512_add_epi32(o[v], at), xb, 4));
-        }
-    }
-#elif defined(__AVX512F__)
-    __m256i o[GNB];
-    const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
-    for (int v = 0; v < GNB; v++) o[v] = _mm256_loadu_si256((const __m256i *)(col + v * 8));
-    for (int64_t q = 0; q < kc; q++) {
-        __m256i at = _mm256_set1_epi32(row[q]);
-        for (int v = 0; v < GNB; v++) {
-            const double *src = xb + col[v * 8] + row[q];
-            _mm512_store_pd(bp + q * GNR + v * 8,
-                            runs >> v & 1   ? _mm512_loadu_pd(src)
-                            : twos >> v & 1 ? _mm512_permutex2var_pd(_mm512_loadu_pd(src), even, _mm512_loadu_pd(src + 8))
-                                            : _mm512_i32gather_pd(_mm256_add_epi32(o[v], at), xb, 8));
+            const T *src = xb + col[v * GL] + row[q];
+            GX_STORE(bp + q * GNR + v * GL, runs >> v & 1   ? GX_LOAD(src)
+                                            : twos >> v & 1 ? GX_PERM(GX_LOAD(src), even, GX_LOAD(src + GL))
+                                                            : GX_GATHER(GX_IDX_ADD(o[v], at), xb));
         }
     }
 #else
