@@ -396,6 +396,40 @@ def test_a_slow_native_build_is_costed_as_slow(monkeypatch: pytest.MonkeyPatch):
     assert _native_rate.slowdown(prof) == 1.0
 
 
+def test_depthwise_calls_have_their_own_slowdown(monkeypatch: pytest.MonkeyPatch):
+    # a kernel slowed 10x on depthwise calls only: their factor grows, the dense calls' does not, and
+    # auto scales each call's estimate by its own
+    from anyconv.algorithms import _native_rate, auto, native, profile
+    from anyconv.core.spec import CorrSpec
+
+    monkeypatch.delenv("ANYCONV_PROFILE", raising=False)
+    prof = profile.shipped()
+    _native_rate._SLOW.clear()
+    dense0, dw0 = _native_rate.slowdown(prof), _native_rate.slowdown(prof, True)
+    real = native.forward
+
+    def slowed(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
+        t0 = time.perf_counter()
+        y = real(x, w, spec)
+        if _native_rate.depthwise(w, spec):
+            spent = time.perf_counter() - t0
+            while time.perf_counter() - t0 < 10 * spent:
+                pass
+        return y
+
+    monkeypatch.setattr(native, "forward", slowed)
+    _native_rate._SLOW.clear()
+    dense, dw = _native_rate.slowdown(prof), _native_rate.slowdown(prof, True)
+    assert dense == dense0
+    assert dw >= min(16.0, 4 * dw0)  # about 10x (2^3.5 after rounding), or the cap
+    x, w = torch.empty(2, 64, 24, 24), torch.empty(64, 1, 3, 3)
+    spec = CorrSpec((1, 1), (1, 1), ((1, 1), (1, 1)), 64)
+    scaled = auto.estimate_ms("native", x, w, spec, prof)
+    monkeypatch.setenv("ANYCONV_PROFILE", "default")
+    assert scaled == pytest.approx(auto.estimate_ms("native", x, w, spec, prof) * dw)
+    _native_rate._SLOW.clear()
+
+
 def test_the_size_rule_counts_a_batch_of_products(monkeypatch: pytest.MonkeyPatch):
     # a batch of narrow products (Winograd's 36 per-coordinate products) counts its whole work; each
     # product must still be MIN_PRODUCT_MACS and MIN_N columns wide (the kernel's register tile)

@@ -106,7 +106,7 @@ def estimate_ms(name: str, x: torch.Tensor, w: torch.Tensor, spec: CorrSpec,
     gemm = getattr(get(name), "GEMM_FEATURES", ())
     scale = gemm_scale(prof) if gemm else 1.0
     total = sum(coef.get(k, 0.0) * v * (scale if k in gemm else 1.0) for k, v in features(name, x, w, spec).items())
-    return total * _native_rate.slowdown(prof) if name == "native" else total
+    return total * _native_rate.slowdown(prof, _native_rate.depthwise(w, spec)) if name == "native" else total
 
 
 def gemm_scale(prof: _profile.Profile) -> float:
