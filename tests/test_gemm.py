@@ -224,6 +224,33 @@ def test_auto_scales_the_gemm_terms_by_the_measured_rate(monkeypatch: pytest.Mon
     assert auto.gemm_scale(prof) == 1.0
 
 
+def test_implicit_products_serve_while_the_kernel_keeps_its_share_of_torchs_rate(monkeypatch: pytest.MonkeyPatch):
+    # the implicit products skip the columns: they serve at 0.6x torch's rate and above, costed at the
+    # kernel's rate; plain products go to the faster backend
+    from anyconv.algorithms import gemm_w, im2col
+    from anyconv.tools.choose import core_call
+
+    monkeypatch.delenv("ANYCONV_PROFILE", raising=False)
+    monkeypatch.delenv("ANYCONV_GEMM", raising=False)
+    xc, wc, spec = core_call("conv", torch.empty(8, 16, 20, 20), torch.empty(32, 16, 3, 3), padding=1)
+    base = None
+    for native_rate, ok, slow in ((160.0, True, 1.0), (60.0, True, 80 / 60), (40.0, False, 1.0)):
+        monkeypatch.setattr(_gemm, "rates", lambda dtype=None, n=native_rate: {"native": n, "torch": 80.0})
+        assert _gemm.backend(torch.float32) == ("native" if native_rate > 80 else "torch")
+        assert _gemm.implicit_ok(torch.float32) is ok and im2col.implicit(xc, wc, spec) is ok
+        assert _gemm.implicit_slowdown(torch.float32) == pytest.approx(slow)
+        f = im2col.cost_features(xc, wc, spec)
+        if base is None:
+            base = f["macs"]
+        if ok:
+            assert f["macs"] == pytest.approx(base * slow) and f["copied_3d"] == f["runs"] == 0.0
+        else:
+            assert f["macs"] == pytest.approx(base) and f["runs"] > 0
+            assert "below 0.6x" in str(gemm_w.supports(xc, wc, spec))
+    monkeypatch.setenv("ANYCONV_GEMM", "torch")
+    assert not _gemm.implicit_ok(torch.float32)
+
+
 @pytest.mark.parametrize("m", [2, 4, 6])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("shape, padding", [((2, 5, 9, 11), (1, 1)), ((1, 3, 6, 6), (0, 0)), ((3, 8, 13, 7), (2, 0)),

@@ -47,6 +47,7 @@ MIN_PRODUCT_MACS = 1 << 18
 MIN_N = 24
 PROBE = (192, 1152, 768)  # m, k, n of the probe product (a ResNet layer's im2col GEMM in size)
 BACKENDS = ("native", "torch")
+IMPLICIT_MIN_SHARE = 0.6  # the implicit products serve while the kernel has this share of torch's rate
 _RATES: dict[tuple[torch.dtype, int], dict[str, float]] = {}
 _LOCK = threading.Lock()
 
@@ -164,6 +165,33 @@ def backend(dtype: torch.dtype = torch.float32) -> str:
         return "native"
     r = rates(dtype)
     return "native" if r["native"] > r["torch"] else "torch"
+
+
+def implicit_ok(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the native implicit products (``gemm_x.c``: im2col's, ``gemm_t``'s, ``gemm_w``'s and the
+    small path's) serve: the library loaded and, unless ``$ANYCONV_GEMM`` names a backend or
+    ``$ANYCONV_PROFILE=default`` (both as :func:`backend`), the kernel's rate at least
+    :data:`IMPLICIT_MIN_SHARE` of ``torch.matmul``'s. They skip the columns' write and read, so they pay
+    at a slower product than torch's: on an AVX2 AMD EPYC (the kernel 56-62 GFLOP/s against MKL's 77-81 at
+    1 thread) LeNet-5's 6 -> 16 5x5 forward ran 0.67 ms by them and 1.57 by copied columns and torch.matmul."""
+    if dtype not in abi.DTYPES or abi.library() is None:
+        return False
+    forced = os.environ.get("ANYCONV_GEMM", "")
+    if forced in BACKENDS:
+        return forced == "native"
+    if os.environ.get("ANYCONV_PROFILE") == "default":
+        return True
+    r = rates(dtype)
+    return r["native"] >= IMPLICIT_MIN_SHARE * r["torch"]
+
+
+def implicit_slowdown(dtype: torch.dtype = torch.float32) -> float:
+    """How much slower the implicit products' multiply-adds run than :func:`matmul`'s (the torch backend's
+    rate over the kernel's when torch computes the plain products; 1 otherwise), for their cost terms."""
+    if backend(dtype) == "native" or not implicit_ok(dtype):
+        return 1.0
+    r = rates(dtype)
+    return r["torch"] / r["native"] if r["native"] > 0 else 1.0
 
 
 def rate(dtype: torch.dtype = torch.float32) -> float:

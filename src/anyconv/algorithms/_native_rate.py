@@ -11,7 +11,7 @@ profile's prediction: a build at least :data:`MIN_SLOWDOWN` times slower has ``n
 scaled by that factor (rounded to a power of sqrt(2), at most 16). Calls of fewer than 4 output channels
 per group (depthwise layers: the kernel's one-channel blocks, or the groups in the vector lanes) have a
 probe of their own (a 3x3 depthwise layer of 64 channels at 24x24): the slowdowns differ, on an AVX2
-Zen 3 13-18x for blocks of 4 channels (the 64-byte vectors spilled from 16 registers) against 2x for one
+AMD EPYC 13-18x for blocks of 4 channels (the 64-byte vectors spilled from 16 registers) against 2x for one
 channel, and one factor for both had ``auto`` pass over the depthwise kernel that was the fastest there.
 With ``$ANYCONV_PROFILE=default`` (reproducible runs, the tests) it is 1.
 

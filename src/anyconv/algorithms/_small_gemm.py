@@ -219,7 +219,7 @@ def _natively(p: Plan, x: torch.Tensor, w: torch.Tensor) -> Plan:
     dims, float32/float64 CPU, the native matrix product the faster on this machine, and the sizes of
     ``NATIVE_MIN_*``): no columns built, gathered or scattered for those."""
     if not (p.groups == 1 and len(p.kernel) <= 3 and x.dtype in abi.DTYPES and w.dtype == x.dtype
-            and x.device.type == "cpu" and abi.library() is not None and _gemm.backend(x.dtype) == "native"):
+            and x.device.type == "cpu" and abi.library() is not None and _gemm.implicit_ok(x.dtype)):
         return p
     rows = w.shape[0] >= NATIVE_MIN_ROWS
     dw = rows and w[0].numel() >= NATIVE_MIN_COLUMNS and prod(p.y[2:]) >= NATIVE_MIN_POSITIONS

@@ -9,7 +9,7 @@ product's packing reads the windows straight from ``x``, one cache-sized panel a
 samples are summed into ``dw`` in order (threads split ``dw``'s columns: bit-identical at every thread
 count). A padded call pads ``x`` once first, so that the packing gathers every panel at fixed offsets with
 no bounds tests (the 7x7 stem's weight gradient, batch 4 at 128x128, 1 thread: 5.7 -> 3.5 ms). Serves float32/float64 CPU calls of one group in 1-3 dims whose weight gradient ``auto`` gives
-to im2col, when the native matrix product is the faster one on this machine (``_gemm.backend``);
+to im2col, when the native implicit products serve this machine (``_gemm.implicit_ok``);
 NaN/Inf operands take the registry route (a padding zero times an Inf would be a NaN).
 """
 
@@ -59,8 +59,9 @@ def supports(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec, algorithm: str = 
     if w.shape[0] < rows or w[0].numel() < MIN_COLUMNS:
         return (f"a weight gradient narrower than the kernel's register tile (at least {rows} output "
                 f"channels and {MIN_COLUMNS} input channels x taps)")
-    if _gemm.backend(x.dtype) != "native":
-        return "torch.matmul is the faster matrix product on this machine"
+    if not _gemm.implicit_ok(x.dtype):
+        return (f"the native matrix product runs below {_gemm.IMPLICIT_MIN_SHARE:g}x torch.matmul's rate on "
+                "this machine")
     from .auto import choose
     from .native_w import _swapped
 

@@ -138,12 +138,12 @@ def _whole(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor:
 def implicit(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> bool:
     """Whether a call with a kernel of more than one tap (and more than one window) takes the native
     implicit product: one group, float32/float64 CPU operands, a product the native kernel takes
-    (``_gemm``'s size rule, the native backend the faster on this machine)."""
+    (``_gemm``'s size rule, and ``_gemm.implicit_ok``: the kernel not much slower than torch's here)."""
     cols = x.shape[0] * prod(spec.output_spatial(x.shape[2:], w.shape[2:]))
     return (spec.groups == 1 and spec.n <= 3 and x.dtype in abi.DTYPES and w.dtype == x.dtype
             and x.device.type == "cpu" and x.numel() > 0 and w.numel() > 0 and not x.is_neg() and not w.is_neg()
             and cols >= _gemm.MIN_N and w.shape[0] * prod(w.shape[1:]) * cols >= _gemm.MIN_MACS
-            and _gemm.backend(x.dtype) == "native" and abi.library() is not None)
+            and _gemm.implicit_ok(x.dtype) and abi.library() is not None)
 
 
 def _implicit(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> torch.Tensor | None:
@@ -243,4 +243,9 @@ def cost_features(x: torch.Tensor, w: torch.Tensor, spec: CorrSpec) -> dict[str,
     and CIFAR's 32 -> 64 at 15x15, 1 thread, where the full copy's terms predicted up to 1.5x)."""
     kernel = tuple(w.shape[2:])
     many = any(v != 1 for v in kernel) and not one_window(x, w, spec)
-    return window_features(x, w, spec, whole=one_window(x, w, spec), gathered=many and implicit(x, w, spec))
+    gathered = many and implicit(x, w, spec)
+    f = window_features(x, w, spec, whole=one_window(x, w, spec), gathered=gathered)
+    if gathered:  # the kernel's rate where torch computes the plain products (auto scales them by torch's)
+        slow = _gemm.implicit_slowdown(x.dtype)
+        f["macs"], f["narrow_macs"] = f["macs"] * slow, f["narrow_macs"] * slow
+    return f
