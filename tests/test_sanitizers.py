@@ -18,6 +18,7 @@ about a minute instead of ten; the kernels' vector intrinsics are the same instr
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -39,8 +40,8 @@ pytestmark = pytest.mark.skipif(_native_abi.unavailable() is not None, reason="n
 
 def _runtime() -> str:
     """The compiler's ASan runtime (``cc -print-file-name=libasan.so``)."""
-    cc = os.environ.get("CC", "cc").split()[0]
-    found = subprocess.run([cc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    found = subprocess.run([*cc, "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
     if not found or not os.path.isabs(found) or not os.path.exists(found):
         pytest.fail(f"the compiler {cc!r} has no ASan runtime (libasan.so): the sanitizer harness cannot run")
     return found
@@ -70,7 +71,7 @@ def test_the_harness_catches_an_overread_and_undefined_behaviour(tmp_path: Path,
     src = tmp_path / "control.c"
     src.write_text(CONTROL)
     lib = tmp_path / "control.so"
-    cc = os.environ.get("CC", "cc").split()
+    cc = shlex.split(os.environ.get("CC", "cc"))
     subprocess.run([*cc, "-shared", "-fPIC", *SANITIZE.split(), str(src), "-o", str(lib)], check=True)
     fn, arg = call.rstrip(")").split("(")
     code = (f"import ctypes; lib = ctypes.CDLL({str(lib)!r}); lib.{fn}.restype = ctypes.c_float;"
@@ -82,7 +83,7 @@ def test_the_harness_catches_an_overread_and_undefined_behaviour(tmp_path: Path,
 
 
 def test_the_native_tests_pass_under_asan_and_ubsan(tmp_path: Path):
-    if shutil.which(os.environ.get("CC", "cc").split()[0]) is None:
+    if shutil.which(shlex.split(os.environ.get("CC", "cc"))[0]) is None:
         pytest.fail("no C compiler, but the native library loaded: the harness needs the compiler")
     cache = tmp_path / "cache"
     files = [str(TESTS / f) for f in NATIVE_TESTS]
