@@ -10,6 +10,8 @@ when that kernel is the faster one on this machine, else with ``torch.matmul``:
   ``torch``) if set, else with ``$ANYCONV_PROFILE=default`` (reproducible runs, the tests: no timing
   enters a choice, so every process sums in the same order) the kernel, else a probe timing both on a
   192 x 1152 x 768 product (a few milliseconds; :func:`rates`). ``auto`` scales the GEMM terms of its cost model by the chosen rate (:func:`rate`).
+  The implicit products (im2col's gathered columns, ``gemm_t``, ``gemm_w``) skip the column matrix and
+  serve while the kernel keeps :data:`IMPLICIT_MIN_SHARE` of torch's rate (:func:`implicit_ok`).
   On the 2-core AMD EPYC of the development machine (AVX-512) torch's BLAS (MKL) runs 90-100 GFLOP/s
   at 1 thread and the kernel 145-180; on a machine where MKL takes its AVX-512 path the two are close.
 - small products (under :data:`MIN_MACS` multiply-adds), other dtypes, a missing library,
@@ -152,35 +154,39 @@ def rates(dtype: torch.dtype = torch.float32) -> dict[str, float]:
     return found
 
 
-def backend(dtype: torch.dtype = torch.float32) -> str:
-    """``"native"`` or ``"torch"``: which computes this process's ``dtype`` products at the current
-    thread count (``$ANYCONV_GEMM`` if set, else the kernel under ``$ANYCONV_PROFILE=default``, else the
-    faster in :func:`rates`)."""
-    forced = os.environ.get("ANYCONV_GEMM", "")
+def _untimed(dtype: torch.dtype) -> str | None:
+    """The backend decided without timing: ``torch`` without the library or for another dtype,
+    ``$ANYCONV_GEMM`` if set, the kernel under ``$ANYCONV_PROFILE=default``; else None."""
     if dtype not in abi.DTYPES or abi.library() is None:
         return "torch"
+    forced = os.environ.get("ANYCONV_GEMM", "")
     if forced in BACKENDS:
         return forced
     if os.environ.get("ANYCONV_PROFILE") == "default":  # reproducible: the same in every process, untimed
         return "native"
+    return None
+
+
+def backend(dtype: torch.dtype = torch.float32) -> str:
+    """``"native"`` or ``"torch"``: which computes this process's ``dtype`` products at the current
+    thread count (:func:`_untimed`, else the faster in :func:`rates`)."""
+    decided = _untimed(dtype)
+    if decided is not None:
+        return decided
     r = rates(dtype)
     return "native" if r["native"] > r["torch"] else "torch"
 
 
 def implicit_ok(dtype: torch.dtype = torch.float32) -> bool:
     """Whether the native implicit products (``gemm_x.c``: im2col's, ``gemm_t``'s, ``gemm_w``'s and the
-    small path's) serve: the library loaded and, unless ``$ANYCONV_GEMM`` names a backend or
-    ``$ANYCONV_PROFILE=default`` (both as :func:`backend`), the kernel's rate at least
-    :data:`IMPLICIT_MIN_SHARE` of ``torch.matmul``'s. They skip the columns' write and read, so they pay
-    at a slower product than torch's: on an AVX2 AMD EPYC (the kernel 56-62 GFLOP/s against MKL's 77-81 at
-    1 thread) LeNet-5's 6 -> 16 5x5 forward ran 0.67 ms by them and 1.57 by copied columns and torch.matmul."""
-    if dtype not in abi.DTYPES or abi.library() is None:
-        return False
-    forced = os.environ.get("ANYCONV_GEMM", "")
-    if forced in BACKENDS:
-        return forced == "native"
-    if os.environ.get("ANYCONV_PROFILE") == "default":
-        return True
+    small path's) serve: where :func:`_untimed` decides, as :func:`backend`, else while the kernel's rate is
+    at least :data:`IMPLICIT_MIN_SHARE` of ``torch.matmul``'s. They skip the columns' write and read, so
+    they pay at a slower product than torch's: on an AVX2 AMD EPYC (the kernel 56-62 GFLOP/s against
+    MKL's 77-81 at 1 thread) LeNet-5's 6 -> 16 5x5 forward ran 0.67 ms by them and 1.57 by copied columns
+    and torch.matmul."""
+    decided = _untimed(dtype)
+    if decided is not None:
+        return decided == "native"
     r = rates(dtype)
     return r["native"] >= IMPLICIT_MIN_SHARE * r["torch"]
 
